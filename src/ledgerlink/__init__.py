@@ -1,0 +1,1 @@
+"""Ledgerlink: orders to QuickBooks Online."""
