@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "ledgerlink.core",
     "ledgerlink.web",
+    "ledgerlink.ops",
 ]
 
 MIDDLEWARE = [

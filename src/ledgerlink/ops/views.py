@@ -1,0 +1,6 @@
+from django.http import JsonResponse
+
+
+def healthz(request):
+    """The process is alive."""
+    return JsonResponse({"status": "ok"})
