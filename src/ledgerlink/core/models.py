@@ -496,6 +496,7 @@ class WebhookEvent(models.Model):
     entity = models.CharField(max_length=32)
     entity_id = models.CharField(max_length=32)
     operation = models.CharField(max_length=20)
+    deleted_id = models.CharField(max_length=32, blank=True, default="")  # Merge: the merged-away Id
     last_updated = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
