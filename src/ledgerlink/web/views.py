@@ -1,5 +1,0 @@
-from django.http import JsonResponse
-
-
-def healthz(request):
-    return JsonResponse({"status": "ok"})
