@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "ninja",  # /api/v1/docs from local static files (no CDN, no inline script: CSP)
     "ledgerlink.core",
     "ledgerlink.web",
     "ledgerlink.ops",
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "ledgerlink.core.security.SecurityHeadersMiddleware",  # CSP, Permissions-Policy, CORP
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -144,6 +146,14 @@ SECURE_HSTS_SECONDS = 31536000 if PRODUCTION else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
 SECURE_HSTS_PRELOAD = PRODUCTION
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+# __Host- cookies (ASVS 3.3.1/3.3.3): Secure, Path=/, no Domain; browsers accept them over HTTPS only.
+SESSION_COOKIE_NAME = "__Host-sessionid" if PRODUCTION else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if PRODUCTION else "csrftoken"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content-Security-Policy and other headers Django 5.2 lacks: ledgerlink.core.security.
+# LEDGERLINK_CSP_REPORT_ONLY=true sends the CSP as Content-Security-Policy-Report-Only.
+LEDGERLINK_CSP_REPORT_ONLY = _env_bool("LEDGERLINK_CSP_REPORT_ONLY", False)
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
