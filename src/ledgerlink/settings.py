@@ -160,6 +160,22 @@ EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ledgerlink@localhost")
 LEDGERLINK_ADMIN_EMAILS = _env_list("LEDGERLINK_ADMIN_EMAILS")
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "20"))
+EMAIL_SUBJECT_PREFIX = os.environ.get("EMAIL_SUBJECT_PREFIX", "[Ledgerlink] ")
+# Failure digests (ledgerlink.core.services.digests): links in emails start with this URL.
+LEDGERLINK_BASE_URL = os.environ.get("LEDGERLINK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Email when a Company's failed requests of one error kind reach at least this many and grow.
+LEDGERLINK_DIGEST_MIN_FAILURES = int(os.environ.get("LEDGERLINK_DIGEST_MIN_FAILURES", "1"))
+# Email when a Company's oldest pending request is older than this (seconds).
+LEDGERLINK_DIGEST_PENDING_AGE_SECONDS = int(os.environ.get("LEDGERLINK_DIGEST_PENDING_AGE_SECONDS", "3600"))
+# Orders listed in one digest email.
+LEDGERLINK_DIGEST_ORDERS = int(os.environ.get("LEDGERLINK_DIGEST_ORDERS", "5"))
+# Retention (ledgerlink prune): days kept for attempts and old revisions of succeeded requests.
+LEDGERLINK_RETENTION_DAYS = int(os.environ.get("LEDGERLINK_RETENTION_DAYS", "90"))
 
 # Worker tuning.
 LEDGERLINK_LEASE_SECONDS = int(os.environ.get("LEDGERLINK_LEASE_SECONDS", "120"))
@@ -169,9 +185,38 @@ LEDGERLINK_BACKOFF_CAP = float(os.environ.get("LEDGERLINK_BACKOFF_CAP", "300"))
 LEDGERLINK_HTTP_TIMEOUT = float(os.environ.get("LEDGERLINK_HTTP_TIMEOUT", "30"))
 LEDGERLINK_CDC_MINUTES = int(os.environ.get("LEDGERLINK_CDC_MINUTES", "5"))
 
+# Logs: one JSON object per line on stderr (LOG_FORMAT=json, the default) or readable text
+# (LOG_FORMAT=text); both redact tokens, secrets and payloads (ledgerlink.core.logging).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact": {"()": "ledgerlink.core.logging.RedactionFilter"}},
+    "formatters": {
+        "json": {"()": "ledgerlink.core.logging.JsonFormatter"},
+        "text": {"()": "ledgerlink.core.logging.TextFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "text" if LOG_FORMAT == "text" else "json",
+            "filters": ["redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "loggers": {
+        "ledgerlink": {"level": os.environ.get("LEDGERLINK_LOG_LEVEL", "INFO")},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }
+
+# Operations (ledgerlink.ops): /readyz, /metrics, failure digests.
+# /readyz needs a worker heartbeat fresher than this.
+LEDGERLINK_READY_HEARTBEAT_SECONDS = int(os.environ.get("LEDGERLINK_READY_HEARTBEAT_SECONDS", "30"))
+# /metrics: a bearer token (Authorization: Bearer ...) and/or source addresses or networks allowed
+# without it. LEDGERLINK_METRICS_ALLOW="" allows no address (token only).
+LEDGERLINK_METRICS_TOKEN = os.environ.get("LEDGERLINK_METRICS_TOKEN", "")
+LEDGERLINK_METRICS_ALLOW = _env_list("LEDGERLINK_METRICS_ALLOW", "127.0.0.1,::1")
+# Health endpoints stay reachable over plain HTTP from a load balancer.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
