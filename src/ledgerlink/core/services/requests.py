@@ -1,0 +1,342 @@
+"""Push requests (the outbox): create, re-queue (with revisions), bulk re-queue, cancel.
+
+Invariants kept here (DESIGN.md): a payload edit is a new PushRevision, nothing is overwritten; the
+requestid (``ll-{id}-r{revision}``) changes only with a new revision, and a request whose last outcome
+is unknown keeps its revision so the worker resolves it by requestid replay / look-up.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from django.db import transaction
+from django.utils import timezone
+
+from ledgerlink.core.models import Attempt, Company, Order, PushRequest, PushRevision
+from ledgerlink.core.services.audit import actor_label_for, record_audit
+from ledgerlink.core.services.errors import ServiceError
+from ledgerlink.core.services.payloads import (
+    PreflightError,
+    error_kind_info,
+    preflight_payload,
+    validate_edited_payload,
+)
+
+S = PushRequest.State
+REQUEUEABLE = (S.FAILED, S.CANCELLED, S.RETRYING)
+CANCELLABLE = (S.QUEUED, S.RETRYING, S.FAILED)
+
+
+def _label(actor, actor_label) -> str:
+    return actor_label or actor_label_for(actor)
+
+
+def _author(actor):
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+def _clear_error(pr: PushRequest) -> None:
+    pr.error_kind = pr.error_title = pr.error_message = pr.error_detail = ""
+    pr.error_code = pr.error_element = ""
+
+
+def _set_order_status(order: Order | None, status: str) -> None:
+    if order is not None and order.status != status:
+        order.status = status
+        order.save(update_fields=["status", "updated_at"])
+
+
+def _apply_preflight_failure(pr: PushRequest, error: PreflightError) -> None:
+    """Fail the request as QBO would have, recording an Attempt with outcome "preflight"."""
+    now = timezone.now()
+    Attempt.objects.create(
+        push_request=pr,
+        company_id=pr.company_id,
+        revision=pr.revision,
+        requestid=pr.requestid,
+        worker="preflight",
+        started_at=now,
+        duration_ms=0,
+        http_status=None,
+        outcome=Attempt.Outcome.PREFLIGHT,
+        error_kind=error.kind,
+        fault_code=error.code,
+        response_body=json.dumps(error.fault_body()),
+    )
+    pr.state = S.FAILED
+    pr.error_kind = error.kind
+    pr.error_title = error.title[:200]
+    pr.error_message = error.message
+    pr.error_detail = error.detail
+    pr.error_code = error.code
+    pr.error_element = error.element
+    pr.completed_at = now
+    pr.updated_at = now
+    pr.lease_owner = ""
+    pr.lease_expires_at = None
+    pr.save()
+    _set_order_status(pr.order, Order.Status.FAILED)
+
+
+def create_push_request(
+    *,
+    company: Company,
+    kind: str,
+    payload: dict,
+    order: Order | None = None,
+    actor=None,
+    actor_label: str | None = "system",
+    note: str = "",
+) -> PushRequest:
+    """Write a push request with revision 1 (state queued), or failed at once when pre-flight finds
+    what QBO would reject. Call inside the order's transaction (transactional outbox)."""
+    if kind not in PushRequest.Kind.values:
+        raise ServiceError(f"unknown kind {kind!r}", field="kind")
+    label = _label(actor, actor_label)
+    with transaction.atomic():
+        site_area = order.order_source.site_area if order is not None else None
+        email = (order.email if order is not None else "") or _payload_email(payload)
+        now = timezone.now()
+        pr = PushRequest.objects.create(
+            company=company,
+            order=order,
+            site_area=site_area,
+            order_source=order.order_source if order is not None else None,
+            email=email.strip().casefold()[:320],
+            kind=kind,
+            state=S.QUEUED,
+            revision=1,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        PushRevision.objects.create(
+            push_request=pr, number=1, payload=payload, author=_author(actor), author_label=label, note=note
+        )
+        error = preflight_payload(company, kind, payload)
+        if error is not None:
+            _apply_preflight_failure(pr, error)
+        else:
+            _set_order_status(order, Order.Status.QUEUED)
+        record_audit(
+            "push_request.create",
+            actor=actor,
+            actor_label=label,
+            obj=pr,
+            kind=kind,
+            order=order.pk if order is not None else None,
+            state=pr.state,
+            error_kind=pr.error_kind,
+        )
+    return pr
+
+
+def _payload_email(payload: dict) -> str:
+    bill = payload.get("BillEmail") if isinstance(payload, dict) else None
+    address = bill.get("Address") if isinstance(bill, dict) else ""
+    return address if isinstance(address, str) else ""
+
+
+def current_payload(pr: PushRequest) -> dict:
+    return pr.revisions.get(number=pr.revision).payload
+
+
+def requeue_request(
+    request_id: int,
+    *,
+    payload: dict | None = None,
+    note: str = "",
+    actor=None,
+    actor_label: str | None = None,
+) -> PushRequest:
+    """Save & Re-Queue. From failed, cancelled or retrying only (else 409).
+
+    With ``payload``: validated, stored as a new revision (author, note), queued. Without: the current
+    payload is copied into a new revision, so the re-send carries a new requestid (QBO replays the
+    stored answer for a repeated requestid). Exception: when the last outcome is unknown the revision
+    and requestid are kept, so the worker resolves by replay / look-up and never creates twice.
+    Pre-flight runs again: a payload QBO would still reject fails at once, without an API call.
+    """
+    label = _label(actor, actor_label)
+    note = (note or "").strip()
+    with transaction.atomic():
+        pr = PushRequest.objects.select_for_update().filter(pk=request_id).first()
+        if pr is None:
+            raise ServiceError(f"push request {request_id} does not exist", field="id", status=404)
+        if pr.state not in REQUEUEABLE:
+            raise ServiceError(
+                f"request {pr.pk} is {pr.state}; only failed, cancelled or retrying requests can be re-queued",
+                field="state",
+                status=409,
+            )
+        if payload is not None:
+            payload = validate_edited_payload(pr.kind, payload)
+            if pr.outcome_unknown:
+                raise ServiceError(
+                    "the last attempt's outcome is unknown (the document may exist in QuickBooks); "
+                    "re-queue it unchanged so it is resolved first",
+                    field="payload",
+                    status=409,
+                )
+        previous = pr.revision
+        edited = payload is not None
+        if pr.outcome_unknown:
+            new_payload = None  # same revision, same requestid
+        else:
+            new_payload = payload if edited else copy.deepcopy(current_payload(pr))
+        if new_payload is not None:
+            pr.revision = previous + 1
+            PushRevision.objects.create(
+                push_request=pr,
+                number=pr.revision,
+                payload=new_payload,
+                author=_author(actor),
+                author_label=label,
+                note=note or ("edited" if edited else "re-queued unchanged"),
+            )
+        now = timezone.now()
+        _clear_error(pr)
+        pr.state = S.QUEUED
+        pr.attempt_count = 0
+        pr.next_attempt_at = now
+        pr.lease_owner = ""
+        pr.lease_expires_at = None
+        pr.completed_at = None
+        pr.waiting_on = ""
+        pr.updated_at = now
+        pr.save()
+        error = preflight_payload(pr.company, pr.kind, current_payload(pr))
+        if error is not None:
+            _apply_preflight_failure(pr, error)
+        else:
+            _set_order_status(pr.order, Order.Status.QUEUED)
+        record_audit(
+            "push_request.requeue",
+            actor=actor,
+            actor_label=label,
+            obj=pr,
+            from_revision=previous,
+            revision=pr.revision,
+            edited=edited,
+            note=note,
+            state=pr.state,
+            error_kind=pr.error_kind,
+        )
+    return pr
+
+
+def _apply_patch(payload: dict, patch: dict) -> dict:
+    merged = copy.deepcopy(payload)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def bulk_requeue(
+    *,
+    ids: list[int] | None = None,
+    error_kind: str | None = None,
+    email: str | None = None,
+    site_area: int | None = None,
+    order_source: int | None = None,
+    company: int | None = None,
+    actor=None,
+    actor_label: str | None = None,
+    payload_patch: dict | None = None,
+    note: str = "",
+    limit: int = 1000,
+) -> list[int]:
+    """Re-queue many requests: the given ``ids`` or every failed request matching the filter.
+
+    ``payload_patch`` (top-level keys; ``null`` removes one) is applied to each current payload and
+    stored as a new revision. Requests not in a re-queueable state are skipped. Returns the ids
+    re-queued (in id order)."""
+    if not ids and not any(v not in (None, "") for v in (error_kind, email, site_area, order_source, company)):
+        raise ServiceError("give ids or at least one filter (error_kind, email, site_area)", field="ids")
+    if payload_patch is not None and not isinstance(payload_patch, dict):
+        raise ServiceError("must be a JSON object", field="payload_patch")
+    qs = PushRequest.objects.all()
+    if ids:
+        qs = qs.filter(pk__in=ids, state__in=REQUEUEABLE)
+    else:
+        qs = qs.filter(state=S.FAILED)
+    if error_kind:
+        qs = qs.filter(error_kind=error_kind)
+    if email:
+        qs = qs.filter(email=email.strip().casefold())
+    if site_area:
+        qs = qs.filter(site_area_id=site_area)
+    if order_source:
+        qs = qs.filter(order_source_id=order_source)
+    if company:
+        qs = qs.filter(company_id=company)
+    requeued = []
+    with transaction.atomic():
+        for pr in qs.order_by("id")[:limit]:
+            payload = None
+            if payload_patch:
+                try:
+                    payload = _apply_patch(current_payload(pr), payload_patch)
+                except PushRevision.DoesNotExist:  # pragma: no cover - every request has revision 1
+                    continue
+            try:
+                requeue_request(pr.pk, payload=payload, note=note, actor=actor, actor_label=actor_label)
+            except ServiceError as exc:
+                if exc.status == 409:
+                    continue
+                raise
+            requeued.append(pr.pk)
+    return requeued
+
+
+def cancel_request(request_id: int, *, note: str = "", actor=None, actor_label: str | None = None) -> PushRequest:
+    """Cancel a request that is queued, retrying or failed (a sending one is the worker's: 409)."""
+    label = _label(actor, actor_label)
+    with transaction.atomic():
+        pr = PushRequest.objects.select_for_update().filter(pk=request_id).first()
+        if pr is None:
+            raise ServiceError(f"push request {request_id} does not exist", field="id", status=404)
+        if pr.state not in CANCELLABLE:
+            raise ServiceError(
+                f"request {pr.pk} is {pr.state}; only queued, retrying or failed requests can be cancelled",
+                field="state",
+                status=409,
+            )
+        if pr.outcome_unknown:
+            raise ServiceError(
+                "the last attempt's outcome is unknown (the document may exist in QuickBooks); "
+                "let the worker resolve it before cancelling",
+                field="state",
+                status=409,
+            )
+        previous = pr.state
+        now = timezone.now()
+        pr.state = S.CANCELLED
+        pr.completed_at = now
+        pr.updated_at = now
+        pr.lease_owner = ""
+        pr.lease_expires_at = None
+        pr.save()
+        _set_order_status(pr.order, Order.Status.CANCELLED)
+        record_audit("push_request.cancel", actor=actor, actor_label=label, obj=pr, from_state=previous, note=note)
+    return pr
+
+
+def error_dict(pr: PushRequest) -> dict | None:
+    """The request's error as the API shows it (None when it has none)."""
+    if not pr.error_kind and not pr.error_message:
+        return None
+    info = error_kind_info(pr.error_kind)
+    return {
+        "kind": pr.error_kind,
+        "title": pr.error_title or info["title"],
+        "message": pr.error_message,
+        "detail": pr.error_detail,
+        "code": pr.error_code,
+        "element": pr.error_element,
+        "fix": info["fix"],
+    }
