@@ -100,7 +100,7 @@ def _failure_digest(company: Company, kind: str, count: int, previous: int) -> D
         *_order_lines(first),
         "",
         "Open them, fix and re-queue:",
-        _link("completed", company=company.pk, state="failed", error_kind=kind),
+        _link("completed", outcome="failed", error_kind=kind, company=company.pk),
     ]
     subject = f"{company.name}: {count} failed request(s) - {title}"
     return Digest(company.pk, f"failed:{kind}", subject, "\n".join(body) + "\n", count)
