@@ -1,0 +1,746 @@
+"""The push worker: claim with a lease, per-Company limiter, send, record the attempt, retry or park.
+
+One process runs one claiming loop (the main thread) and ``concurrency`` sender threads; any number
+of processes may run on PostgreSQL (claims use ``FOR UPDATE SKIP LOCKED``), one on SQLite (claims are
+one conditional ``UPDATE ... RETURNING`` inside an IMMEDIATE transaction). See docs/worker.md.
+
+Units of work
+    A *unit* is one HTTP exchange: a single request, or a batch of up to ``Company.batch_size``
+    requests of one Company sent to ``/batch``. Batch units hold their rows with the lease owner
+    ``{worker_id}#b{n}`` so every process can count in-flight HTTP requests per Company.
+
+Per-Company limiter (checked and taken while the Company row is locked)
+    * at most ``max_in_flight`` HTTP requests in flight (rows in ``sending``; a batch counts once);
+    * at most ``max_per_minute`` requests started in the last 60 s (attempts + in flight);
+    * at most ``max_batches_per_minute`` batches started in the last 60 s;
+    * nothing while ``throttled_until`` is in the future (set to now + 60 s on a 429);
+    * nothing unless the Company is ``active`` (paused / needs_reconnect: skipped, nothing failed).
+
+Outcomes
+    success -> succeeded (QBO Id, DocNumber, SyncToken on the request; Order pushed);
+    transient (003202, 429, 5xx, network) -> retrying with exponential backoff, full jitter and a
+    cap, failed when LEDGERLINK_MAX_ATTEMPTS is reached (error kind kept);
+    business fault -> failed with QBO's message/detail/code/element (Order failed);
+    outcome unknown (timeout or connection lost after sending, 5xx, a dead worker's lease) ->
+    ``outcome_unknown``: the next attempt first looks the document up by DocNumber / the PrivateNote
+    marker ``ledgerlink-order:{id}``, then re-sends with the same requestid (QBO replays). Never a
+    blind new create.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import random
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connection, connections, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from ledgerlink.core.models import Attempt, Company, Order, PushRequest, PushRevision, WorkerHeartbeat
+from ledgerlink.core.qbo.client import QBOClient, QBOError, QBOResponse, batch_results
+from ledgerlink.core.qbo.errors import Classification, make
+
+log = logging.getLogger("ledgerlink.worker")
+
+S = PushRequest.State
+ENTITY_FOR_KIND = {
+    PushRequest.Kind.INVOICE: "Invoice",
+    PushRequest.Kind.SALES_RECEIPT: "SalesReceipt",
+    PushRequest.Kind.CUSTOMER: "Customer",
+    PushRequest.Kind.ITEM: "Item",
+}
+DOCUMENT_KINDS = (PushRequest.Kind.INVOICE, PushRequest.Kind.SALES_RECEIPT)
+COUNTED_OUTCOMES = (
+    Attempt.Outcome.SUCCEEDED, Attempt.Outcome.TRANSIENT, Attempt.Outcome.FAILED, Attempt.Outcome.UNKNOWN,
+)
+THROTTLE_PAUSE = timedelta(seconds=60)
+HEARTBEAT_EVERY = 10.0
+RECOVER_EVERY = 5.0
+MAX_BODY = 65536
+
+
+def order_marker(order_id) -> str:
+    """The PrivateNote marker the payload builder writes and the look-up searches for."""
+    return f"ledgerlink-order:{order_id}"
+
+
+def backoff_delay(attempt: int, *, base: float | None = None, cap: float | None = None) -> float:
+    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**(attempt-1)))."""
+    base = settings.LEDGERLINK_BACKOFF_BASE if base is None else base
+    cap = settings.LEDGERLINK_BACKOFF_CAP if cap is None else cap
+    return random.uniform(0, min(cap, base * (2 ** max(attempt - 1, 0))))
+
+
+def _is_pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _db_dt(value: datetime):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+@dataclass
+class Claimed:
+    id: int
+    company_id: int
+    revision: int
+    kind: str
+    order_id: int | None
+    attempt_count: int
+    outcome_unknown: bool
+    owner: str
+    payload: dict = field(default_factory=dict)
+
+    @property
+    def requestid(self) -> str:
+        return f"ll-{self.id}-r{self.revision}"
+
+
+@dataclass
+class Unit:
+    company_id: int
+    owner: str
+    requests: list[Claimed]
+
+    @property
+    def batched(self) -> bool:
+        return len(self.requests) > 1
+
+
+# ------------------------------------------------------------------------------------------------
+# Claiming
+
+
+def _claim_rows(company_id: int, owner: str, limit: int, lease_until: datetime, now: datetime,
+                *, unknown: bool | None) -> list[Claimed]:
+    """One conditional UPDATE ... RETURNING taking up to ``limit`` due rows of one Company."""
+    if limit <= 0:
+        return []
+    table = PushRequest._meta.db_table
+    extra = ""
+    params: list = [owner, _db_dt(lease_until), _db_dt(now), company_id, _db_dt(now)]
+    if unknown is not None:
+        extra = " AND outcome_unknown = %s"
+        params.append(unknown)
+    params.append(limit)
+    lock = " FOR UPDATE SKIP LOCKED" if _is_pg() else ""
+    sql = (
+        f"UPDATE {table} SET state = 'sending', lease_owner = %s, lease_expires_at = %s, updated_at = %s "
+        f"WHERE id IN (SELECT id FROM {table} WHERE company_id = %s AND state IN ('queued', 'retrying') "
+        f"AND next_attempt_at <= %s{extra} ORDER BY next_attempt_at, id LIMIT %s{lock}) "
+        f"AND state IN ('queued', 'retrying') "
+        f"RETURNING id, revision, kind, order_id, attempt_count, outcome_unknown"
+    )
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    rows.sort(key=lambda r: r[0])
+    return [Claimed(r[0], company_id, r[1], r[2], r[3], r[4], bool(r[5]), owner) for r in rows]
+
+
+def company_load(company_id: int, now: datetime) -> dict:
+    """In-flight HTTP requests and requests/batches started in the last minute, from the DB (so it
+    is shared by every worker process)."""
+    sending = PushRequest.objects.filter(company_id=company_id, state=S.SENDING).aggregate(
+        singles=Count("id", filter=~Q(lease_owner__contains="#b")),
+        batches=Count("lease_owner", distinct=True, filter=Q(lease_owner__contains="#b")),
+    )
+    recent = Attempt.objects.filter(
+        company_id=company_id, started_at__gte=now - timedelta(seconds=60), outcome__in=COUNTED_OUTCOMES
+    ).aggregate(
+        singles=Count("id", filter=Q(batched=False)),
+        # every item of one batch shares its started_at: distinct values count the batches
+        batches=Count("started_at", distinct=True, filter=Q(batched=True)),
+    )
+    return {
+        "in_flight": sending["singles"] + sending["batches"],
+        "in_flight_batches": sending["batches"],
+        "last_minute": recent["singles"] + recent["batches"],
+        "batches_last_minute": recent["batches"],
+    }
+
+
+_seq_lock = threading.Lock()
+_seq = [0]
+
+
+def _next_batch_owner(worker_id: str) -> str:
+    with _seq_lock:
+        _seq[0] += 1
+        return f"{worker_id}#b{_seq[0]}"
+
+
+def claim_for_company(company_id: int, worker_id: str, max_units: int, *, lease_seconds: int | None = None) -> list[Unit]:
+    """Claim up to ``max_units`` units of one Company within its limits. The Company row is locked
+    for the check-and-take (SKIP LOCKED on PostgreSQL: a Company another worker is claiming for is
+    skipped this round)."""
+    if max_units <= 0:
+        return []
+    lease_seconds = lease_seconds or settings.LEDGERLINK_LEASE_SECONDS
+    units: list[Unit] = []
+    with transaction.atomic():
+        qs = Company.objects.filter(pk=company_id)
+        qs = qs.select_for_update(skip_locked=True) if _is_pg() else qs
+        company = qs.only(
+            "id", "status", "throttled_until", "max_in_flight", "max_per_minute", "max_batches_per_minute",
+            "batch_size", "use_batch",
+        ).first()
+        now = timezone.now()
+        if company is None or company.status != Company.Status.ACTIVE:
+            return []
+        if company.throttled_until and company.throttled_until > now:
+            return []
+        load = company_load(company_id, now)
+        slots = min(
+            max_units,
+            company.max_in_flight - load["in_flight"],
+            company.max_per_minute - load["last_minute"] - load["in_flight"],
+        )
+        if slots <= 0:
+            return []
+        lease_until = now + timedelta(seconds=lease_seconds)
+        # 1. Requests whose last outcome is unknown go alone (look-up, then same requestid).
+        for c in _claim_rows(company_id, worker_id, slots, lease_until, now, unknown=True):
+            units.append(Unit(company_id, worker_id, [c]))
+        slots -= len(units)
+        # 2. Batches within the batch budget, else singles.
+        batch_size = min(company.batch_size or 1, 30)
+        use_batches = company.use_batch and batch_size > 1
+        batches_left = company.max_batches_per_minute - load["batches_last_minute"] - load["in_flight_batches"]
+        while slots > 0:
+            if use_batches and batches_left > 0:
+                owner = _next_batch_owner(worker_id)
+                rows = _claim_rows(company_id, owner, batch_size, lease_until, now, unknown=False)
+                if not rows:
+                    break
+                units.append(Unit(company_id, owner, rows))
+                slots -= 1
+                batches_left -= 1
+                if len(rows) < batch_size:
+                    break
+            else:
+                for c in _claim_rows(company_id, worker_id, slots, lease_until, now, unknown=False):
+                    units.append(Unit(company_id, worker_id, [c]))
+                break
+    if units:
+        _load_payloads([r for u in units for r in u.requests])
+    return units
+
+
+def _load_payloads(requests: list[Claimed]) -> None:
+    by_id = {r.id: r for r in requests}
+    pairs = Q()
+    for r in requests:
+        pairs |= Q(push_request_id=r.id, number=r.revision)
+    for pr_id, payload in PushRevision.objects.filter(pairs).values_list("push_request_id", "payload"):
+        by_id[pr_id].payload = payload or {}
+
+
+def due_company_ids(now: datetime | None = None) -> list[int]:
+    now = now or timezone.now()
+    active = Company.objects.filter(status=Company.Status.ACTIVE).filter(
+        Q(throttled_until__isnull=True) | Q(throttled_until__lte=now)
+    ).values_list("id", flat=True)
+    out = []
+    for cid in active:
+        if PushRequest.objects.filter(company_id=cid, state__in=(S.QUEUED, S.RETRYING), next_attempt_at__lte=now).exists():
+            out.append(cid)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Recovery and release
+
+
+def recover_expired_leases(now: datetime | None = None, *, limit: int = 500) -> int:
+    """Requests left in ``sending`` by a dead worker: outcome unknown, back to retrying (or failed
+    when the attempts are exhausted), with an ``abandoned`` Attempt."""
+    now = now or timezone.now()
+    max_attempts = settings.LEDGERLINK_MAX_ATTEMPTS
+    recovered = 0
+    with transaction.atomic():
+        qs = PushRequest.objects.filter(state=S.SENDING, lease_expires_at__lt=now).order_by("id")
+        if _is_pg():
+            qs = qs.select_for_update(skip_locked=True)
+        rows = list(qs.only("id", "company_id", "revision", "attempt_count", "lease_owner", "order_id")[:limit])
+        attempts = []
+        for r in rows:
+            count = r.attempt_count + 1
+            owner = r.lease_owner.split("#", 1)[0]
+            fields = dict(
+                lease_owner="", lease_expires_at=None, outcome_unknown=True, attempt_count=count, updated_at=now,
+                error_kind="network", error_title=make("network").title,
+                error_message=f"Outcome unknown: worker {owner} stopped before QuickBooks answered",
+                error_detail="lease expired", error_code="", error_element="",
+            )
+            if count >= max_attempts:
+                fields.update(state=S.FAILED, completed_at=now)
+            else:
+                fields.update(state=S.RETRYING, next_attempt_at=now)
+            n = PushRequest.objects.filter(pk=r.pk, state=S.SENDING, lease_owner=r.lease_owner).update(**fields)
+            if n:
+                recovered += 1
+                if fields["state"] == S.FAILED and r.order_id:
+                    Order.objects.filter(pk=r.order_id).update(status=Order.Status.FAILED, updated_at=now)
+                attempts.append(Attempt(
+                    push_request_id=r.pk, company_id=r.company_id, revision=r.revision,
+                    requestid=f"ll-{r.pk}-r{r.revision}", worker=owner, started_at=now,
+                    outcome=Attempt.Outcome.ABANDONED, error_kind="network",
+                    response_body="lease expired before the outcome was recorded",
+                ))
+        if attempts:
+            Attempt.objects.bulk_create(attempts)
+    if recovered:
+        log.warning("recovered %d expired leases", recovered)
+    return recovered
+
+
+def release_unit(unit: Unit) -> None:
+    """Give back a claimed unit that was never sent."""
+    now = timezone.now()
+    with transaction.atomic():
+        for r in unit.requests:
+            PushRequest.objects.filter(pk=r.id, state=S.SENDING, lease_owner=unit.owner).update(
+                state=S.RETRYING if r.attempt_count else S.QUEUED, lease_owner="", lease_expires_at=None,
+                updated_at=now,
+            )
+
+
+# ------------------------------------------------------------------------------------------------
+# Sending
+
+
+@dataclass
+class Result:
+    """What one request's exchange came to."""
+
+    request: Claimed
+    outcome: str  # Attempt.Outcome
+    http_status: int | None
+    body: str
+    fault: Classification | None = None
+    entity: dict | None = None
+    unknown: bool = False  # QBO may have applied it
+    applied_unknown_flag: bool | None = None  # new value of outcome_unknown (None: keep)
+
+
+def _op_for(payload: dict) -> str:
+    return "update" if payload.get("Id") and payload.get("SyncToken") is not None else "create"
+
+
+def _lookup(client: QBOClient, entity: str, req: Claimed) -> tuple[dict | None, QBOResponse | None]:
+    """Find the document a previous attempt may have created. Returns (document, failed response)."""
+    if req.kind not in DOCUMENT_KINDS:
+        return None, None
+    marker = order_marker(req.order_id) if req.order_id else None
+    doc_number = req.payload.get("DocNumber")
+    try:
+        if doc_number:
+            rows = client.find_by_doc_number(entity, str(doc_number))
+        elif marker:
+            rows = client.find_by_private_note(entity, marker)
+        else:
+            return None, None
+    except QBOError as e:
+        return None, e.response
+    if marker:
+        for row in rows:
+            if marker in (row.get("PrivateNote") or ""):
+                return row, None
+    if doc_number and rows and not (marker and marker in (req.payload.get("PrivateNote") or "")):
+        return rows[0], None  # a payload without our marker: the DocNumber is all we can match on
+    return None, None
+
+
+def _result_from_response(req: Claimed, resp: QBOResponse, entity: str, item: dict | None = None,
+                          item_fault: Classification | None = None) -> Result:
+    body = (item is not None and _dumps(item)) or resp.body_text or (str(resp.exc) if resp.exc else "")
+    if item is not None:
+        if item_fault is None and isinstance(item.get(entity), dict):
+            return Result(req, Attempt.Outcome.SUCCEEDED, resp.status, body, entity=item[entity])
+        fault = item_fault or make("unknown", "batch item without a result", _dumps(item)[:2000])
+        return _fault_result(req, resp, fault, body)
+    fault = resp.fault
+    if fault is None:
+        doc = resp.entity(entity)
+        if isinstance(doc, dict):
+            return Result(req, Attempt.Outcome.SUCCEEDED, resp.status, body, entity=doc)
+        fault = make("unknown", f"HTTP {resp.status} without {entity}", (resp.body_text or "")[:2000])
+    return _fault_result(req, resp, fault, body)
+
+
+def _fault_result(req: Claimed, resp: QBOResponse, fault: Classification, body: str) -> Result:
+    if resp.outcome_unknown:
+        return Result(req, Attempt.Outcome.UNKNOWN, resp.status, body, fault, unknown=True,
+                      applied_unknown_flag=True)
+    if fault.transient:
+        # 5xx (gateway timeout included) may have been applied; 003202/429/refused connections were not.
+        maybe_applied = fault.kind == "server_error"
+        return Result(req, Attempt.Outcome.TRANSIENT, resp.status, body, fault,
+                      applied_unknown_flag=True if maybe_applied else None)
+    if fault.kind == "auth_reconnect":
+        return Result(req, Attempt.Outcome.TRANSIENT, resp.status, body, fault)
+    return Result(req, Attempt.Outcome.FAILED, resp.status, body, fault, applied_unknown_flag=False)
+
+
+def _dumps(obj) -> str:
+    import json
+
+    return json.dumps(obj, separators=(",", ":"), default=str)
+
+
+def send_unit(client: QBOClient, unit: Unit) -> tuple[list[Result], QBOResponse | None, datetime, int]:
+    """Do the HTTP exchange(s) of a unit. Returns (results, response, started_at, duration_ms)."""
+    started = timezone.now()
+    t0 = time.perf_counter()
+    if not unit.batched:
+        req = unit.requests[0]
+        entity = ENTITY_FOR_KIND.get(req.kind, "Invoice")
+        if req.outcome_unknown:
+            found, failed = _lookup(client, entity, req)
+            if failed is not None:
+                return [_result_from_response(req, failed, entity)], failed, started, _ms(t0)
+            if found is not None:
+                res = Result(req, Attempt.Outcome.SUCCEEDED, 200, _dumps({entity: found, "foundBy": "look-up"}),
+                             entity=found)
+                return [res], None, started, _ms(t0)
+        if _op_for(req.payload) == "update":
+            resp = client.update(entity, req.payload, requestid=req.requestid, sparse=bool(req.payload.get("sparse")))
+        else:
+            resp = client.create(entity, req.payload, requestid=req.requestid)
+        return [_result_from_response(req, resp, entity)], resp, started, _ms(t0)
+    items = []
+    for req in unit.requests:
+        entity = ENTITY_FOR_KIND.get(req.kind, "Invoice")
+        items.append({"bId": str(req.id), "operation": _op_for(req.payload), entity: req.payload})
+    rid = "llb-" + hashlib.sha1(",".join(r.requestid for r in unit.requests).encode()).hexdigest()[:32]
+    resp = client.batch(items, requestid=rid)
+    results = []
+    if resp.ok:
+        by_bid = batch_results(resp)
+        for req in unit.requests:
+            entity = ENTITY_FOR_KIND.get(req.kind, "Invoice")
+            item, fault = by_bid.get(str(req.id), (None, None))
+            if item is None:
+                # The batch answered without this item: treat as unknown, look it up next time.
+                results.append(Result(req, Attempt.Outcome.UNKNOWN, resp.status, "batch answer without this bId",
+                                      make("unknown", "batch answer without this bId"), unknown=True,
+                                      applied_unknown_flag=True))
+            else:
+                results.append(_result_from_response(req, resp, entity, item, fault))
+    else:
+        for req in unit.requests:
+            results.append(_result_from_response(req, resp, ENTITY_FOR_KIND.get(req.kind, "Invoice")))
+    return results, resp, started, _ms(t0)
+
+
+def _ms(t0: float) -> int:
+    return int((time.perf_counter() - t0) * 1000)
+
+
+def record_results(unit: Unit, results: list[Result], resp: QBOResponse | None, started: datetime,
+                   duration_ms: int, worker_id: str) -> None:
+    """One transaction: the request rows (fenced by lease owner), their Attempts, the Orders and
+    the Company's throttle/health."""
+    now = timezone.now()
+    max_attempts = settings.LEDGERLINK_MAX_ATTEMPTS
+    tid = resp.intuit_tid if resp is not None else ""
+    attempts = []
+    throttled = False
+    reconnect: Classification | None = None
+    any_success = False
+    with transaction.atomic():
+        for res in results:
+            req = res.request
+            fields: dict = {"lease_owner": "", "lease_expires_at": None, "updated_at": now}
+            order_fields: dict | None = None
+            fault = res.fault
+            if res.outcome == Attempt.Outcome.SUCCEEDED:
+                doc = res.entity or {}
+                any_success = True
+                fields.update(
+                    state=S.SUCCEEDED, completed_at=now, outcome_unknown=False,
+                    qbo_id=str(doc.get("Id", ""))[:32], qbo_doc_number=str(doc.get("DocNumber", "") or "")[:32],
+                    qbo_sync_token=str(doc.get("SyncToken", "") or "")[:16],
+                    error_kind="", error_title="", error_message="", error_detail="", error_code="",
+                    error_element="", waiting_on="",
+                )
+                if req.order_id and req.kind in DOCUMENT_KINDS:
+                    order_fields = dict(status=Order.Status.PUSHED, qbo_id=fields["qbo_id"],
+                                        qbo_doc_number=fields["qbo_doc_number"], updated_at=now)
+            else:
+                assert fault is not None
+                fields.update(
+                    error_kind=fault.kind, error_title=fault.title[:200], error_message=fault.message,
+                    error_detail=fault.detail, error_code=fault.code[:32], error_element=fault.element[:200],
+                )
+                if res.applied_unknown_flag is not None:
+                    fields["outcome_unknown"] = res.applied_unknown_flag
+                if fault.kind == "auth_reconnect":
+                    # The Company is paused, nothing failed: back in line, attempt not counted.
+                    reconnect = fault
+                    fields.update(state=S.RETRYING if req.attempt_count else S.QUEUED, next_attempt_at=now)
+                elif res.outcome in (Attempt.Outcome.TRANSIENT, Attempt.Outcome.UNKNOWN):
+                    count = req.attempt_count + 1
+                    fields["attempt_count"] = count
+                    if fault.kind == "throttled":
+                        throttled = True
+                    if count >= max_attempts:
+                        fields.update(state=S.FAILED, completed_at=now)
+                        order_fields = dict(status=Order.Status.FAILED, updated_at=now) if req.order_id else None
+                    else:
+                        delay = timedelta(seconds=backoff_delay(count))
+                        if fault.kind == "throttled":
+                            delay = max(delay, THROTTLE_PAUSE)
+                        fields.update(state=S.RETRYING, next_attempt_at=now + delay)
+                else:
+                    fields.update(state=S.FAILED, completed_at=now, attempt_count=req.attempt_count + 1)
+                    if req.order_id and req.kind in DOCUMENT_KINDS:
+                        order_fields = dict(status=Order.Status.FAILED, updated_at=now)
+            updated = PushRequest.objects.filter(pk=req.id, state=S.SENDING, lease_owner=unit.owner).update(**fields)
+            if updated and order_fields and req.order_id:
+                Order.objects.filter(pk=req.order_id).update(**order_fields)
+            attempts.append(Attempt(
+                push_request_id=req.id, company_id=unit.company_id, revision=req.revision,
+                requestid=req.requestid, worker=worker_id, batched=unit.batched, started_at=started,
+                duration_ms=duration_ms, http_status=res.http_status, outcome=res.outcome,
+                error_kind=fault.kind if fault else "", fault_code=(fault.code if fault else "")[:32],
+                intuit_tid=tid[:100], response_body=(res.body or "")[:MAX_BODY],
+            ))
+        Attempt.objects.bulk_create(attempts)
+        if throttled:
+            Company.objects.filter(pk=unit.company_id).update(throttled_until=now + THROTTLE_PAUSE, updated_at=now)
+        if reconnect is not None:
+            Company.objects.filter(pk=unit.company_id, status=Company.Status.ACTIVE).update(
+                status=Company.Status.NEEDS_RECONNECT, last_error=f"{reconnect.message} {reconnect.detail}".strip(),
+                updated_at=now,
+            )
+        if any_success:
+            Company.objects.filter(pk=unit.company_id).filter(
+                Q(last_success_at__isnull=True) | Q(last_success_at__lt=now - timedelta(seconds=5))
+            ).update(last_success_at=now)
+
+
+# ------------------------------------------------------------------------------------------------
+# The loop
+
+
+class Worker:
+    """Claims and sends until stopped. ``concurrency=0`` sends inline in the calling thread (tests
+    inside a DB transaction); otherwise ``concurrency`` sender threads."""
+
+    def __init__(self, worker_id: str | None = None, *, concurrency: int = 4, poll_interval: float = 0.2,
+                 lease_seconds: int | None = None, company_ids: list[int] | None = None):
+        self.worker_id = (worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")[:80]
+        self.concurrency = max(0, int(concurrency))
+        self.poll_interval = poll_interval
+        self.lease_seconds = lease_seconds or settings.LEDGERLINK_LEASE_SECONDS
+        self.company_ids = company_ids
+        self.stop_event = threading.Event()
+        self._clients: dict[int, QBOClient] = {}
+        self._clients_lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+        self._slot_freed = threading.Event()
+        self._last_heartbeat = 0.0
+        self._last_recover = 0.0
+        self.units_done = 0
+        self.requests_done = 0
+
+    # -- clients -------------------------------------------------------------------------------
+
+    def client_for(self, company_id: int) -> QBOClient:
+        with self._clients_lock:
+            client = self._clients.get(company_id)
+            if client is None:
+                client = QBOClient(Company.objects.get(pk=company_id))
+                self._clients[company_id] = client
+            return client
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def request_stop(self, *_args) -> None:
+        self.stop_event.set()
+        self._slot_freed.set()
+
+    def heartbeat(self, *, force: bool = False) -> None:
+        t = time.monotonic()
+        if not force and t - self._last_heartbeat < HEARTBEAT_EVERY:
+            return
+        self._last_heartbeat = t
+        now = timezone.now()
+        WorkerHeartbeat.objects.update_or_create(
+            worker_id=self.worker_id,
+            defaults={"hostname": socket.gethostname()[:200], "pid": os.getpid(), "last_seen": now, "stopped_at": None},
+            create_defaults={"hostname": socket.gethostname()[:200], "pid": os.getpid(), "started_at": now,
+                             "last_seen": now},
+        )
+        # Extend the leases of what this process is sending.
+        PushRequest.objects.filter(state=S.SENDING).filter(
+            Q(lease_owner=self.worker_id) | Q(lease_owner__startswith=self.worker_id + "#")
+        ).update(lease_expires_at=now + timedelta(seconds=self.lease_seconds))
+
+    def maybe_recover(self, *, force: bool = False) -> int:
+        t = time.monotonic()
+        if not force and t - self._last_recover < RECOVER_EVERY:
+            return 0
+        self._last_recover = t
+        return recover_expired_leases()
+
+    def _start_threads(self) -> None:
+        for i in range(self.concurrency):
+            th = threading.Thread(target=self._thread_main, name=f"ledgerlink-sender-{i}", daemon=True)
+            th.start()
+            self._threads.append(th)
+
+    def _thread_main(self) -> None:
+        try:
+            while True:
+                unit = self._queue.get()
+                if unit is None:
+                    return
+                try:
+                    self.process(unit)
+                finally:
+                    with self._busy_lock:
+                        self._busy -= 1
+                    self._slot_freed.set()
+        finally:
+            connections.close_all()
+
+    def process(self, unit: Unit) -> None:
+        try:
+            close_old_connections()
+            client = self.client_for(unit.company_id)
+            results, resp, started, duration = send_unit(client, unit)
+            record_results(unit, results, resp, started, duration, self.worker_id)
+            self.units_done += 1
+            self.requests_done += len(unit.requests)
+        except Exception:  # the lease expires and recovery takes over
+            log.exception("worker %s: unit of company %s failed", self.worker_id, unit.company_id)
+
+    def free_slots(self) -> int:
+        if self.concurrency == 0:
+            return 1
+        with self._busy_lock:
+            return self.concurrency - self._busy
+
+    def claim_round(self) -> int:
+        """Claim what the free slots and the Companies' limits allow; hand units to the senders (or
+        send inline). Returns the number of units claimed."""
+        free = self.free_slots()
+        if free <= 0:
+            return 0
+        company_ids = due_company_ids()
+        if self.company_ids is not None:
+            company_ids = [c for c in company_ids if c in self.company_ids]
+        random.shuffle(company_ids)
+        claimed = 0
+        for index, cid in enumerate(company_ids):
+            if free <= 0 or self.stop_event.is_set():
+                break
+            share = max(1, free // max(1, len(company_ids) - index))
+            units = claim_for_company(cid, self.worker_id, share, lease_seconds=self.lease_seconds)
+            for unit in units:
+                claimed += 1
+                free -= 1
+                if self.concurrency == 0:
+                    self.process(unit)
+                else:
+                    with self._busy_lock:
+                        self._busy += 1
+                    self._queue.put(unit)
+        return claimed
+
+    def pending_exists(self) -> bool:
+        qs = PushRequest.objects.filter(state__in=PushRequest.PENDING_STATES, company__status=Company.Status.ACTIVE)
+        if self.company_ids is not None:
+            qs = qs.filter(company_id__in=self.company_ids)
+        return qs.exists()
+
+    def run(self, *, once: bool = False, until_idle: bool = False, timeout: float | None = None) -> None:
+        """The loop. ``once``: send what is due now, then return. ``until_idle``: return when no
+        request is pending (for tests and demos). ``timeout`` bounds either."""
+        deadline = time.monotonic() + timeout if timeout else None
+        self._start_threads()
+        self.heartbeat(force=True)
+        self.maybe_recover(force=True)
+        try:
+            while not self.stop_event.is_set():
+                if deadline and time.monotonic() > deadline:
+                    break
+                self.heartbeat()
+                self.maybe_recover()
+                claimed = self.claim_round()
+                busy = self.concurrency and self._busy
+                if claimed == 0 and not busy:
+                    if once:
+                        break
+                    if until_idle and not self.pending_exists():
+                        break
+                if claimed == 0:
+                    self._slot_freed.clear()
+                    self._slot_freed.wait(self.poll_interval)
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Finish in-flight units, release claimed-but-unsent ones, stop the threads."""
+        pending = []
+        while True:
+            try:
+                unit = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if unit is not None:
+                pending.append(unit)
+                with self._busy_lock:
+                    self._busy -= 1
+        for unit in pending:
+            release_unit(unit)
+        for _ in self._threads:
+            self._queue.put(None)
+        for th in self._threads:
+            th.join()
+        self._threads = []
+        with self._clients_lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+        WorkerHeartbeat.objects.filter(worker_id=self.worker_id).update(
+            stopped_at=timezone.now(), last_seen=timezone.now()
+        )
+
+
+def run_worker(*, worker_id: str | None = None, concurrency: int = 4, once: bool = False,
+               until_idle: bool = False, timeout: float | None = None, install_signals: bool = False) -> Worker:
+    worker = Worker(worker_id, concurrency=concurrency)
+    if install_signals:
+        import signal
+
+        signal.signal(signal.SIGTERM, worker.request_stop)
+        signal.signal(signal.SIGINT, worker.request_stop)
+    worker.run(once=once, until_idle=until_idle, timeout=timeout)
+    return worker
+
+
+def run_until_idle(timeout: float = 60, *, concurrency: int = 0, worker_id: str | None = None,
+                   company_ids: list[int] | None = None) -> Worker:
+    """Run the real worker loop in-process until no request is pending for an active Company (or
+    ``timeout`` seconds). ``concurrency=0`` sends inline in the calling thread."""
+    worker = Worker(worker_id or f"inline-{uuid.uuid4().hex[:8]}", concurrency=concurrency,
+                    poll_interval=0.05, company_ids=company_ids)
+    worker.run(until_idle=True, timeout=timeout)
+    return worker
