@@ -1,0 +1,184 @@
+"""Static knowledge: entity names, known properties, default company data.
+
+Known-property lists drive the 2010 "Request has invalid or unsupported property" fault. They are the
+top-level properties of the QBO v3 schema classes as far as the captures and python-quickbooks 0.9.12
+show them (invoice-create-unrecognized-property-2010.json lists 61 of Invoice's 83; the rest come from
+the API reference and python-quickbooks' object attributes). Nested objects are not checked.
+"""
+
+from __future__ import annotations
+
+# Entities whose records the sandbox stores and serves.
+WRITABLE = ("Customer", "Item", "Invoice", "SalesReceipt", "Vendor", "Employee")
+READ_ONLY = ("Account", "TaxCode", "CompanyInfo", "Preferences")
+STORED = WRITABLE + READ_ONLY
+NAME_LISTS = ("Customer", "Vendor", "Employee")
+TRANSACTIONS = ("Invoice", "SalesReceipt")
+# Entities with an Active flag: a query without an Active condition returns active ones only.
+ACTIVE_FILTERED = ("Customer", "Vendor", "Employee", "Item", "Account", "TaxCode")
+
+# Every QBO v3 entity name a query may name. Valid but not stored -> empty QueryResponse.
+QUERYABLE = set(STORED) | {
+    "Attachable", "Bill", "BillPayment", "Budget", "Class", "CompanyCurrency", "CreditCardPayment",
+    "CreditMemo", "CustomerType", "Department", "Deposit", "Estimate", "ExchangeRate", "JournalCode",
+    "JournalEntry", "Payment", "PaymentMethod", "Purchase", "PurchaseOrder", "RecurringTransaction",
+    "RefundReceipt", "TaxAgency", "TaxRate", "Term", "TimeActivity", "Transfer", "VendorCredit",
+}
+CANON = {name.lower(): name for name in QUERYABLE}
+
+# Id sequences: QBO numbers name-list entities, transactions, items and accounts separately.
+SEQ_GROUP = {
+    "Customer": "name", "Vendor": "name", "Employee": "name",
+    "Invoice": "txn", "SalesReceipt": "txn",
+    "Item": "item", "Account": "account", "TaxCode": "taxcode",
+}
+
+_COMMON = {"Id", "SyncToken", "MetaData", "domain", "sparse", "status", "CustomField", "AttachableRef"}
+
+_TXN_COMMON = _COMMON | {
+    "DocNumber", "TxnDate", "DepartmentRef", "CurrencyRef", "ExchangeRate", "PrivateNote", "TxnStatus",
+    "LinkedTxn", "TxnTaxDetail", "TxnSource", "TransactionLocationType", "Tag", "TxnApprovalInfo",
+    "RecurDataRef", "TaxFormType", "TaxFormNum", "Line", "CustomerRef", "CustomerMemo", "BillAddr",
+    "ShipAddr", "FreeFormAddress", "ShipFromAddr", "RemitToRef", "ClassRef", "SalesTermRef", "DueDate",
+    "SalesRepRef", "PONumber", "FOB", "ShipMethodRef", "ShipDate", "TrackingNum", "GlobalTaxCalculation",
+    "TotalAmt", "HomeTotalAmt", "ApplyTaxAfterDiscount", "TemplateRef", "PrintStatus", "EmailStatus",
+    "BillEmail", "BillEmailCc", "BillEmailBcc", "ARAccountRef", "Balance", "HomeBalance", "FinanceCharge",
+    "PaymentMethodRef", "PaymentRefNum", "PaymentType", "DepositToAccountRef", "DeliveryInfo",
+    "DiscountRate", "DiscountAmt", "GovtTxnRefIdentifier", "TaxExemptionRef", "ProjectRef",
+    "AllowIPNPayment", "AllowOnlinePayment", "AllowOnlineCreditCardPayment", "AllowOnlineACHPayment",
+    "EInvoiceStatus", "ECloudStatusTimeStamp", "CfdiUse", "Exportation", "GlobalInfo", "LessCIS",
+    "InvoiceLink", "callToAction", "InvoiceEx", "AutoDocNumber", "ConvenienceFeeDetail",
+    "PaymentDetailsMessage", "invoiceStatusLog", "RecurringInfo", "TotalCostAmount", "HomeAmtTotal",
+}
+
+KNOWN_PROPERTIES = {
+    "Invoice": _TXN_COMMON | {"Deposit", "ShippingAmt"},
+    "SalesReceipt": _TXN_COMMON | {"CreditCardPayment", "CheckPayment", "SalesReceiptEx"},
+    "Customer": _COMMON | {
+        "Title", "GivenName", "MiddleName", "FamilyName", "Suffix", "FullyQualifiedName", "CompanyName",
+        "DisplayName", "PrintOnCheckName", "UserId", "Active", "V4IDPseudonym", "PrimaryPhone",
+        "AlternatePhone", "Mobile", "Fax", "PrimaryEmailAddr", "WebAddr", "OtherContactInfo",
+        "DefaultTaxCodeRef", "Taxable", "BillAddr", "ShipAddr", "OtherAddr", "ContactName",
+        "AltContactName", "Notes", "Job", "BillWithParent", "RootCustomerRef", "ParentRef", "Level",
+        "CustomerTypeRef", "SalesTermRef", "SalesRepRef", "PaymentMethodRef", "CCDetail", "PriceLevelRef",
+        "Balance", "OpenBalanceDate", "BalanceWithJobs", "CreditLimit", "AcctNum", "CurrencyRef",
+        "OverDueBalance", "TotalRevenue", "TotalExpense", "PreferredDeliveryMethod", "ResaleNum", "JobInfo",
+        "TaxExemptionReasonId", "PrimaryTaxIdentifier", "SecondaryTaxIdentifier", "ARAccountRef",
+        "GSTIN", "GSTRegistrationType", "BusinessNumber", "IsProject", "ClientEntityId",
+        "TaxRegistrationNumber", "Organization", "CustomerEx", "Source", "IsCISContractor",
+    },
+    "Vendor": _COMMON | {
+        "Title", "GivenName", "MiddleName", "FamilyName", "Suffix", "FullyQualifiedName", "CompanyName",
+        "DisplayName", "PrintOnCheckName", "UserId", "Active", "V4IDPseudonym", "PrimaryPhone",
+        "AlternatePhone", "Mobile", "Fax", "PrimaryEmailAddr", "WebAddr", "OtherContactInfo", "BillAddr",
+        "OtherAddr", "ContactName", "AltContactName", "Notes", "TaxCountry", "TaxIdentifier",
+        "BusinessNumber", "ParentRef", "VendorTypeRef", "TermRef", "PrefillAccountRef", "Balance",
+        "BillRate", "CostRate", "OpenBalanceDate", "CreditLimit", "AcctNum", "Vendor1099", "T4AEligible",
+        "T5018Eligible", "CurrencyRef", "TaxReportingBasis", "APAccountRef", "VendorPaymentBankDetail",
+        "GSTIN", "GSTRegistrationType", "IsSubContractor", "HasTPAR", "Source", "Organization",
+        "VendorEx", "ClientEntityId",
+    },
+    "Employee": _COMMON | {
+        "Title", "GivenName", "MiddleName", "FamilyName", "Suffix", "FullyQualifiedName", "CompanyName",
+        "DisplayName", "PrintOnCheckName", "UserId", "Active", "V4IDPseudonym", "PrimaryPhone",
+        "AlternatePhone", "Mobile", "Fax", "PrimaryEmailAddr", "EmailAddress", "WebAddr",
+        "OtherContactInfo", "EmployeeType", "EmployeeNumber", "SSN", "PrimaryAddr", "OtherAddr",
+        "BillableTime", "BillRate", "CostRate", "BirthDate", "Gender", "HiredDate", "ReleasedDate",
+        "UseTimeEntry", "Organization", "EmployeeEx", "Source",
+    },
+    "Item": _COMMON | {
+        "Name", "Sku", "Description", "Active", "SubItem", "ParentRef", "Level", "FullyQualifiedName",
+        "Taxable", "SalesTaxIncluded", "PercentBased", "UnitPrice", "RatePercent", "Type", "PaymentMethodRef",
+        "UOMSetRef", "IncomeAccountRef", "PurchaseDesc", "PurchaseTaxIncluded", "PurchaseCost",
+        "ExpenseAccountRef", "COGSAccountRef", "AssetAccountRef", "PrefVendorRef", "AvgCost",
+        "TrackQtyOnHand", "QtyOnHand", "QtyOnPurchaseOrder", "QtyOnSalesOrder", "ReorderPoint",
+        "ManPartNum", "DepositToAccountRef", "SalesTaxCodeRef", "PurchaseTaxCodeRef", "InvStartDate",
+        "BuildPoint", "PrintGroupedItems", "SpecialItem", "SpecialItemType", "ItemGroupDetail",
+        "ItemAssemblyDetail", "AbatementRate", "ReverseChargeRate", "ServiceType", "ItemCategoryType",
+        "ItemEx", "TaxClassificationRef", "UQCDisplayText", "UQCId", "ClassRef", "Source",
+        "DeferredRevenue",
+    },
+}
+
+# Schema class names used in the 2010 Detail ("class com.intuit.schema.finance.v3.Invoice").
+SCHEMA_CLASS = {name: f"com.intuit.schema.finance.v3.{name}" for name in WRITABLE}
+
+US_TAX_CODES = ("TAX", "NON")
+
+USD = {"value": "USD", "name": "United States Dollar"}
+
+
+def default_accounts() -> list[dict]:
+    """Chart of accounts seeded into every realm (Ids as in Intuit's US sample company)."""
+
+    def acct(id_, name, classification, type_, subtype):
+        return {
+            "Id": id_, "Name": name, "SubAccount": False, "FullyQualifiedName": name, "Active": True,
+            "Classification": classification, "AccountType": type_, "AccountSubType": subtype,
+            "CurrentBalance": 0, "CurrentBalanceWithSubAccounts": 0, "CurrencyRef": dict(USD),
+        }
+
+    return [
+        acct("1", "Services", "Revenue", "Income", "ServiceFeeIncome"),
+        acct("4", "Undeposited Funds", "Asset", "Other Current Asset", "UndepositedFunds"),
+        acct("35", "Checking", "Asset", "Bank", "Checking"),
+        acct("79", "Sales of Product Income", "Revenue", "Income", "SalesOfProductIncome"),
+        acct("80", "Cost of Goods Sold", "Expense", "Cost of Goods Sold", "SuppliesMaterialsCogs"),
+        acct("81", "Inventory Asset", "Asset", "Other Current Asset", "Inventory"),
+        acct("84", "Accounts Receivable (A/R)", "Asset", "Accounts Receivable", "AccountsReceivable"),
+        acct("86", "Discounts given", "Revenue", "Income", "DiscountsRefundsGiven"),
+    ]
+
+
+def default_items() -> list[dict]:
+    """New US QBO companies come with the 'Services' and 'Hours' service items."""
+    base = {"Active": True, "Taxable": False, "UnitPrice": 0, "Type": "Service",
+            "IncomeAccountRef": {"value": "1", "name": "Services"}, "PurchaseCost": 0,
+            "TrackQtyOnHand": False}
+    return [dict(base, Id="1", Name="Services", FullyQualifiedName="Services"),
+            dict(base, Id="2", Name="Hours", FullyQualifiedName="Hours")]
+
+
+def default_tax_codes() -> list[dict]:
+    def code(id_, name, desc, taxable, group):
+        return {"Id": id_, "Name": name, "Description": desc, "Active": True, "Taxable": taxable,
+                "TaxGroup": group}
+
+    return [code("TAX", "TAX", "TAX", True, False), code("NON", "NON", "NON", False, False),
+            code("2", "California", "California", True, True)]
+
+
+def default_preferences(custom_txn_numbers: bool = False) -> dict:
+    """Trimmed from preferences-read.json (a US sandbox)."""
+    return {
+        "AccountingInfoPrefs": {"TrackDepartments": False, "ClassTrackingPerTxn": False,
+                                "ClassTrackingPerTxnLine": False, "CustomerTerminology": "Customers"},
+        "ProductAndServicesPrefs": {"ForSales": True, "ForPurchase": True,
+                                    "QuantityWithPriceAndRate": True, "QuantityOnHand": True},
+        "SalesFormsPrefs": {"CustomTxnNumbers": custom_txn_numbers, "AllowDeposit": False,
+                            "AllowDiscount": True, "DefaultDiscountAccount": "86", "AllowEstimates": True,
+                            "ETransactionEnabledStatus": "NotApplicable", "ETransactionAttachPDF": False,
+                            "ETransactionPaymentEnabled": False, "IPNSupportEnabled": False,
+                            "AllowServiceDate": False, "AllowShipping": False,
+                            "DefaultTerms": {"value": "3"}, "UsingPriceLevels": False},
+        "VendorAndPurchasesPrefs": {"TrackingByCustomer": True, "BillableExpenseTracking": True},
+        "TaxPrefs": {"UsingSalesTax": True, "PartnerTaxEnabled": False, "TaxGroupCodeRef": {"value": "2"}},
+        "CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "USD"}},
+        "ReportPrefs": {"ReportBasis": "Accrual", "CalcAgingReportFromTxnDate": False},
+        "OtherPrefs": {"NameValue": [{"Name": "SalesFormsPrefs.DefaultItem", "Value": "1"}]},
+    }
+
+
+def default_company_info(realm_id: str) -> dict:
+    addr = {"Id": "1", "Line1": "123 Sierra Way", "City": "San Pablo", "CountrySubDivisionCode": "CA",
+            "PostalCode": "87999"}
+    return {
+        "CompanyName": f"Sandbox Company_US_{realm_id[-4:]}", "LegalName": f"Sandbox Company_US_{realm_id[-4:]}",
+        "CompanyAddr": dict(addr), "CustomerCommunicationAddr": dict(addr), "LegalAddr": dict(addr),
+        "PrimaryPhone": {}, "CompanyStartDate": "2026-01-01", "FiscalYearStartMonth": "January",
+        "Country": "US", "Email": {"Address": "noreply@quickbooks.com"}, "WebAddr": {},
+        "SupportedLanguages": "en", "DefaultTimeZone": "America/Los_Angeles",
+        "NameValue": [{"Name": "NeoEnabled", "Value": "true"}, {"Name": "IndustryType", "Value": "Sandbox"},
+                      {"Name": "SubscriptionStatus", "Value": "SUBSCRIBED"},
+                      {"Name": "OfferingSku", "Value": "QuickBooks Online Plus"}],
+    }
