@@ -60,7 +60,7 @@ def known_rows(db):
     make_attempt(old_b, Out.FAILED, duration_ms=None, http_status=401, error_kind="auth_reconnect")
 
     for company in (a, a, b):
-        AuditLog.objects.create(action="company.token_refreshed", object_type="company", object_id=str(company.pk))
+        AuditLog.objects.create(action="company.tokens_refreshed", object_type="company", object_id=str(company.pk))
     AuditLog.objects.create(action="company.connected", object_type="company", object_id=str(a.pk))
 
     WorkerHeartbeat.objects.create(worker_id="w1", hostname="h1", pid=11, last_seen=now - dt.timedelta(seconds=5))

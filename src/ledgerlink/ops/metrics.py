@@ -4,7 +4,7 @@ Every figure is an exact count read from the tables the workers write (PushReque
 AuditLog, WorkerHeartbeat), so it does not matter how many web or worker processes run, nor which
 one is scraped: nothing is kept in process memory. Workers need no call into this module; they
 only have to record Attempts (duration_ms, http_status, outcome, error_kind), audit token refreshes
-as ``company.token_refreshed`` (obj=company) and beat their WorkerHeartbeat.
+as ``company.tokens_refreshed`` (obj=company) and beat their WorkerHeartbeat.
 
 Counters (``*_total``) are counts of rows; `ledgerlink prune` deletes old attempts, which
 Prometheus sees as a counter reset.
