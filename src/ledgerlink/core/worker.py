@@ -622,7 +622,8 @@ class Worker:
 
     def process(self, unit: Unit) -> None:
         try:
-            close_old_connections()
+            if self.concurrency:
+                close_old_connections()
             client = self.client_for(unit.company_id)
             results, resp, started, duration = send_unit(client, unit)
             record_results(unit, results, resp, started, duration, self.worker_id)
