@@ -79,9 +79,9 @@ def order_data(source="Wholesale Portal", external_id="WP-1001", email="name2@ex
 def make_user(username: str, role: str | None = "viewer", *, superuser: bool = False):
     User = get_user_model()
     if superuser:
-        user = User.objects.create_superuser(username=username, password="x-pass-123456", email="")
+        user = User.objects.create_superuser(username=username, password=None, email="")
     else:
-        user = User.objects.create_user(username=username, password="x-pass-123456")
+        user = User.objects.create_user(username=username, password=None)
     if role is not None:
         UserProfile.objects.create(user=user, role=role)
     return user
