@@ -1,0 +1,153 @@
+"""Order Automation: the rule list and the rule editor with its preview."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+
+from ledgerlink.core.models import AutomationRule, OrderSource, SiteArea
+from ledgerlink.core.services.errors import ServiceError
+from ledgerlink.web import services as ui
+from ledgerlink.web.access import role_required
+
+PREVIEW_LAST_N = 1000
+CONDITION_FIELDS = ("order_source", "site_area", "email", "email_pattern", "total_min", "total_max", "ship_country")
+ACTION_FIELDS = ("set_email", "set_push_method", "set_customer", "set_default_item")
+
+
+def rule_form_from(rule: AutomationRule | None) -> dict:
+    form = {"name": "", "position": "", "enabled": True, "stop_processing": False, "hold": False}
+    for key in CONDITION_FIELDS + ACTION_FIELDS:
+        form[key] = ""
+    if rule is not None:
+        form.update(name=rule.name, position=rule.position, enabled=rule.enabled, stop_processing=rule.stop_processing)
+        for key in CONDITION_FIELDS:
+            value = (rule.conditions or {}).get(key)
+            form[key] = "" if value is None else str(value)
+        for key in ACTION_FIELDS:
+            value = (rule.actions or {}).get(key)
+            form[key] = "" if value is None else str(value)
+        form["hold"] = bool((rule.actions or {}).get("hold"))
+    return form
+
+
+def rule_form_from_post(post) -> dict:
+    form = {key: (post.get(key) or "").strip() for key in ("name", "position") + CONDITION_FIELDS + ACTION_FIELDS}
+    form["enabled"] = post.get("enabled") == "on"
+    form["stop_processing"] = post.get("stop_processing") == "on"
+    form["hold"] = post.get("hold") == "on"
+    return form
+
+
+def conditions_actions(form: dict) -> tuple[dict, dict]:
+    conditions = {}
+    for key in CONDITION_FIELDS:
+        value = form.get(key, "")
+        if value == "":
+            continue
+        if key in ("order_source", "site_area"):
+            conditions[key] = ui.parse_int(value) or value
+        else:
+            conditions[key] = value
+    actions = {key: form[key] for key in ACTION_FIELDS if form.get(key)}
+    if form.get("hold"):
+        actions["hold"] = True
+    return conditions, actions
+
+
+def _choices() -> dict:
+    return {
+        "order_sources": list(OrderSource.objects.select_related("site_area").order_by("name")),
+        "site_areas": list(SiteArea.objects.order_by("name")),
+        "email_choices": [("missing", "missing"), ("invalid", "invalid"), ("present", "present")],
+        "push_methods": SiteArea.PushMethod.choices,
+        "last_n": PREVIEW_LAST_N,
+    }
+
+
+@role_required("viewer")
+def rules(request):
+    sources = {s.id: s.name for s in OrderSource.objects.only("id", "name")}
+    areas = {s.id: s.name for s in SiteArea.objects.only("id", "name")}
+    rows = []
+    for rule in AutomationRule.objects.order_by("position", "id"):
+        rows.append({"rule": rule, "summary": summarise(rule.conditions, rule.actions, sources, areas)})
+    return render(request, "web/rules.html", {"rows": rows})
+
+
+def summarise(conditions: dict, actions: dict, sources: dict, areas: dict) -> dict:
+    when = []
+    for key, value in (conditions or {}).items():
+        if key == "order_source":
+            when.append(f"order source is {sources.get(value, value)}")
+        elif key == "site_area":
+            when.append(f"site area is {areas.get(value, value)}")
+        elif key == "email":
+            when.append(f"email is {value}")
+        else:
+            when.append(f"{key.replace('_', ' ')} = {value}")
+    then = []
+    for key, value in (actions or {}).items():
+        if key == "hold":
+            then.append("hold the order")
+        else:
+            then.append(f"{key.replace('_', ' ')} → {value}")
+    return {"when": " and ".join(when) or "every order", "then": "; ".join(then)}
+
+
+def _editor(request, rule: AutomationRule | None):
+    context = {"rule": rule, **_choices()}
+    if request.method == "GET":
+        context["form"] = rule_form_from(rule)
+        return render(request, "web/rule_edit.html", context)
+    action = request.POST.get("action", "save")
+    if action == "delete" and rule is not None:
+        delete = ui.core_function("automation", "delete_rule")
+        try:
+            delete(rule.pk, actor=request.user)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+            return redirect("web:rule_edit", pk=rule.pk)
+        messages.success(request, f"Rule “{rule.name}” deleted.")
+        return redirect("web:rules")
+    form = rule_form_from_post(request.POST)
+    context["form"] = form
+    conditions, actions = conditions_actions(form)
+    if action == "preview":
+        preview = ui.core_function("automation", "preview_rule")
+        try:
+            context["preview_count"] = preview(conditions, actions, last_n=PREVIEW_LAST_N)
+        except ServiceError as exc:
+            context["service_error"] = exc
+        return render(request, "web/rule_edit.html", context)
+    position = ui.parse_int(form["position"]) if form["position"] else None
+    fields = {
+        "name": form["name"],
+        "conditions": conditions,
+        "actions": actions,
+        "enabled": form["enabled"],
+        "stop_processing": form["stop_processing"],
+    }
+    try:
+        if rule is None:
+            saved = ui.core_function("automation", "create_rule")(position=position, actor=request.user, **fields)
+        else:
+            if position is not None:
+                fields["position"] = position
+            saved = ui.core_function("automation", "update_rule")(rule.pk, actor=request.user, **fields)
+    except ServiceError as exc:
+        context["service_error"] = exc
+        return render(request, "web/rule_edit.html", context, status=422)
+    messages.success(request, f"Rule “{saved.name}” saved.")
+    return redirect("web:rule_edit", pk=saved.pk)
+
+
+@role_required("admin", write="admin")
+def rule_new(request):
+    return _editor(request, None)
+
+
+@role_required("viewer", write="admin")
+def rule_edit(request, pk: int):
+    rule = get_object_or_404(AutomationRule, pk=pk)
+    return _editor(request, rule)

@@ -1,0 +1,375 @@
+"""Requests Pending / Requests Completed, a request's page, Edit for Re-Queue and the one-click fixes."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.db.models import Q
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from ledgerlink.core.models import Attempt, Customer, CustomerEmail, OrderSource, PushRequest, SiteArea
+from ledgerlink.core.roles import has_role
+from ledgerlink.core.services.errors import ServiceError
+from ledgerlink.web import services as ui
+from ledgerlink.web.access import role_required
+
+LIST_FILTERS = ("outcome", "error_kind", "site_area", "order_source", "date", "email")
+BULK_LIMIT = 500
+
+
+def _is_partial(request) -> bool:
+    return request.headers.get("HX-Request") == "true" or request.GET.get("partial") == "1"
+
+
+def _filters(request) -> dict:
+    return {k: (request.GET.get(k) or "").strip() for k in LIST_FILTERS}
+
+
+def _decorate(rows):
+    for row in rows:
+        row.ui_error = ui.error_info(row.error_kind, row.error_title) if row.error_kind else None
+    return rows
+
+
+def _request_list(request, tab: str):
+    filters = _filters(request)
+    page = ui.keyset_page(ui.request_list_queryset(tab, filters), request.GET.get("after"))
+    _decorate(page.rows)
+    query = {k: v for k, v in filters.items() if v}
+    context = {
+        "tab": tab,
+        "page": page,
+        "filters": filters,
+        "query": query,
+        "poll": page.after is None,
+        "rows_url": reverse(f"web:requests_{tab}_rows"),
+    }
+    if _is_partial(request):
+        return render(request, "web/partials/request_rows.html", context)
+    states = PushRequest.PENDING_STATES if tab == "pending" else PushRequest.COMPLETED_STATES
+    context.update(
+        {
+            "outcomes": [(s.value, s.label) for s in states],
+            "error_kinds": sorted(
+                ((k, v.get("title", k)) for k, v in ui.error_kinds().items()), key=lambda kv: kv[1]
+            ),
+            "site_areas": list(SiteArea.objects.only("id", "name").order_by("name")),
+            "order_sources": list(OrderSource.objects.only("id", "name").order_by("name")),
+        }
+    )
+    return render(request, "web/requests_list.html", context)
+
+
+@role_required("viewer")
+def requests_pending(request):
+    return _request_list(request, "pending")
+
+
+@role_required("viewer")
+def requests_completed(request):
+    return _request_list(request, "completed")
+
+
+@role_required("viewer")
+def requests_pending_rows(request):
+    request.GET = request.GET.copy()
+    request.GET["partial"] = "1"
+    return _request_list(request, "pending")
+
+
+@role_required("viewer")
+def requests_completed_rows(request):
+    request.GET = request.GET.copy()
+    request.GET["partial"] = "1"
+    return _request_list(request, "completed")
+
+
+# ---------------------------------------------------------------- a request's page
+
+
+def _load(pk: int) -> PushRequest:
+    return get_object_or_404(
+        PushRequest.objects.select_related("company", "order", "site_area", "order_source"), pk=pk
+    )
+
+
+def _current_payload(push_request: PushRequest):
+    rev = push_request.revisions.filter(number=push_request.revision).first()
+    if rev is None:
+        rev = push_request.revisions.order_by("-number").first()
+    return rev
+
+
+def _detail_context(request, push_request: PushRequest, **extra) -> dict:
+    current = _current_payload(push_request)
+    payload = current.payload if current else {}
+    kind = ui.last_failure_kind(push_request)
+    patch = ui.fix_patch(push_request)
+    similar = {}
+    if push_request.state == PushRequest.State.FAILED or patch:
+        if kind:
+            similar["email"] = ui.similar_failed_queryset(push_request, "email", kind).count() if push_request.email else 0
+            similar["order_source"] = ui.similar_failed_queryset(push_request, "order_source", kind).count()
+    bill_email = ""
+    if isinstance(payload, dict):
+        bill_email = ((payload.get("BillEmail") or {}) if isinstance(payload.get("BillEmail"), dict) else {}).get(
+            "Address", ""
+        )
+    user = request.user
+    create_customer = ui.core_function("customers", "create_customer_for_request")
+    context = {
+        "req": push_request,
+        "current": current,
+        "payload_text": ui.pretty(payload),
+        "revisions": ui.revisions_with_diffs(push_request),
+        "attempts": list(Attempt.objects.filter(push_request=push_request).order_by("-id")[:50]),
+        "error": ui.error_info(push_request.error_kind, push_request.error_title) if push_request.error_kind else None,
+        "failure_kind": kind,
+        "failure_info": ui.error_info(kind) if kind else None,
+        "fix_patch": patch,
+        "fix_patch_text": ui.pretty(patch) if patch else "",
+        "similar": similar,
+        "bill_email": bill_email,
+        "can_operate": has_role(user, "operator"),
+        "can_admin": has_role(user, "admin"),
+        "can_edit": push_request.state in (PushRequest.State.FAILED, PushRequest.State.CANCELLED)
+        or push_request.state == PushRequest.State.RETRYING,
+        "can_create_customer": bool(create_customer)
+        and kind == "customer_ref_required"
+        and push_request.state == PushRequest.State.FAILED,
+        "form": {"payload": ui.pretty(payload), "note": "", "bill_email": "", "customer_value": "", "customer_name": ""},
+        "customer_search_url": reverse("web:customer_search") + f"?company={push_request.company_id}",
+    }
+    context.update(extra)
+    return context
+
+
+@role_required("viewer")
+def request_detail(request, pk: int):
+    push_request = _load(pk)
+    return render(request, "web/request_detail.html", _detail_context(request, push_request))
+
+
+def apply_quick_fix(payload: dict, bill_email: str, customer_value: str, customer_name: str) -> dict:
+    payload = dict(payload)
+    if bill_email:
+        payload["BillEmail"] = {"Address": bill_email}
+    if customer_value:
+        ref = {"value": customer_value}
+        if customer_name:
+            ref["name"] = customer_name
+        payload["CustomerRef"] = ref
+    return payload
+
+
+@role_required(read=None, write="operator")
+def request_edit(request, pk: int):
+    """Edit for Re-Queue: "preview" shows the diff, "save" is Save & Re-Queue (a new revision)."""
+    push_request = _load(pk)
+    form = {
+        "payload": request.POST.get("payload", ""),
+        "note": request.POST.get("note", "").strip(),
+        "bill_email": request.POST.get("bill_email", "").strip(),
+        "customer_value": request.POST.get("customer_value", "").strip(),
+        "customer_name": request.POST.get("customer_name", "").strip(),
+    }
+    try:
+        payload = json.loads(form["payload"])
+    except json.JSONDecodeError as exc:
+        error = {"message": f"Line {exc.lineno}, column {exc.colno}: {exc.msg}", "line": exc.lineno, "col": exc.colno}
+        ctx = _detail_context(request, push_request, form=form, json_error=error, editing=True)
+        return render(request, "web/request_detail.html", ctx, status=422)
+    if not isinstance(payload, dict):
+        error = {"message": "The payload must be a JSON object ({ ... }).", "line": 1, "col": 1}
+        ctx = _detail_context(request, push_request, form=form, json_error=error, editing=True)
+        return render(request, "web/request_detail.html", ctx, status=422)
+    payload = apply_quick_fix(payload, form["bill_email"], form["customer_value"], form["customer_name"])
+    current = _current_payload(push_request)
+    unchanged = current is not None and current.payload == payload
+    if request.POST.get("action") == "preview":
+        diff = [] if unchanged else ui.diff_lines(
+            current.payload if current else {}, payload, f"revision {push_request.revision}", "your edit"
+        )
+        form["payload"] = ui.pretty(payload)
+        problems = None
+        validate = ui.core_function("payloads", "validate_edited_payload")
+        if validate is not None:
+            try:
+                validate(push_request.kind, payload)
+            except ServiceError as exc:
+                problems = exc
+        ctx = _detail_context(
+            request, push_request, form=form, preview_diff=diff, preview_unchanged=unchanged,
+            service_error=problems, editing=True,
+        )
+        return render(request, "web/request_detail.html", ctx)
+    requeue = ui.core_function("requests", "requeue_request")
+    if requeue is None:
+        messages.error(request, "Re-queueing is not available yet (requeue_request is missing).")
+        return redirect("web:request_detail", pk=pk)
+    try:
+        if unchanged:
+            requeue(push_request.pk, note=form["note"], actor=request.user)
+        else:
+            requeue(push_request.pk, payload=payload, note=form["note"], actor=request.user)
+    except ServiceError as exc:
+        ctx = _detail_context(request, push_request, form=form, service_error=exc, editing=True)
+        return render(request, "web/request_detail.html", ctx, status=exc.status if exc.status != 404 else 422)
+    if unchanged:
+        messages.success(request, f"Request #{pk} re-queued unchanged.")
+    else:
+        messages.success(request, f"Saved as a new revision and re-queued request #{pk}.")
+    return redirect("web:request_detail", pk=pk)
+
+
+@role_required(read=None, write="operator")
+def request_requeue(request, pk: int):
+    push_request = _load(pk)
+    requeue = ui.core_function("requests", "requeue_request")
+    if requeue is None:
+        messages.error(request, "Re-queueing is not available yet.")
+        return redirect("web:request_detail", pk=pk)
+    try:
+        requeue(push_request.pk, note=request.POST.get("note", "").strip(), actor=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Request #{pk} re-queued unchanged.")
+    return redirect("web:request_detail", pk=pk)
+
+
+@role_required(read=None, write="operator")
+def request_cancel(request, pk: int):
+    push_request = _load(pk)
+    cancel = ui.core_function("requests", "cancel_request")
+    if cancel is None:
+        messages.error(request, "Cancelling is not available yet.")
+        return redirect("web:request_detail", pk=pk)
+    try:
+        cancel(push_request.pk, actor=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Request #{pk} cancelled.")
+    return redirect("web:request_detail", pk=pk)
+
+
+@role_required(read=None, write="operator")
+def request_create_customer(request, pk: int):
+    push_request = _load(pk)
+    create = ui.core_function("customers", "create_customer_for_request")
+    if create is None:
+        raise Http404("Creating customers is not available.")
+    try:
+        create(push_request.pk, actor=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request, f"Customer created in QuickBooks for {push_request.email or 'this order'}; request #{pk} re-queued."
+        )
+    return redirect("web:request_detail", pk=pk)
+
+
+@role_required(read="operator", write="operator")
+def request_similar(request, pk: int):
+    """"Apply this fix to all N similar failed requests": list them first, then bulk re-queue."""
+    push_request = _load(pk)
+    by = request.POST.get("by") or request.GET.get("by") or "email"
+    if by not in ("email", "order_source"):
+        by = "email"
+    kind = ui.last_failure_kind(push_request)
+    if not kind:
+        messages.error(request, "This request has no failure to match others by.")
+        return redirect("web:request_detail", pk=pk)
+    qs = ui.similar_failed_queryset(push_request, by, kind)
+    patch = ui.fix_patch(push_request)
+    if request.method == "POST":
+        bulk = ui.core_function("requests", "bulk_requeue")
+        if bulk is None:
+            messages.error(request, "Bulk re-queue is not available yet.")
+            return redirect("web:request_detail", pk=pk)
+        ids = [i for i in (ui.parse_int(v) for v in request.POST.getlist("ids")) if i]
+        # Only ids still matching the signature are sent; the service re-checks their state.
+        ids = list(qs.filter(id__in=ids).values_list("id", flat=True)[:BULK_LIMIT])
+        if not ids:
+            messages.error(request, "None of the listed requests is still failed with this error.")
+            return redirect("web:request_detail", pk=pk)
+        try:
+            done = bulk(ids=ids, actor=request.user, payload_patch=patch or None)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+            return redirect("web:request_similar", pk=pk)
+        messages.success(request, f"Re-queued {len(done)} similar request(s)" + (" with the same fix." if patch else "."))
+        return redirect("web:request_detail", pk=pk)
+    rows = list(qs.select_related("order", "order_source").order_by("-id")[:BULK_LIMIT + 1])
+    context = {
+        "req": push_request,
+        "by": by,
+        "kind": kind,
+        "info": ui.error_info(kind),
+        "rows": rows[:BULK_LIMIT],
+        "more": len(rows) > BULK_LIMIT,
+        "patch": patch,
+        "patch_text": ui.pretty(patch) if patch else "",
+    }
+    return render(request, "web/request_similar.html", context)
+
+
+@role_required(read=None, write="admin")
+def request_make_rule(request, pk: int):
+    """"Make this a rule": the BillEmail fix becomes an Order Automation rule for the order source."""
+    push_request = _load(pk)
+    current = _current_payload(push_request)
+    payload = current.payload if current else {}
+    email = request.POST.get("email", "").strip()
+    if not email and isinstance(payload.get("BillEmail"), dict):
+        email = str(payload["BillEmail"].get("Address", "")).strip()
+    if not push_request.order_source_id or not email:
+        messages.error(request, "A rule needs the request's order source and a BillEmail address.")
+        return redirect("web:request_detail", pk=pk)
+    create = ui.core_function("automation", "create_rule")
+    if create is None:
+        messages.error(request, "Order Automation is not available yet.")
+        return redirect("web:request_detail", pk=pk)
+    name = f"Set email {email} for {push_request.order_source.name}"
+    try:
+        rule = create(
+            name=name,
+            conditions={"order_source": push_request.order_source_id},
+            actions={"set_email": email},
+            actor=request.user,
+        )
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("web:request_detail", pk=pk)
+    messages.success(request, f"Rule created: {name}. Review its position and preview below.")
+    return redirect("web:rule_edit", pk=rule.pk)
+
+
+# ---------------------------------------------------------------- customer picker
+
+
+@role_required("viewer")
+def customer_search(request):
+    """JSON for the CustomerRef picker: the Customers mirror of one company, by email or name."""
+    company = ui.parse_int(request.GET.get("company"))
+    q = (request.GET.get("q") or "").strip()
+    if not company or len(q) < 2:
+        return JsonResponse({"results": []})
+    emails = CustomerEmail.objects.filter(company_id=company, email__startswith=q.lower()).values("customer_id")
+    qs = (
+        Customer.objects.filter(company_id=company)
+        .filter(Q(display_name__icontains=q) | Q(id__in=emails) | Q(company_name__icontains=q))
+        .order_by("-active", "display_name")[:20]
+    )
+    return JsonResponse(
+        {
+            "results": [
+                {"value": c.qbo_id, "name": c.display_name, "email": c.email, "active": c.active} for c in qs
+            ]
+        }
+    )
