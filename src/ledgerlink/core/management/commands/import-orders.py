@@ -1,0 +1,3 @@
+"""Alias so ``ledgerlink import-orders`` works (Django names commands after their module)."""
+
+from .import_orders import Command  # noqa: F401
