@@ -55,7 +55,7 @@ def readyz(request):
     except Exception as exc:  # any driver error means "not ready"
         checks["database"] = "unreachable"
         reasons.append(f"database unreachable: {type(exc).__name__}")
-        return JsonResponse({"status": "unavailable", "reason": "; ".join(reasons), "checks": checks}, status=503)
+        return _unavailable({"status": "unavailable", "reason": "; ".join(reasons), "checks": checks})
     try:
         pending = _pending_migrations()
     except Exception as exc:
@@ -74,8 +74,16 @@ def readyz(request):
             f"no worker heartbeat in the last {settings.LEDGERLINK_READY_HEARTBEAT_SECONDS} s"
         )
     if reasons:
-        return JsonResponse({"status": "unavailable", "reason": "; ".join(reasons), "checks": checks}, status=503)
+        return _unavailable({"status": "unavailable", "reason": "; ".join(reasons), "checks": checks})
     return JsonResponse({"status": "ok", "checks": checks})
+
+
+def _unavailable(body: dict) -> JsonResponse:
+    response = JsonResponse(body, status=503)
+    # "Not ready" is a state a load balancer polls for, not a server error: the access log has it,
+    # django.request need not log an ERROR line per poll.
+    response._has_been_logged = True
+    return response
 
 
 def _address_allowed(addr: str) -> bool:
