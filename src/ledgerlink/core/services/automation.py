@@ -276,10 +276,10 @@ def rule_matches(conditions: dict, order: Order) -> bool:
 def _changes(actions: dict, order: Order) -> list[tuple[str, object, object]]:
     """(order field, old, new) for each action that would change the order."""
     out = []
-    for action, value in actions.items():
-        field = ACTION_FIELDS.get(action)
-        if field is None:
+    for action in ACTION_KEYS:  # a fixed order: PostgreSQL's jsonb does not keep key order
+        if action not in actions:
             continue
+        field, value = ACTION_FIELDS[action], actions[action]
         old = getattr(order, field)
         if old != value:
             out.append((field, old, value))
