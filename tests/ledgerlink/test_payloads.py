@@ -22,7 +22,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_invoice_payload_exact():
-    make_world()
+    w = make_world()
+    w.wholesale.shipping_item = "SHIPPING_ITEM_ID"  # QBO's shipping field (AllowShipping on)
+    w.wholesale.save()
     order, _ = ingest_order(
         order_data(
             external_id="WP-1001",
@@ -119,6 +121,15 @@ def test_customer_ref_sources_in_order_of_precedence():
     order.email = "  NAME2@Example.COM "
     order.order_source.site_area.refresh_from_db()
     assert build_payload(order)[1]["CustomerRef"] == {"value": "56", "name": "Acme Tools"}
+
+
+def test_shipping_line_falls_back_to_the_default_item():
+    make_world()
+    order, _ = ingest_order(order_data(shipping="5"))
+    assert build_payload(order)[1]["Line"][-1] == {
+        "DetailType": "SalesItemLineDetail", "Amount": 5, "Description": "Shipping",
+        "SalesItemLineDetail": {"ItemRef": {"value": "1", "name": "Services"}},
+    }
 
 
 def test_long_doc_number_stays_in_payload_and_preflight_flags_it():

@@ -260,7 +260,10 @@ def build_payload(order: Order) -> tuple[str, dict]:
         lines.append(entry)
 
     if order.shipping and order.shipping > 0:
-        shipping_item = site_area.shipping_item or SHIPPING_ITEM_ID
+        # The site area's shipping item; else the default item (works in every company); QBO's special
+        # SHIPPING_ITEM_ID only when chosen explicitly or nothing else is set, because QBO accepts it
+        # only when the company's AllowShipping preference is on.
+        shipping_item = site_area.shipping_item or fallback_item or SHIPPING_ITEM_ID
         ref = {"value": SHIPPING_ITEM_ID} if shipping_item == SHIPPING_ITEM_ID else _item_ref(company, shipping_item)
         lines.append(
             {
