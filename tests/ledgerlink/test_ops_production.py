@@ -161,7 +161,10 @@ def test_gunicorn_three_workers_postgres_and_sandbox(tmp_path, settings):
         UserProfile.objects.create(user=user, role="operator")
         api_token = create_api_token(user, "feeder")
 
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGERLINK_", "PYTEST", "EMAIL_"))}
+        # The test process's own environment, less what tests set for themselves (the browser tests'
+        # DJANGO_ALLOW_ASYNC_UNSAFE would fail `check --deploy`, rightly).
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("LEDGERLINK_", "PYTEST", "EMAIL_", "DJANGO_")) and k != "DATABASE_URL"}
         env.update({
             "LEDGERLINK_ENV": "production",
             "SECRET_KEY": secret_key,
