@@ -141,11 +141,14 @@ class SandboxApp:
         if reply.action == "drop":
             await self._abort(send)
             return
-        out_headers = [(b"content-type", reply.content_type.encode()), (b"intuit_tid", tid.encode())]
+        # Intuit sends the transaction id as "intuit_tid" (token endpoint, older API) or "Intuit-Tid".
+        out_headers = [(b"content-type", reply.content_type.encode()), (b"intuit_tid", tid.encode()),
+                       (b"intuit-tid", tid.encode())]
         for k, v in reply.headers.items():
             out_headers.append((k.encode(), str(v).encode()))
         if reply.content_type.startswith("application/json"):
             out_headers.append((b"cache-control", b"max-age=0, no-cache, no-store, must-revalidate, private"))
+            out_headers.append((b"expires", b"0"))
         await send({"type": "http.response.start", "status": reply.status, "headers": out_headers})
         await send({"type": "http.response.body", "body": reply.body})
 

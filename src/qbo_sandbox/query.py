@@ -30,7 +30,7 @@ _TOKEN_RE = re.compile(r"""
 """, re.VERBOSE)
 
 _KEYWORDS = {"select", "from", "where", "and", "or", "in", "like", "order", "orderby", "by", "asc", "desc",
-             "startposition", "maxresults", "count", "true", "false"}
+             "startposition", "maxresults", "count", "true", "false", "null"}
 
 
 class Tok:
@@ -90,9 +90,14 @@ class _Parser:
     def fail(self, t: Tok | None, expecting: str):
         if t is None:
             raise F.query_parse(f'Encountered "<EOF>" at line 1.\nWas expecting:\n    {expecting} ...\n    ')
-        kind = "IDENTIFIER" if t.kind == "ident" else t.kind.upper()
-        raise F.query_parse(f'Encountered " <{kind}> "{t.value} "" at line 1, column {t.col}.\n'
-                            f"Was expecting:\n    {expecting} ...\n    ")
+        # JavaCC wording, as QBO returns it: keywords show as their literal, others as <KIND>
+        if t.kind == "ident" and t.value.lower() in _KEYWORDS:
+            kind = f'"{t.value.lower()}"'
+        else:
+            kind = {"ident": "<IDENTIFIER>", "string": "<STRING_LITERAL>", "number": "<INTEGER>"}.get(
+                t.kind, f'"{t.value}"')
+        raise F.query_parse(f'Encountered " {kind} "{t.value.upper() if t.kind == "ident" else t.value} "" '
+                            f"at line 1, column {t.col}.\nWas expecting:\n    {expecting} ...\n    ")
 
     def expect_kw(self, *words):
         t = self.peek()
@@ -147,7 +152,7 @@ class _Parser:
                 q.select.append(self.field())
         self.expect_kw("from")
         t = self.next()
-        if t.kind != "ident":
+        if t.kind != "ident" or t.value.lower() in _KEYWORDS:
             self.fail(t, "<IDENTIFIER>")
         q.entity = t.value
         t = self.peek()

@@ -88,6 +88,7 @@ def realm(make_realm) -> RealmClient:
     return make_realm(customers=[{
         "DisplayName": "Amy's Bird Sanctuary", "GivenName": "Amy", "FamilyName": "Lauterbach",
         "CompanyName": "Amy's Bird Sanctuary", "PrimaryEmailAddr": {"Address": "Birds@Intuit.com"},
+        "PrimaryPhone": {"FreeFormNumber": "(650) 555-3311"},
         "BillAddr": {"Line1": "4581 Finch St.", "City": "Bayshore", "CountrySubDivisionCode": "CA",
                      "PostalCode": "94326"},
         "ShipAddr": {"Line1": "4581 Finch St.", "City": "Bayshore", "CountrySubDivisionCode": "CA",
