@@ -18,7 +18,12 @@ PROD_SECRET = "k3J9-prod-test-secret-" + "Qx7wZr2LmN8vB4tY6uH1" * 3
 
 
 def production_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SECURE_", "SESSION_", "DEBUG"))}
+    # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process; production never has it.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SECURE_", "SESSION_", "DEBUG")) and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
     env.update(
         LEDGERLINK_ENV="production",
         SECRET_KEY=PROD_SECRET,
