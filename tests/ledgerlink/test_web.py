@@ -368,7 +368,7 @@ def test_apply_fix_to_all_similar_failed_requests(client, world, users):
          "customer_value": "56", "customer_name": "Acme Tools", "action": "save"},
     )
     page = client.get(reverse("web:request_detail", args=[first.pk])).content.decode()
-    assert "Apply this fix to all 2 similar failed requests" in page
+    assert "Apply this fix to all 2 similar failed requests (same email)" in page
     confirm = client.get(reverse("web:request_similar", args=[first.pk]), {"by": "email"}).content.decode()
     assert f'value="{second.pk}"' in confirm and f'value="{third.pk}"' in confirm
     assert f'value="{other.pk}"' not in confirm
