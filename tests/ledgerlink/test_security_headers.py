@@ -9,6 +9,8 @@ import pytest
 from django.test import Client
 
 import ledgerlink
+from ledgerlink.core.services.tokens import create_api_token
+from tests.ledgerlink.test_ingest_factories import make_user
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -43,6 +45,38 @@ def test_headers_on_not_found_and_api_errors(client):
     response = client.get("/api/v1/no-such-route")
     assert response.status_code == 404
     assert_security_headers(response)
+
+
+@pytest.mark.django_db
+def test_headers_on_csrf_failure():
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/login/", {"username": "x", "password": "y"})
+    assert response.status_code == 403
+    assert_security_headers(response)
+
+
+@pytest.mark.django_db
+def test_headers_on_login_and_signed_in_pages(client):
+    assert_security_headers(client.get("/login/"))
+    user = make_user("vera", "viewer")
+    client.force_login(user)
+    for path in ("/", "/requests/pending/", "/requests/completed/", "/orders/"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert_security_headers(response)
+        assert "no-store" in response.headers["Cache-Control"]
+
+
+@pytest.mark.django_db
+def test_headers_on_api_answers_with_and_without_a_token(client):
+    response = client.get("/api/v1/requests")
+    assert response.status_code == 401
+    assert_security_headers(response)
+    token = create_api_token(make_user("ann", "viewer"), "t")
+    response = client.get("/api/v1/requests", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert_security_headers(response)
+    assert response.headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.django_db
