@@ -21,8 +21,8 @@ class RealmClient:
         self.http = http
         self.info = info
         self.realm_id = info["realm_id"]
-        self.token = info["access_token"]
-        self.refresh_token = info["refresh_token"]
+        self.token = info.get("access_token")
+        self.refresh_token = info.get("refresh_token")
 
     @property
     def headers(self) -> dict:
