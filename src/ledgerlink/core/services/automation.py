@@ -332,7 +332,7 @@ def preview_rule(conditions, actions, last_n: int = 1000) -> int:
     return count
 
 
-def run_rules_on_order(order_id: int, *, actor=None, actor_label: str | None = None) -> Order:
+def run_rules_on_order(order_id: int, actor=None, *, actor_label: str | None = None) -> Order:
     """Re-apply the rules to a held or failed order. If it is no longer held, build a fresh payload and
     either create its push request, or add it as a new revision of its failed request and re-queue."""
     from ledgerlink.core.services.requests import cancel_request, create_push_request, requeue_request
