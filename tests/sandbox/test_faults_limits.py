@@ -108,9 +108,23 @@ def _max_overlap(intervals):
     return best
 
 
+def _check_concurrency_invariants(log, limit):
+    """No request over the limit succeeded, none under it was refused: for every request, count the
+    performed requests in flight when it arrived (server-side intervals, not client timings)."""
+    performed = [(e["started"], e["finished"]) for e in log if e["status"] != 429]
+    assert _max_overlap(performed) <= limit
+    for e in log:
+        inflight = sum(1 for s, f in performed if s <= e["started"] <= f and (s, f) != (e["started"], e["finished"]))
+        if e["status"] == 429:
+            assert e["throttled"] == "concurrent" and e["fault_code"] == "3001"
+            assert inflight == limit
+        else:
+            assert inflight < limit
+
+
 def test_concurrency_limit_exact_under_20_threads(make_realm, sandbox):
     rc = make_realm(limits={"concurrent": 10, "per_minute": None, "batch_per_minute": None},
-                    config={"latency": {"fixed_ms": 600}})
+                    config={"latency": {"fixed_ms": 1500}})
 
     def req(c, i, j):
         return c.post(sandbox.base_url + rc.path("customer"), json={"DisplayName": f"T{i}-{j}"},
@@ -118,17 +132,13 @@ def test_concurrency_limit_exact_under_20_threads(make_realm, sandbox):
 
     req.base = sandbox.base_url
     statuses = _fire(20, 1, req)
-    assert sorted(statuses) == [200] * 10 + [429] * 10
-    assert len(rc.entities("Customer")) == 10  # refused requests were not performed
     log = [e for e in rc.requests_log() if e["operation"] == "create"]
-    assert len(log) == 20
-    ok = [(e["started"], e["finished"]) for e in log if e["status"] == 200]
-    refused = [e for e in log if e["status"] == 429]
-    assert all(e["throttled"] == "concurrent" and e["fault_code"] == "3001" for e in refused)
-    # no request over the limit succeeded, none under it was refused
-    assert _max_overlap(ok) == 10
-    for e in refused:
-        assert sum(1 for s, f in ok if s <= e["started"] <= f) == 10
+    assert len(log) == 20 and sorted(statuses) == sorted(e["status"] for e in log)
+    assert set(statuses) == {200, 429}  # 20 requests raced for 10 slots
+    assert len(rc.entities("Customer")) == statuses.count(200)  # refused requests were not performed
+    _check_concurrency_invariants(log, 10)
+    if max(e["started"] for e in log) - min(e["started"] for e in log) < 1.5:
+        assert statuses.count(200) == 10  # all arrived while the first ten were held
 
 
 def test_concurrency_limit_holds_under_sustained_load(make_realm, sandbox):
@@ -139,19 +149,12 @@ def test_concurrency_limit_holds_under_sustained_load(make_realm, sandbox):
         return c.get(sandbox.base_url + rc.path(f"companyinfo/{rc.realm_id}"), headers=rc.headers).status_code
 
     req.base = sandbox.base_url
-    statuses = _fire(20, 25, req)
+    statuses = _fire(20, 15, req)
     log = [e for e in rc.requests_log() if e["operation"] == "read"]
-    assert len(log) == len(statuses) == 500
+    assert len(log) == len(statuses) == 300
     assert sorted(statuses) == sorted(e["status"] for e in log)
     assert set(statuses) == {200, 429}
-    ok = [(e["started"], e["finished"]) for e in log if e["status"] == 200]
-    assert _max_overlap(ok) <= 10
-    for e in log:
-        inflight = sum(1 for s, f in ok if s <= e["started"] <= f and (s, f) != (e["started"], e["finished"]))
-        if e["status"] == 429:
-            assert inflight == 10
-        else:
-            assert inflight < 10
+    _check_concurrency_invariants(log, 10)
 
 
 def test_per_minute_limit_exact_under_20_threads(make_realm, sandbox):
