@@ -321,3 +321,16 @@ def test_openapi_is_served_and_names_the_contract_fields():
     assert set(schemas["RequestErrorOut"]["properties"]) == {
         "kind", "title", "message", "detail", "code", "element", "fix"}
     assert doc["components"]["securitySchemes"]["TokenAuth"]["scheme"] == "bearer"
+
+
+def test_requeue_without_body_like_curl_x_post():
+    make_world()
+    c = client_for("operator")
+    rid = post(c, "/api/v1/orders", order_data(external_id="X", email="nobody@example.org")).json()["requests"][0]["id"]
+    r = c.generic("POST", f"/api/v1/requests/{rid}/requeue")  # no body, no Content-Type
+    assert r.status_code == 200
+    d = r.json()
+    assert (d["revision"], d["state"], d["error"]["kind"]) == (2, "failed", "customer_ref_required")
+    assert [x["note"] for x in d["revisions"]] == ["", "re-queued unchanged"]
+    r = post(c, f"/api/v1/requests/{rid}/requeue", {"note": "try again"})
+    assert [x["note"] for x in r.json()["revisions"]] == ["", "re-queued unchanged", "try again"]
