@@ -287,6 +287,17 @@ def test_edit_refused_with_field(payload, field, message):
     assert (exc.value.field, exc.value.message, exc.value.status) == (field, message, 422)
 
 
+def test_edit_of_an_update_keeps_its_id_and_may_change_sync_token():
+    current = {"Id": "12", "SyncToken": "0", "sparse": True, "Active": False}
+    assert validate_edited_payload("customer", {**current, "SyncToken": "3"}, current)["SyncToken"] == "3"
+    with pytest.raises(ServiceError) as exc:
+        validate_edited_payload("customer", {**current, "Id": "13"}, current)
+    assert (exc.value.field, exc.value.message) == ("payload.Id", 'must stay "12": an edit never targets another document')
+    with pytest.raises(ServiceError) as exc:
+        validate_edited_payload("customer", {"Id": "12", "Active": False}, current)
+    assert (exc.value.field, exc.value.message) == ("payload.SyncToken", "is required to update a document")
+
+
 def test_ten_megabyte_edit_is_refused_clearly():
     payload = _invoice(PrivateNote="x" * (10 * 1024 * 1024))
     with pytest.raises(ServiceError) as exc:

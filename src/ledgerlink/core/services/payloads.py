@@ -428,10 +428,12 @@ def _check_finite(value, path: str) -> None:
             _check_finite(inner, f"{path}[{index}]")
 
 
-def validate_edited_payload(kind: str, payload) -> dict:
+def validate_edited_payload(kind: str, payload, current: dict | None = None) -> dict:
     """Check an edited payload before it becomes a new revision. Returns it (a dict) or raises
     ServiceError naming the field (``payload.Line[0].Amount``). The edit may change the JSON body
-    only: never the kind of document, the target document (Id/SyncToken) or the company."""
+    only: never the kind of document, the target document or the company. A create stays a create
+    (no ``Id``/``SyncToken``/``sparse``); an update (``current`` has an ``Id``) keeps its ``Id`` and
+    may change ``SyncToken`` (the fix for a stale object)."""
     if not isinstance(payload, dict):
         raise ServiceError("must be a JSON object (the bare document body)", field="payload")
     try:
@@ -456,14 +458,21 @@ def validate_edited_payload(kind: str, payload) -> dict:
             )
     if "domain" in payload and payload["domain"] != "QBO":
         raise ServiceError('must be "QBO" if given', field="payload.domain")
-    for key in _UPDATE_KEYS:
-        if key in payload:
-            raise ServiceError(
-                "cannot be set: a re-queue creates the document, it never targets another one",
-                field=f"payload.{key}",
-            )
-    if payload.get("sparse") not in (None, False):
-        raise ServiceError("cannot be true: a re-queue creates the document", field="payload.sparse")
+    target = (current or {}).get("Id") if isinstance(current, dict) else None
+    if target is None:
+        for key in _UPDATE_KEYS:
+            if key in payload:
+                raise ServiceError(
+                    "cannot be set: a re-queue creates the document, it never targets another one",
+                    field=f"payload.{key}",
+                )
+        if payload.get("sparse") not in (None, False):
+            raise ServiceError("cannot be true: a re-queue creates the document", field="payload.sparse")
+    else:
+        if str(payload.get("Id", "")) != str(target):
+            raise ServiceError(f'must stay "{target}": an edit never targets another document', field="payload.Id")
+        if not isinstance(payload.get("SyncToken"), str | int) or isinstance(payload.get("SyncToken"), bool):
+            raise ServiceError("is required to update a document", field="payload.SyncToken")
 
     if "Line" in payload:
         lines = payload["Line"]

@@ -171,7 +171,7 @@ def requeue_request(
                 status=409,
             )
         if payload is not None:
-            payload = validate_edited_payload(pr.kind, payload)
+            payload = validate_edited_payload(pr.kind, payload, current_payload(pr))
             if pr.outcome_unknown:
                 raise ServiceError(
                     "the last attempt's outcome is unknown (the document may exist in QuickBooks); "
