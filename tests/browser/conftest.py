@@ -26,9 +26,19 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
 
-# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are plain
-# synchronous code, so Django's async-safety guard is relaxed for the browser tests only.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# qbo_sandbox, a connected Company and the real worker: the product tests' fixtures.
+from tests.ledgerlink.conftest import (  # noqa: E402,F401
+    _sandbox_control,
+    company,
+    customer_factory,
+    fast_retries,
+    order_factory,
+    order_source_factory,
+    qbo,
+    run_worker_until_idle,
+    sandbox,
+    site_area_factory,
+)
 
 
 def _browser_missing_reason() -> str | None:
@@ -50,10 +60,20 @@ def browser():
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    # Playwright's sync API runs an event loop in this thread; the tests' own ORM calls are plain
+    # synchronous code, so Django's async-safety guard is relaxed while the browser is open (only).
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 class Shots:
