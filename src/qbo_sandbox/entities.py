@@ -390,7 +390,12 @@ def _finalize_txn(realm: Realm, etype: str, d: dict, existing: dict | None) -> d
     d["TxnTaxDetail"] = tax_detail
     total = money(subtotal - discount_total + tax)
     d["TotalAmt"] = num(total)
-    # documents numbers
+    txn_date = d.get("TxnDate") or (existing.get("TxnDate") if existing else None) or local_date()
+    try:
+        td = date.fromisoformat(str(txn_date)[:10])
+    except ValueError:
+        raise F.QBOFault([F.err(2170, "Invalid Enumeration", f"Invalid date : TxnDate {txn_date}", "TxnDate")]) from None
+    # document numbers
     if doc is None and existing and existing.get("DocNumber"):
         doc = existing["DocNumber"]
     if doc is None and not cfg.get("custom_txn_numbers"):
@@ -408,11 +413,6 @@ def _finalize_txn(realm: Realm, etype: str, d: dict, existing: dict | None) -> d
                         "Duplicate Document Number Error : You must specify a different number. This number has "
                         f"already been used. DocNumber={doc} is assigned to TxnType={label} with TxnId={id_}", "")])
         d["DocNumber"] = doc
-    txn_date = d.get("TxnDate") or (existing.get("TxnDate") if existing else None) or local_date()
-    try:
-        td = date.fromisoformat(str(txn_date)[:10])
-    except ValueError:
-        raise F.QBOFault([F.err(2170, "Invalid Enumeration", f"Invalid date : TxnDate {txn_date}", "TxnDate")]) from None
     d["TxnDate"] = td.isoformat()
     d["CurrencyRef"] = d.get("CurrencyRef") or dict(schema.USD)
     d.setdefault("LinkedTxn", [])
