@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, connections, transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from ledgerlink.core.models import Attempt, Company, Order, PushRequest, PushRevision, WorkerHeartbeat
@@ -150,23 +150,32 @@ def _claim_rows(company_id: int, owner: str, limit: int, lease_until: datetime, 
 
 def company_load(company_id: int, now: datetime) -> dict:
     """In-flight HTTP requests and requests/batches started in the last minute, from the DB (so it
-    is shared by every worker process)."""
-    sending = PushRequest.objects.filter(company_id=company_id, state=S.SENDING).aggregate(
-        singles=Count("id", filter=~Q(lease_owner__contains="#b")),
-        batches=Count("lease_owner", distinct=True, filter=Q(lease_owner__contains="#b")),
-    )
-    recent = Attempt.objects.filter(
-        company_id=company_id, started_at__gte=now - timedelta(seconds=60), outcome__in=COUNTED_OUTCOMES
-    ).aggregate(
-        singles=Count("id", filter=Q(batched=False)),
+    is shared by every worker process). One round trip."""
+    pr = PushRequest._meta.db_table
+    at = Attempt._meta.db_table
+    outcomes = ", ".join(["%s"] * len(COUNTED_OUTCOMES))
+    since = _db_dt(now - timedelta(seconds=60))
+    sql = (
+        f"SELECT "
+        f"(SELECT COUNT(*) FROM {pr} WHERE company_id = %s AND state = 'sending' AND lease_owner NOT LIKE %s), "
+        f"(SELECT COUNT(DISTINCT lease_owner) FROM {pr} WHERE company_id = %s AND state = 'sending' "
+        f"AND lease_owner LIKE %s), "
+        f"(SELECT COUNT(*) FROM {at} WHERE company_id = %s AND started_at >= %s AND batched = %s "
+        f"AND outcome IN ({outcomes})), "
         # every item of one batch shares its started_at: distinct values count the batches
-        batches=Count("started_at", distinct=True, filter=Q(batched=True)),
+        f"(SELECT COUNT(DISTINCT started_at) FROM {at} WHERE company_id = %s AND started_at >= %s "
+        f"AND batched = %s AND outcome IN ({outcomes}))"
     )
+    params = [company_id, "%#b%", company_id, "%#b%", company_id, since, False, *COUNTED_OUTCOMES,
+              company_id, since, True, *COUNTED_OUTCOMES]
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        singles, batches, recent_singles, recent_batches = cur.fetchone()
     return {
-        "in_flight": sending["singles"] + sending["batches"],
-        "in_flight_batches": sending["batches"],
-        "last_minute": recent["singles"] + recent["batches"],
-        "batches_last_minute": recent["batches"],
+        "in_flight": singles + batches,
+        "in_flight_batches": batches,
+        "last_minute": recent_singles + recent_batches,
+        "batches_last_minute": recent_batches,
     }
 
 
@@ -239,11 +248,12 @@ def claim_for_company(company_id: int, worker_id: str, max_units: int, *, lease_
 
 def _load_payloads(requests: list[Claimed]) -> None:
     by_id = {r.id: r for r in requests}
-    pairs = Q()
-    for r in requests:
-        pairs |= Q(push_request_id=r.id, number=r.revision)
-    for pr_id, payload in PushRevision.objects.filter(pairs).values_list("push_request_id", "payload"):
-        by_id[pr_id].payload = payload or {}
+    rows = PushRevision.objects.filter(push_request_id__in=list(by_id)).values_list(
+        "push_request_id", "number", "payload"
+    )
+    for pr_id, number, payload in rows:
+        if by_id[pr_id].revision == number:
+            by_id[pr_id].payload = payload or {}
 
 
 def due_company_ids(now: datetime | None = None) -> list[int]:
@@ -557,6 +567,8 @@ class Worker:
         self._last_heartbeat = 0.0
         self._last_recover = 0.0
         self.units_done = 0
+        self._due: list[int] = []
+        self._due_at = 0.0
         self.requests_done = 0
 
     # -- clients -------------------------------------------------------------------------------
@@ -644,7 +656,10 @@ class Worker:
         free = self.free_slots()
         if free <= 0:
             return 0
-        company_ids = due_company_ids()
+        t = time.monotonic()
+        if t - self._due_at > 0.1 or not self._due:
+            self._due, self._due_at = due_company_ids(), t
+        company_ids = list(self._due)
         if self.company_ids is not None:
             company_ids = [c for c in company_ids if c in self.company_ids]
         random.shuffle(company_ids)
