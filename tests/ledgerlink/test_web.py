@@ -446,3 +446,40 @@ def test_pages_render_for_admin(client, world, users):
         assert resp.status_code == 200, name
     dash = client.get(reverse("web:dashboard")).content.decode()
     assert "<svg" in dash and "Oldest pending request" in dash
+
+
+def test_admin_creates_and_revokes_an_api_token(client, world, users):
+    from ledgerlink.core.services.tokens import authenticate_token
+
+    login(client, users["admin"])
+    resp = client.post(reverse("web:token_new", args=[users["operator"].pk]), {"name": "erp"})
+    assert resp.status_code == 302
+    page = client.get(reverse("web:users")).content.decode()
+    raw = re.search(r'id="new-token" readonly value="([^"]+)"', page).group(1)
+    assert authenticate_token(raw) == users["operator"]
+    # Shown once only.
+    assert 'id="new-token"' not in client.get(reverse("web:users")).content.decode()
+    token = ApiToken.objects.get(user=users["operator"])
+    client.post(reverse("web:token_revoke", args=[token.pk]))
+    assert authenticate_token(raw) is None
+    assert list(AuditLog.objects.filter(object_type="apitoken").values_list("action", flat=True).order_by("id")) == [
+        "api_token.create", "api_token.revoke"]
+
+
+def test_admin_manages_users_and_roles(client, users):
+    login(client, users["admin"])
+    resp = client.post(reverse("web:user_new"), {"username": "newbie", "email": "", "password": "a-long-passphrase-77",
+                                                 "role": "operator"})
+    assert resp.status_code == 302
+    newbie = get_user_model().objects.get(username="newbie")
+    assert newbie.profile.role == "operator" and newbie.check_password("a-long-passphrase-77")
+    client.post(reverse("web:user_update", args=[newbie.pk]), {"action": "role", "role": "viewer"})
+    newbie.profile.refresh_from_db()
+    assert newbie.profile.role == "viewer"
+    client.post(reverse("web:user_update", args=[newbie.pk]), {"action": "deactivate"})
+    newbie.refresh_from_db()
+    assert newbie.is_active is False
+    # An admin cannot demote themself.
+    client.post(reverse("web:user_update", args=[users["admin"].pk]), {"action": "role", "role": "viewer"})
+    users["admin"].profile.refresh_from_db()
+    assert users["admin"].profile.role == "admin"

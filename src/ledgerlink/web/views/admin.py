@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -164,20 +161,19 @@ def user_update(request, pk: int):
 
 @role_required(read=None, write="admin")
 def token_new(request, pk: int):
-    """Create an API token for a user: shown once, stored as a SHA-256 hash."""
+    """Create an API token for a user (core.services.tokens): shown once, stored as a hash."""
     user = get_object_or_404(get_user_model(), pk=pk)
-    name = (request.POST.get("name") or "").strip()[:100]
+    name = (request.POST.get("name") or "").strip()
     create = ui.core_function("tokens", "create_api_token")
-    if create is not None:
-        token, plaintext = create(user, name=name, actor=request.user)
-    else:
-        plaintext = "ll_" + secrets.token_urlsafe(32)
-        with transaction.atomic():
-            token = ApiToken.objects.create(
-                user=user, name=name, prefix=plaintext[:12], token_hash=hashlib.sha256(plaintext.encode()).hexdigest()
-            )
-            record_audit("api_token.create", actor=request.user, obj=token, user=user.username, name=name)
-    request.session["ll_new_token"] = {"user": user.username, "name": name, "token": plaintext}
+    if create is None:
+        messages.error(request, "API tokens are not available yet.")
+        return redirect("web:users")
+    try:
+        plaintext = create(user, name, actor=request.user)
+    except ServiceError as exc:
+        messages.error(request, f"{exc.field or 'token'}: {exc.message}")
+        return redirect("web:users")
+    request.session["ll_new_token"] = {"user": user.get_username(), "name": name, "token": plaintext}
     return redirect("web:users")
 
 
@@ -185,12 +181,13 @@ def token_new(request, pk: int):
 def token_revoke(request, pk: int):
     token = get_object_or_404(ApiToken, pk=pk)
     revoke = ui.core_function("tokens", "revoke_api_token")
-    if revoke is not None:
+    if revoke is None:
+        messages.error(request, "API tokens are not available yet.")
+        return redirect("web:users")
+    try:
         revoke(token.pk, actor=request.user)
-    elif token.revoked_at is None:
-        with transaction.atomic():
-            token.revoked_at = timezone.now()
-            token.save(update_fields=["revoked_at"])
-            record_audit("api_token.revoke", actor=request.user, obj=token)
-    messages.success(request, f"Token {token.prefix}… revoked.")
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Token {token.prefix}… revoked.")
     return redirect("web:users")
