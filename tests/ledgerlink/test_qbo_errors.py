@@ -156,3 +156,11 @@ def test_every_kind_has_title_and_fix():
         "doc_number_too_long", "invalid_reference", "amount_mismatch", "validation", "unknown"}
     for spec in ERROR_KINDS.values():
         assert spec["title"] and spec["fix"]
+
+
+def test_docs_list_every_kind_with_its_title():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "errors.md").read_text()
+    for kind, spec in ERROR_KINDS.items():
+        assert f"| `{kind}` | {spec['title']} |" in doc
+    for state in ("queued", "sending", "retrying", "succeeded", "failed", "cancelled"):
+        assert f"| `{state}` |" in doc
