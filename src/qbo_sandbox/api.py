@@ -190,8 +190,6 @@ def _write(realm: Realm, req: Request, etype: str) -> Result:
     if body is None:
         raise F.QBOFault([F.err(2010, "Request has invalid or unsupported property",
                                 "Property Name:No content to map due to end-of-input specified is unsupported or invalid")])
-    if isinstance(body, dict) and len(body) == 1 and etype in body and isinstance(body[etype], dict):
-        body = body[etype]  # tolerate a wrapped entity
     op, _ = classify(req, [etype.lower()])
     data, event = _apply(realm, etype, op, body)
     r = _single(etype, data)

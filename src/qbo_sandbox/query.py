@@ -238,8 +238,11 @@ def _get(data: dict, dotted: str):
                 break
         else:
             return None
-    if isinstance(cur, dict) and "value" in cur:
-        return cur["value"]
+    if isinstance(cur, dict):
+        # refs compare by value; email/phone/web objects by their single text field
+        for key in ("value", "Address", "FreeFormNumber", "URI"):
+            if key in cur:
+                return cur[key]
     return cur
 
 

@@ -109,6 +109,16 @@ def test_unknown_property_2010(realm):
     assert errors[0]["Detail"].endswith("[truncated]])\n specified is unsupported or invalid")
 
 
+def test_wrapped_entity_body_is_an_unknown_property(realm):
+    errors = fault(realm.post("customer", {"Customer": {"DisplayName": "Wrapped"}}))
+    assert errors[0]["code"] == "2010" and '"Customer"' in errors[0]["Detail"]
+
+
+def test_intuit_tid_logged(realm):
+    r = realm.get("customer/1")
+    assert realm.requests_log()[-1]["intuit_tid"] == r.headers["intuit_tid"]
+
+
 def test_read_customer_and_read_errors(realm):
     r = realm.get("customer/1")
     assert r.status_code == 200 and r.json()["Customer"]["DisplayName"] == "Amy's Bird Sanctuary"

@@ -110,3 +110,12 @@ def test_query_faults(people):
                                              "code": "4001"}
     r = people.query("")
     assert r.json()["Fault"]["Error"][0]["Detail"] == "\nQueryParserError: The query provided was empty"
+
+
+def test_email_and_phone_compare_by_their_text(make_realm):
+    rc = make_realm(customers=[{"DisplayName": "A", "PrimaryEmailAddr": {"Address": "name2@example.com"},
+                                "PrimaryPhone": {"FreeFormNumber": "(555) 555-1234"}},
+                               {"DisplayName": "B", "PrimaryEmailAddr": {"Address": "other@example.com"}}])
+    assert ids(qr(rc, "select * from Customer where PrimaryEmailAddr = 'Name2@Example.com'")) == ["1"]
+    assert ids(qr(rc, "select * from Customer where PrimaryEmailAddr like '%@example.com'")) == ["1", "2"]
+    assert ids(qr(rc, "select * from Customer where PrimaryPhone = '(555) 555-1234'")) == ["1"]
