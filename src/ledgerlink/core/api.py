@@ -974,6 +974,18 @@ def cancel(request, request_id: int, payload: CancelIn | None = None):
     return _request_detail(pr)
 
 
+@api.post("/requests/{request_id}/create-customer", response={200: RequestDetailOut, **ERRORS}, tags=["requests"])
+def create_customer(request, request_id: int):
+    """For a failed ``customer_ref_required`` request: create the QBO customer from the order (name,
+    company, email / BillEmail) and re-queue the request with CustomerRef once it exists. Answers
+    the request, now queued and waiting on the customer."""
+    from ledgerlink.core.services.customers import create_customer_for_request
+
+    user = _need(request, "operator")
+    create_customer_for_request(request_id, actor=user, actor_label=_label(user))
+    return _request_detail(_get(PushRequest, request_id, "push request"))
+
+
 def openapi_json() -> str:
     """The OpenAPI document as JSON text (for docs and tests)."""
     return json.dumps(api.get_openapi_schema(path_prefix="/api/v1"))

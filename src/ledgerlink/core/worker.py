@@ -66,6 +66,8 @@ COUNTED_OUTCOMES = (
 THROTTLE_PAUSE = timedelta(seconds=60)
 HEARTBEAT_EVERY = 10.0
 RECOVER_EVERY = 5.0
+WEBHOOKS_EVERY = 1.0
+CDC_CHECK_EVERY = 30.0
 MAX_BODY = 65536
 
 
@@ -137,7 +139,7 @@ def _claim_rows(company_id: int, owner: str, limit: int, lease_until: datetime, 
     sql = (
         f"UPDATE {table} SET state = 'sending', lease_owner = %s, lease_expires_at = %s, updated_at = %s "
         f"WHERE id IN (SELECT id FROM {table} WHERE company_id = %s AND state IN ('queued', 'retrying') "
-        f"AND next_attempt_at <= %s{extra} ORDER BY next_attempt_at, id LIMIT %s{lock}) "
+        f"AND next_attempt_at <= %s AND waiting_on = ''{extra} ORDER BY next_attempt_at, id LIMIT %s{lock}) "
         f"AND state IN ('queued', 'retrying') "
         f"RETURNING id, revision, kind, order_id, attempt_count, outcome_unknown"
     )
@@ -541,6 +543,21 @@ def record_results(unit: Unit, results: list[Result], resp: QBOResponse | None, 
             ).update(last_success_at=now)
 
 
+def after_customer_results(client: QBOClient, results: list[Result]) -> None:
+    """After commit: a created customer enters the mirror and heals the requests waiting on it; a
+    6240 duplicate name is resolved (services.customers.after_customer_request)."""
+    from ledgerlink.core.services.customers import after_customer_request
+
+    for res in results:
+        if res.request.kind != PushRequest.Kind.CUSTOMER:
+            continue
+        pr = PushRequest.objects.select_related("company").get(pk=res.request.id)
+        try:
+            after_customer_request(pr, res.entity, client)
+        except Exception:  # noqa: BLE001 - the request itself is recorded; healing retries on sync
+            log.exception("after customer request %s", pr.pk)
+
+
 # ------------------------------------------------------------------------------------------------
 # The loop
 
@@ -566,6 +583,8 @@ class Worker:
         self._slot_freed = threading.Event()
         self._last_heartbeat = 0.0
         self._last_recover = 0.0
+        self._last_webhooks = 0.0
+        self._last_cdc = 0.0
         self.units_done = 0
         self._due: list[int] = []
         self._due_at = 0.0
@@ -604,6 +623,21 @@ class Worker:
             Q(lease_owner=self.worker_id) | Q(lease_owner__startswith=self.worker_id + "#")
         ).update(lease_expires_at=now + timedelta(seconds=self.lease_seconds))
 
+    def maybe_refresh_mirror(self) -> None:
+        """Webhook events every second, due CDC passes every 30 s (services.freshness)."""
+        from ledgerlink.core.services import freshness
+
+        now = time.monotonic()
+        if now - self._last_webhooks >= WEBHOOKS_EVERY:
+            self._last_webhooks = now
+            try:
+                freshness.process_webhook_events(clients=self._clients)
+            except Exception:  # noqa: BLE001 - events stay unprocessed and are tried again
+                log.exception("worker %s: webhook processing failed", self.worker_id)
+        if now - self._last_cdc >= CDC_CHECK_EVERY:
+            self._last_cdc = now
+            freshness.run_due_cdc(clients=self._clients)
+
     def maybe_recover(self, *, force: bool = False) -> int:
         t = time.monotonic()
         if not force and t - self._last_recover < RECOVER_EVERY:
@@ -639,6 +673,7 @@ class Worker:
             client = self.client_for(unit.company_id)
             results, resp, started, duration = send_unit(client, unit)
             record_results(unit, results, resp, started, duration, self.worker_id)
+            after_customer_results(client, results)
             self.units_done += 1
             self.requests_done += len(unit.requests)
         except Exception:  # the lease expires and recovery takes over
@@ -681,7 +716,9 @@ class Worker:
         return claimed
 
     def pending_exists(self) -> bool:
-        qs = PushRequest.objects.filter(state__in=PushRequest.PENDING_STATES, company__status=Company.Status.ACTIVE)
+        qs = PushRequest.objects.filter(
+            state__in=PushRequest.PENDING_STATES, company__status=Company.Status.ACTIVE, waiting_on=""
+        )
         if self.company_ids is not None:
             qs = qs.filter(company_id__in=self.company_ids)
         return qs.exists()
@@ -699,6 +736,7 @@ class Worker:
                     break
                 self.heartbeat()
                 self.maybe_recover()
+                self.maybe_refresh_mirror()
                 claimed = self.claim_round()
                 busy = self.concurrency and self._busy
                 if claimed == 0 and not busy:

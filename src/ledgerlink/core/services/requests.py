@@ -118,9 +118,9 @@ def create_push_request(
             push_request=pr, number=1, payload=payload, author=_author(actor), author_label=label, note=note
         )
         error = preflight_payload(company, kind, payload)
-        if error is not None:
+        if error is not None and not _deferred_for_customer(pr, order, error):
             _apply_preflight_failure(pr, error)
-        else:
+        elif error is None:
             _set_order_status(order, Order.Status.QUEUED)
         record_audit(
             "push_request.create",
@@ -133,6 +133,16 @@ def create_push_request(
             error_kind=pr.error_kind,
         )
     return pr
+
+
+def _deferred_for_customer(pr: PushRequest, order: Order | None, error: PreflightError) -> bool:
+    """The site area's ``create`` policy: instead of failing for a missing customer, queue the
+    customer's creation and let this request wait for it (services.customers)."""
+    if order is None or error.kind != "customer_ref_required":
+        return False
+    from ledgerlink.core.services.customers import defer_until_customer_exists
+
+    return defer_until_customer_exists(pr, order)
 
 
 def _payload_email(payload: dict) -> str:
