@@ -47,7 +47,7 @@ def test_story_customer_ref_required(page, shots, world):
     row = page.locator(f'tr[data-id="{pr.pk}"]')
     assert row.locator(".err-title").inner_text() == "CustomerRef is required"
     assert "Required param missing" in row.locator(".qbo-msg").inner_text()
-    shots.take(page, "requests-completed", readme="requests-completed.png")
+    shots.take(page, "requests-completed")
 
     open_edit(page, pr)
     page.get_by_label("Find customer (email or name)").fill("acme")

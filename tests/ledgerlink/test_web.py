@@ -406,7 +406,7 @@ def test_rule_editor_preview_and_save(client, world, users):
     form = {"name": "Portal email", "order_source": world["portal"].pk, "set_email": "orders@portal.example",
             "enabled": "on"}
     resp = client.post(reverse("web:rule_new"), {**form, "action": "preview"})
-    assert "This rule would change <strong>2</strong> of the last 1000 orders." in resp.content.decode()
+    assert "This rule would change <strong>2</strong> of the last 1,000 orders." in resp.content.decode()
     assert AutomationRule.objects.count() == 0
     resp = client.post(reverse("web:rule_new"), {**form, "action": "save"})
     rule = AutomationRule.objects.get()
