@@ -334,3 +334,27 @@ def test_requeue_without_body_like_curl_x_post():
     assert [x["note"] for x in d["revisions"]] == ["", "re-queued unchanged"]
     r = post(c, f"/api/v1/requests/{rid}/requeue", {"note": "try again"})
     assert [x["note"] for x in r.json()["revisions"]] == ["", "re-queued unchanged", "try again"]
+
+
+def test_run_rules_endpoint_releases_a_held_order():
+    make_world()
+    admin, operator, viewer = client_for("admin"), client_for("operator"), client_for("viewer")
+    rule = post(admin, "/api/v1/automation-rules", {"name": "hold all", "actions": {"hold": True}}).json()
+    order = post(operator, "/api/v1/orders", order_data()).json()
+    assert (order["held"], order["status"], order["requests"]) == (True, "held", [])
+    assert post(viewer, f"/api/v1/orders/{order['id']}/run-rules").status_code == 403
+    admin.patch(f"/api/v1/automation-rules/{rule['id']}", data=json.dumps({"enabled": False}),
+                content_type="application/json")
+    r = post(operator, f"/api/v1/orders/{order['id']}/run-rules")
+    body = r.json()
+    assert (r.status_code, body["held"], body["status"], [x["state"] for x in body["requests"]]) == (
+        200, False, "queued", ["queued"],
+    )
+    assert [(x["rule_name"], x["field"], x["new_value"]) for x in body["rule_log"]] == [
+        ("hold all", "held", "true"), ("(rules re-run: no rule holds it)", "held", "false"),
+    ]
+    r = post(operator, f"/api/v1/orders/{order['id']}/run-rules")
+    assert (r.status_code, r.json()["field"]) == (409, "id")
+    assert post(viewer, "/api/v1/automation-rules/preview", {"actions": {"hold": True}}).json() == {
+        "would_change": 1, "last_n": 1000,
+    }
