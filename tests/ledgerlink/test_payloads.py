@@ -172,6 +172,8 @@ def _invoice(**extra):
         ("sales_receipt", _invoice(BillEmail={"Address": "no-at-sign.example.com"}),
          ("invalid_email", "2210", "BillEmail.Address")),
         ("invoice", _invoice(BillEmail={"Address": "ok.name+tag@example.co.uk"}), None),
+        ("invoice", _invoice(BillEmail={"Address": "ap@cedar.example, buyer@cedar.example"}), None),
+        ("invoice", _invoice(BillEmail={"Address": "ap@cedar.example, buyer@"}), ("invalid_email", "2210", "BillEmail.Address")),
         ("invoice", _invoice(Line=[]), ("validation", "2020", "Line")),
         ("invoice", _invoice(Line=[{"DetailType": "SalesItemLineDetail", "Amount": 1,
                                     "SalesItemLineDetail": {"ItemRef": {"value": "77"}}}]),

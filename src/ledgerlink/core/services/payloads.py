@@ -321,7 +321,10 @@ def preflight_payload(company: Company, kind: str, payload: dict) -> PreflightEr
         return None
     bill_email = payload.get("BillEmail")
     address = bill_email.get("Address") if isinstance(bill_email, dict) else None
-    if isinstance(address, str) and address.strip() and not is_valid_email(address):
+    # BillEmail may carry several addresses separated by commas (QBO accepts that); each must be valid.
+    if isinstance(address, str) and address.strip() and not all(
+        is_valid_email(part) for part in address.split(",")
+    ):
         return PreflightError(
             kind="invalid_email",
             message=MSG_INVALID_EMAIL,
