@@ -108,7 +108,7 @@ def ensure_customer_request(
     if existing is not None:
         return existing
     payload = customer_payload(email=email, name=name, company=company_name, bill_address=bill_address)
-    return create_push_request(
+    pr = create_push_request(
         company=company,
         kind=PushRequest.Kind.CUSTOMER,
         payload=payload,
@@ -116,6 +116,10 @@ def ensure_customer_request(
         actor_label=actor_label or "system",
         note=f"customer for {normalise_email(email)}",
     )
+    if pr.email != normalise_email(email):
+        pr.email = normalise_email(email)
+        pr.save(update_fields=["email"])
+    return pr
 
 
 def _wait(pr: PushRequest, email: str) -> None:

@@ -25,36 +25,42 @@ CDC_LOOKBACK_LIMIT = timedelta(days=29)
 CDC_ENTITIES = ("Customer", "Item")
 
 
-def _newer_than_mirror(model, company: Company, record: dict) -> bool:
+def _compare_with_mirror(model, company: Company, record: dict) -> str:
+    """"new", "newer", "same" (the overlap of CDC re-reads it) or "older" (out of order)."""
     from ledgerlink.core.services.mirror import _updated_at
 
     stamp = _updated_at(record)
-    if stamp is None:
-        return True
-    current = model.objects.filter(company=company, qbo_id=str(record.get("Id"))).values_list(
-        "qbo_updated_at", flat=True
+    row = model.objects.filter(company=company, qbo_id=str(record.get("Id"))).values_list(
+        "qbo_updated_at", "sync_token"
     ).first()
-    return current is None or stamp >= current
+    if row is None:
+        return "new"
+    current, token = row
+    if stamp is None or current is None or stamp > current:
+        return "newer"
+    if stamp == current:
+        return "same" if str(record.get("SyncToken", "")) == token else "newer"
+    return "older"
 
 
 def apply_records(company: Company, entity: str, records: list[dict]) -> list[Customer | Item]:
-    """Apply QBO records (full or ``status: Deleted`` tombstones) to the mirror, skipping any older
-    than what the mirror holds, then heal requests waiting on the customers that appeared."""
+    """Apply QBO records (full or ``status: Deleted`` tombstones) to the mirror, skipping those the
+    mirror already holds or holds newer, then heal requests waiting on the customers that appeared.
+    Returns what changed."""
     from ledgerlink.core.services.customers import heal_after_mirror_change
     from ledgerlink.core.services.mirror import apply_customer, apply_item
 
+    model, apply = (Customer, apply_customer) if entity == "Customer" else (Item, apply_item)
+    if entity not in CDC_ENTITIES:
+        return []
     applied: list = []
     for record in records:
-        if entity == "Customer":
-            if record.get("status") == "Deleted" or _newer_than_mirror(Customer, company, record):
-                applied.append(apply_customer(company, record))
-        elif entity == "Item":
-            if record.get("status") == "Deleted" or _newer_than_mirror(Item, company, record):
-                applied.append(apply_item(company, record))
+        if record.get("status") == "Deleted" or _compare_with_mirror(model, company, record) in ("new", "newer"):
+            applied.append(apply(company, record))
     applied = [row for row in applied if row is not None]
     if entity == "Customer":
         heal_after_mirror_change(company, applied)
-    elif entity == "Item":
+    elif applied:
         heal_item_requests(company)
     return applied
 

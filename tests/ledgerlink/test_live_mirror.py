@@ -1,0 +1,199 @@
+"""Issue 4: customers in seconds, failures that heal themselves, customer policies.
+
+All against qbo_sandbox over HTTP; the worker is the real loop."""
+
+import time
+
+import pytest
+from django.test import Client
+
+from ledgerlink.core.models import Customer, PushRequest, PushRevision, SyncState, WebhookEvent
+from ledgerlink.core.services import freshness
+from ledgerlink.core.services.customers import display_name_for, sanitize_display_name, with_suffix
+from ledgerlink.core.services.mirror import sync_company
+from ledgerlink.core.services.tokens import create_api_token
+
+from .test_ingest_factories import make_user
+
+S = PushRequest.State
+VERIFIER = "test-verifier-token-123"
+
+
+def _invoice_docs(qbo, company):
+    return [d for d in qbo.entities(company.realm_id, "Invoice") if d.get("status") != "Deleted"]
+
+
+def _failed_invoice(company, site_area_factory, order_source_factory, order_factory, email):
+    area = site_area_factory(company)
+    source = order_source_factory(area)
+    order, pr = order_factory(source, email=email)
+    assert (pr.state, pr.error_kind) == (S.FAILED, "customer_ref_required")
+    return order, pr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_customer_created_in_qbo_heals_the_parked_invoice_through_a_webhook(
+    settings, live_server, qbo, company, site_area_factory, order_source_factory, order_factory,
+    run_worker_until_idle,
+):
+    settings.QBO_WEBHOOK_VERIFIER = VERIFIER
+    qbo.set_config(
+        company.realm_id, webhook_url=f"{live_server.url}/webhooks/quickbooks", webhook_verifier=VERIFIER,
+        webhook_batch_ms=10,
+    )
+    sync_company(company)
+    order, pr = _failed_invoice(company, site_area_factory, order_source_factory, order_factory, "new.buyer@example.org")
+
+    created = qbo.create_customer(company.realm_id, "New Buyer LLC", "New.Buyer@example.org")
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        freshness.process_webhook_events()
+        run_worker_until_idle(timeout=5)
+        pr.refresh_from_db()
+        if pr.state == S.SUCCEEDED:
+            break
+        time.sleep(0.1)
+    assert pr.state == S.SUCCEEDED
+    assert WebhookEvent.objects.filter(entity="Customer", entity_id=created["Id"], processed_at__isnull=False).exists()
+    healing = PushRevision.objects.get(push_request=pr, number=2)
+    assert healing.author_label == "system"
+    assert healing.payload["CustomerRef"] == {"value": created["Id"], "name": "New Buyer LLC"}
+    docs = _invoice_docs(qbo, company)
+    assert len(docs) == 1
+    assert docs[0]["CustomerRef"]["value"] == created["Id"]
+
+
+@pytest.mark.django_db
+def test_cdc_brings_a_new_customer_and_heals_without_a_person(
+    qbo, company, site_area_factory, order_source_factory, order_factory, run_worker_until_idle
+):
+    sync_company(company)
+    order, pr = _failed_invoice(company, site_area_factory, order_source_factory, order_factory, "cdc.buyer@example.org")
+    created = qbo.create_customer(company.realm_id, "CDC Buyer", "cdc.buyer@example.org")
+
+    counts = freshness.cdc_sync_company(company)
+    assert counts == {"Customer": 1, "Item": 0}
+    assert SyncState.objects.get(company=company, entity="Customer").last_cdc_at is not None
+    pr.refresh_from_db()
+    assert (pr.state, pr.revision, pr.waiting_on) == (S.QUEUED, 2, "")
+    run_worker_until_idle()
+    pr.refresh_from_db()
+    assert pr.state == S.SUCCEEDED
+    assert [d["CustomerRef"]["value"] for d in _invoice_docs(qbo, company)] == [created["Id"]]
+
+
+@pytest.mark.django_db
+def test_cdc_is_not_due_before_a_full_sync_and_then_every_interval(settings, company):
+    settings.LEDGERLINK_CDC_MINUTES = 5
+    assert freshness.cdc_due(company) is False
+    sync_company(company)
+    assert freshness.cdc_due(company) is False
+    state = SyncState.objects.get(company=company, entity="Customer")
+    state.last_full_sync_at = state.last_full_sync_at - freshness.timedelta(minutes=6)
+    state.save()
+    assert freshness.cdc_due(company) is True
+
+
+@pytest.mark.django_db
+def test_an_older_record_never_overwrites_a_newer_one(qbo, company):
+    customer = qbo.create_customer(company.realm_id, "Order Matters", "om@example.org")
+    newer = dict(customer, DisplayName="Order Matters Renamed",
+                 MetaData={**customer["MetaData"], "LastUpdatedTime": "2099-01-01T00:00:00-08:00"})
+    freshness.apply_records(company, "Customer", [newer])
+    freshness.apply_records(company, "Customer", [customer])
+    assert Customer.objects.get(company=company, qbo_id=customer["Id"]).display_name == "Order Matters Renamed"
+
+
+@pytest.mark.django_db
+def test_create_policy_delivers_one_customer_per_email_and_one_invoice_per_order(
+    qbo, company, site_area_factory, order_source_factory, order_factory, run_worker_until_idle
+):
+    # A customer whose name the first new customer would take: QBO answers 6240, we add " (2)".
+    qbo.create_customer(company.realm_id, "Jane Smith", "someone.else@example.com")
+    sync_company(company)
+    area = site_area_factory(company, customer_policy="create")
+    source = order_source_factory(area)
+    emails = ["jane@example.com", "bob@example.com", "carol@example.com"]
+    names = {"jane@example.com": "Jane Smith", "bob@example.com": "Bob: Builder", "carol@example.com": ""}
+    prs = []
+    for email in emails:
+        for _ in range(2):
+            _, pr = order_factory(source, email=email, customer_name=names[email])
+            prs.append(pr)
+    assert {p.state for p in prs} == {S.QUEUED}
+    assert PushRequest.objects.filter(kind="customer").count() == 3
+
+    run_worker_until_idle(timeout=60)
+
+    for pr in prs:
+        pr.refresh_from_db()
+    assert {p.state for p in prs} == {S.SUCCEEDED}
+    customers = [c for c in qbo.entities(company.realm_id, "Customer")]
+    by_email = {}
+    for c in customers:
+        by_email.setdefault(c.get("PrimaryEmailAddr", {}).get("Address"), []).append(c["DisplayName"])
+    assert by_email["jane@example.com"] == ["Jane Smith (2)"]
+    assert by_email["bob@example.com"] == ["Bob Builder"]
+    assert by_email["carol@example.com"] == ["carol@example.com"]
+    docs = _invoice_docs(qbo, company)
+    assert len(docs) == 6
+    ids = {c["Id"]: c["PrimaryEmailAddr"]["Address"] for c in customers if c.get("PrimaryEmailAddr")}
+    assert sorted(ids[d["CustomerRef"]["value"]] for d in docs) == sorted(emails * 2)
+
+
+@pytest.mark.django_db
+def test_default_policy_puts_every_order_on_the_site_area_customer(
+    qbo, company, site_area_factory, order_source_factory, order_factory, run_worker_until_idle
+):
+    account = qbo.create_customer(company.realm_id, "Order Source Account", "source@example.com")
+    sync_company(company)
+    area = site_area_factory(company, customer_policy="default", default_customer=account["Id"])
+    source = order_source_factory(area)
+    for email in ["a@example.com", "", "b@example.com"]:
+        order_factory(source, email=email)
+    # The policy chooses the customer; a BillEmail QBO would refuse still needs a person.
+    _, bad = order_factory(source, email="not an email")
+    run_worker_until_idle()
+    bad.refresh_from_db()
+    assert (bad.state, bad.error_kind) == (S.FAILED, "invalid_email")
+    assert list(PushRequest.objects.exclude(pk=bad.pk).values_list("state", flat=True)) == [S.SUCCEEDED] * 3
+    docs = _invoice_docs(qbo, company)
+    assert [d["CustomerRef"]["value"] for d in docs] == [account["Id"]] * 3
+    assert len(qbo.entities(company.realm_id, "Customer")) == 1
+
+
+@pytest.mark.django_db
+def test_create_customer_endpoint_creates_it_and_the_request_succeeds(
+    qbo, company, site_area_factory, order_source_factory, order_factory, run_worker_until_idle
+):
+    sync_company(company)
+    order, pr = _failed_invoice(company, site_area_factory, order_source_factory, order_factory, "walkin@example.org")
+    viewer = Client(HTTP_AUTHORIZATION=f"Bearer {create_api_token(make_user('v1', 'viewer'), 't')}")
+    refused = viewer.post(f"/api/v1/requests/{pr.pk}/create-customer")
+    assert refused.status_code == 403
+    assert PushRequest.objects.filter(kind="customer").count() == 0
+
+    operator = Client(HTTP_AUTHORIZATION=f"Bearer {create_api_token(make_user('op1', 'operator'), 't')}")
+    resp = operator.post(f"/api/v1/requests/{pr.pk}/create-customer")
+    assert resp.status_code == 200, resp.content
+    assert resp.json()["state"] == "queued"
+    again = operator.post(f"/api/v1/requests/{pr.pk}/create-customer")
+    assert again.status_code == 409
+    assert "only a failed" in again.json()["detail"]
+
+    run_worker_until_idle()
+    pr.refresh_from_db()
+    assert pr.state == S.SUCCEEDED
+    customers = qbo.entities(company.realm_id, "Customer")
+    assert [c["PrimaryEmailAddr"]["Address"] for c in customers] == ["walkin@example.org"]
+    assert [d["CustomerRef"]["value"] for d in _invoice_docs(qbo, company)] == [customers[0]["Id"]]
+
+
+def test_display_names_are_sanitised_and_suffixes_are_deterministic():
+    assert sanitize_display_name("  Acme:\tTools\nInc  ") == "Acme Tools Inc"
+    assert display_name_for(name="", company="Acme", email="a@b.co") == "Acme"
+    assert display_name_for(email="a@b.co") == "a@b.co"
+    assert with_suffix("Jane") == "Jane (2)"
+    assert with_suffix("Jane (2)") == "Jane (3)"
+    assert with_suffix("Jane (9)") is None
