@@ -136,3 +136,27 @@ def test_sandbox_story_003202_requeue_unchanged(operator, shots, wholesale, comp
     assert len(invoices(qbo, company)) == 1
     assert PushRequest.objects.count() == 1
     assert page.js_errors == []
+
+
+def test_sandbox_one_click_create_customer_and_requeue(operator, shots, wholesale, company, qbo, order_factory,
+                                                       run_worker_until_idle):
+    page = operator
+    order, pr = order_factory(wholesale, email="fresh@buyer.example", number="WP-4001",
+                              customer_name="Fresh Buyer")
+    run_worker_until_idle(timeout=20)
+    pr.refresh_from_db()
+    assert (pr.state, pr.error_kind) == ("failed", "customer_ref_required")
+    page.goto(f"/requests/{pr.pk}/")
+    page.get_by_role("button", name="Create customer in QuickBooks and re-queue").click()
+    assert "waits for it" in page.locator(".messages").inner_text()
+    shots.take(page, "waiting")
+    run_worker_until_idle(timeout=30)
+    page.reload()
+    assert page.locator("h1 .state").inner_text() == "Succeeded"
+    shots.take(page, "succeeded")
+    customers = [c for c in qbo.entities(company.realm_id, "Customer")
+                 if (c.get("PrimaryEmailAddr") or {}).get("Address") == "fresh@buyer.example"]
+    assert len(customers) == 1
+    docs = invoices(qbo, company)
+    assert len(docs) == 1 and docs[0]["CustomerRef"]["value"] == customers[0]["Id"]
+    assert page.js_errors == []

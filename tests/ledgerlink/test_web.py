@@ -483,3 +483,14 @@ def test_admin_manages_users_and_roles(client, users):
     client.post(reverse("web:user_update", args=[users["admin"].pk]), {"action": "role", "role": "viewer"})
     users["admin"].profile.refresh_from_db()
     assert users["admin"].profile.role == "admin"
+
+
+def test_create_customer_button_only_on_customer_ref_required(client, world, users):
+    needs = make_failed_request(world, number="C-1")
+    other = make_failed_request(world, number="C-2", kind="invalid_email", title="Invalid Email Address format")
+    login(client, users["operator"])
+    label = "Create customer in QuickBooks and re-queue"
+    assert label in client.get(reverse("web:request_detail", args=[needs.pk])).content.decode()
+    assert label not in client.get(reverse("web:request_detail", args=[other.pk])).content.decode()
+    assert label not in login(Client(), users["viewer"]).get(
+        reverse("web:request_detail", args=[needs.pk])).content.decode()

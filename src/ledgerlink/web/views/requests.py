@@ -264,13 +264,19 @@ def request_create_customer(request, pk: int):
     if create is None:
         raise Http404("Creating customers is not available.")
     try:
-        create(push_request.pk, actor=request.user)
+        customer_request = create(push_request.pk, actor=request.user)
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(
-            request, f"Customer created in QuickBooks for {push_request.email or 'this order'}; request #{pk} re-queued."
-        )
+        state = getattr(customer_request, "state", "")
+        if state == PushRequest.State.SUCCEEDED:
+            messages.success(request, f"The customer exists in QuickBooks; request #{pk} re-queued with its CustomerRef.")
+        else:
+            messages.success(
+                request,
+                f"Customer queued for creation in QuickBooks (request #{getattr(customer_request, 'pk', '?')}); "
+                f"request #{pk} waits for it and is then sent with its CustomerRef.",
+            )
     return redirect("web:request_detail", pk=pk)
 
 
