@@ -178,23 +178,21 @@ def test_create_push_request_without_order():
         create_push_request(company=w.company, kind="bill", payload={})
 
 
-def test_requests_waiting_for_a_customer_are_requeued_when_the_mirror_has_it():
+def test_preflight_customer_ref_failure_waits_on_the_email_and_heals_when_the_mirror_has_it():
     from ledgerlink.core.models import Customer, CustomerEmail
-    from ledgerlink.core.services.requests import requeue_waiting_for_customers
+    from ledgerlink.core.services.customers import heal_requests_for_email, waiting_key
 
     w = make_world()
     pr = _failed_customer_ref("WP-1", "New.Buyer@Example.org")
     other = _failed_customer_ref("WP-2", "still.unknown@example.org")
-    assert (pr.waiting_on, pr.email) == ("customer:new.buyer@example.org", "new.buyer@example.org")
-    assert requeue_waiting_for_customers(w.company) == []
+    assert (pr.waiting_on, pr.email) == (waiting_key("New.Buyer@Example.org"), "new.buyer@example.org")
     buyer = Customer.objects.create(company=w.company, qbo_id="88", display_name="New Buyer")
     CustomerEmail.objects.create(company=w.company, customer=buyer, email="new.buyer@example.org")
-    assert requeue_waiting_for_customers(w.company, actor_label="sync") == [pr.pk]
+    assert heal_requests_for_email(w.company, "new.buyer@example.org") == [pr.pk]
     pr.refresh_from_db()
     assert (pr.state, pr.revision, pr.waiting_on, pr.error_kind) == ("queued", 2, "", "")
     rev = pr.revisions.get(number=2)
     assert rev.payload["CustomerRef"] == {"value": "88", "name": "New Buyer"}
-    assert (rev.author_label, rev.note) == ("sync", "customer New Buyer [88] now has new.buyer@example.org")
     assert {k: v for k, v in rev.payload.items() if k != "CustomerRef"} == pr.revisions.get(number=1).payload
     other.refresh_from_db()
     assert (other.state, other.revision) == ("failed", 1)

@@ -19,7 +19,6 @@ from ledgerlink.core.services.errors import ServiceError
 from ledgerlink.core.services.payloads import (
     PreflightError,
     error_kind_info,
-    find_customer_by_email,
     preflight_payload,
     validate_edited_payload,
 )
@@ -77,6 +76,7 @@ def _apply_preflight_failure(pr: PushRequest, error: PreflightError) -> None:
     pr.lease_owner = ""
     pr.lease_expires_at = None
     if error.kind == "customer_ref_required" and pr.email:
+        # the key services.customers heals by when the mirror learns this email (waiting_key)
         pr.waiting_on = f"customer:{pr.email}"[:64]
     pr.save()
     _set_order_status(pr.order, Order.Status.FAILED)
@@ -337,39 +337,6 @@ def cancel_request(request_id: int, *, note: str = "", actor=None, actor_label: 
         _set_order_status(pr.order, Order.Status.CANCELLED)
         record_audit("push_request.cancel", actor=actor, actor_label=label, obj=pr, from_state=previous, note=note)
     return pr
-
-
-def requeue_waiting_for_customers(
-    company: Company, *, emails: list[str] | None = None, actor_label: str = "sync", limit: int = 500
-) -> list[int]:
-    """Re-queue the Company's requests that failed with ``customer_ref_required`` and whose email the
-    Customer mirror now matches (call after a sync or a webhook brought new customers). The matched
-    CustomerRef is added to the current payload as a new revision (nothing else changes). Returns
-    the ids re-queued."""
-    qs = PushRequest.objects.filter(company=company, state=S.FAILED, error_kind="customer_ref_required")
-    qs = qs.exclude(email="")
-    if emails is not None:
-        qs = qs.filter(email__in=[e.strip().casefold() for e in emails if e and e.strip()])
-    requeued = []
-    for pr in qs.order_by("id")[:limit]:
-        customer = find_customer_by_email(company, pr.email)
-        if customer is None:
-            continue
-        payload = current_payload(pr)
-        if isinstance(payload.get("CustomerRef"), dict) and payload["CustomerRef"].get("value"):
-            continue  # a person already chose a customer: leave it to them
-        payload = {**payload, "CustomerRef": {"value": customer.qbo_id, "name": customer.display_name}}
-        try:
-            requeue_request(
-                pr.pk,
-                payload=payload,
-                note=f"customer {customer.display_name} [{customer.qbo_id}] now has {pr.email}",
-                actor_label=actor_label,
-            )
-        except ServiceError:
-            continue
-        requeued.append(pr.pk)
-    return requeued
 
 
 def error_dict(pr: PushRequest) -> dict | None:
