@@ -1,0 +1,163 @@
+"""Connecting a Company from the web app: "Connect to QuickBooks" and its OAuth callback, and
+"Disconnect" (which revokes the tokens).
+
+The authorize URL comes from the discovery document of the chosen target: Intuit production,
+Intuit's sandbox, or a qbo_sandbox base URL. The OAuth ``state`` is random, bound to the person's
+session, single use, expires after 10 minutes and is compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ledgerlink.core import crypto
+from ledgerlink.core.models import Company
+from ledgerlink.core.qbo import oauth
+from ledgerlink.core.services.audit import record_audit
+from ledgerlink.core.services.errors import ServiceError
+
+SESSION_KEY = "qbo_connect"
+STATE_TTL = 600
+# target -> (discovery document URL, Accounting API base URL)
+INTUIT_TARGETS = {
+    "intuit_production": (
+        "https://developer.api.intuit.com/.well-known/openid_configuration",
+        "https://quickbooks.api.intuit.com",
+    ),
+    "intuit_sandbox": (
+        "https://developer.api.intuit.com/.well-known/openid_sandbox_configuration",
+        "https://sandbox-quickbooks.api.intuit.com",
+    ),
+}
+TARGETS = (*INTUIT_TARGETS, "qbo_sandbox")
+
+
+def _discover(discovery_url: str) -> dict:
+    try:
+        r = httpx.get(discovery_url, headers={"Accept": "application/json"}, timeout=settings.LEDGERLINK_HTTP_TIMEOUT)
+    except httpx.HTTPError as e:
+        raise ServiceError(f"Could not reach {discovery_url}: {e}", field="base_url", status=502) from e
+    if r.status_code != 200:
+        raise ServiceError(f"{discovery_url} answered {r.status_code}", field="base_url", status=502)
+    try:
+        doc = r.json()
+        return {
+            "authorization_endpoint": doc["authorization_endpoint"],
+            "token_endpoint": doc["token_endpoint"],
+            "revocation_endpoint": doc.get("revocation_endpoint", ""),
+        }
+    except (ValueError, KeyError) as e:
+        raise ServiceError(f"{discovery_url} is not an OpenID discovery document", field="base_url", status=502) from e
+
+
+def start_connect(session, *, target: str, name: str, base_url: str = "", actor=None) -> str:
+    """Remember the connection attempt in the session and return the authorize URL."""
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("Give the company a name", field="name")
+    if target not in TARGETS:
+        raise ServiceError(f"Choose one of: {', '.join(TARGETS)}", field="target")
+    if target == "qbo_sandbox":
+        base_url = (base_url or "").strip().rstrip("/")
+        if not base_url.startswith(("http://", "https://")):
+            raise ServiceError("Enter the qbo_sandbox base URL, e.g. http://127.0.0.1:8700", field="base_url")
+        discovery_url, api_base = oauth.discovery_url(base_url), base_url
+    else:
+        discovery_url, api_base = INTUIT_TARGETS[target]
+    endpoints = _discover(discovery_url)
+    state = secrets.token_urlsafe(32)
+    session[SESSION_KEY] = {
+        "state": state,
+        "name": name[:200],
+        "api_base_url": api_base,
+        "discovery_url": discovery_url,
+        "created": time.time(),
+        **endpoints,
+    }
+    return oauth.authorize_url(
+        endpoints["authorization_endpoint"],
+        client_id=settings.QBO_CLIENT_ID,
+        redirect_uri=settings.QBO_REDIRECT_URI,
+        state=state,
+    )
+
+
+def finish_connect(session, *, state: str, code: str, realm_id: str, error: str = "", actor=None) -> Company:
+    """The OAuth callback: check ``state`` against the session (single use), exchange the code and
+    store the Company with its tokens encrypted. Reconnecting a known realm keeps its settings."""
+    pending = session.pop(SESSION_KEY, None)
+    if not pending or not hmac.compare_digest(str(pending.get("state", "")).encode(), (state or "").encode()):
+        raise ServiceError(
+            "This QuickBooks answer does not belong to a connection started here (state mismatch): "
+            "start again with Connect to QuickBooks",
+            field="state",
+            status=400,
+        )
+    if time.time() - pending["created"] > STATE_TTL:
+        raise ServiceError("The connection attempt expired: start again", field="state", status=400)
+    if error:
+        raise ServiceError(f"QuickBooks did not connect: {error}", field="error", status=400)
+    if not code or not realm_id:
+        raise ServiceError("QuickBooks sent no code or realmId", field="code", status=400)
+    try:
+        tokens = oauth.exchange_code(
+            pending["token_endpoint"], code=code, redirect_uri=settings.QBO_REDIRECT_URI,
+            client_id=settings.QBO_CLIENT_ID, client_secret=settings.QBO_CLIENT_SECRET,
+        )
+    except oauth.OAuthError as e:
+        raise ServiceError(f"QuickBooks refused the code: {e}", field="code", status=502) from e
+    with transaction.atomic():
+        company = Company.objects.select_for_update().filter(
+            api_base_url=pending["api_base_url"], realm_id=realm_id
+        ).first()
+        created = company is None
+        if created:
+            company = Company(api_base_url=pending["api_base_url"], realm_id=realm_id, name=pending["name"])
+        company.discovery_url = pending["discovery_url"]
+        company.token_endpoint = pending["token_endpoint"]
+        company.revocation_endpoint = pending["revocation_endpoint"]
+        company.status = Company.Status.ACTIVE
+        company.last_error = ""
+        company.access_token_enc = crypto.encrypt(tokens.access_token)
+        company.refresh_token_enc = crypto.encrypt(tokens.refresh_token)
+        company.access_token_expires_at = tokens.access_expires_at
+        company.refresh_token_expires_at = tokens.refresh_expires_at
+        company.token_refreshed_at = timezone.now()
+        company.save()
+        record_audit(
+            "company.connected" if created else "company.reconnected",
+            actor=actor, obj=company, realm_id=realm_id, base_url=company.api_base_url, via="web",
+        )
+    return company
+
+
+def disconnect_company(company_id: int, *, actor=None) -> Company:
+    """Revoke the tokens at Intuit (or the sandbox), forget them, and mark the Company disconnected.
+    Its queue pauses; nothing is failed or lost; reconnecting resumes it."""
+    with transaction.atomic():
+        company = Company.objects.select_for_update().filter(pk=company_id).first()
+        if company is None:
+            raise ServiceError(f"company {company_id} does not exist", field="id", status=404)
+        token = crypto.decrypt(company.refresh_token_enc) or crypto.decrypt(company.access_token_enc)
+        revoked = False
+        if token and company.revocation_endpoint:
+            try:
+                revoked = oauth.revoke(
+                    company.revocation_endpoint, token=token,
+                    client_id=settings.QBO_CLIENT_ID, client_secret=settings.QBO_CLIENT_SECRET,
+                )
+            except httpx.HTTPError:
+                revoked = False
+        company.access_token_enc = company.refresh_token_enc = ""
+        company.access_token_expires_at = company.refresh_token_expires_at = None
+        company.status = Company.Status.DISCONNECTED
+        company.save()
+        record_audit("company.disconnected", actor=actor, obj=company, revoked=revoked)
+    return company
