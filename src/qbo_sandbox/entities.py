@@ -98,6 +98,83 @@ def check_unknown(etype: str, body: dict) -> None:
                 f"ignorable ({len(known)} known properties: {names} [truncated]])\n specified is unsupported or invalid")])
 
 
+_STR = ("DisplayName", "GivenName", "FamilyName", "MiddleName", "Title", "Suffix", "CompanyName",
+        "PrintOnCheckName", "Notes", "Name", "Type", "Description", "Sku", "DocNumber", "TxnDate", "DueDate",
+        "PrivateNote", "Id", "PaymentRefNum", "ShipDate", "TrackingNum", "PrintStatus", "EmailStatus",
+        "GlobalTaxCalculation", "PreferredDeliveryMethod", "InvStartDate", "DetailType", "Address",
+        "FreeFormNumber", "URI", "value", "name", "Line1", "Line2", "Line3", "Line4", "Line5", "City", "Country",
+        "CountrySubDivisionCode", "PostalCode", "OpenBalanceDate", "ServiceDate", "ResaleNum", "AcctNum")
+_NUM = ("Amount", "Qty", "UnitPrice", "Deposit", "Balance", "TotalAmt", "PurchaseCost", "QtyOnHand", "ExchangeRate",
+        "TotalTax", "DiscountPercent", "LineNum", "TaxInclusiveAmt", "BalanceWithJobs", "HomeBalance", "HomeTotalAmt")
+_BOOL = ("Active", "sparse", "Taxable", "Job", "BillWithParent", "IsProject", "TrackQtyOnHand",
+         "ApplyTaxAfterDiscount", "AllowIPNPayment", "AllowOnlinePayment", "AllowOnlineCreditCardPayment",
+         "AllowOnlineACHPayment", "PercentBased", "FreeFormAddress", "SubItem", "Vendor1099")
+_OBJ = ("CustomerRef", "ItemRef", "TaxCodeRef", "ItemAccountRef", "IncomeAccountRef", "ExpenseAccountRef",
+        "AssetAccountRef", "DepositToAccountRef", "DiscountAccountRef", "CurrencyRef", "DefaultTaxCodeRef",
+        "BillAddr", "ShipAddr", "PrimaryAddr", "OtherAddr", "PrimaryEmailAddr", "BillEmail", "BillEmailCc",
+        "BillEmailBcc", "PrimaryPhone", "AlternatePhone", "Mobile", "Fax", "WebAddr", "TxnTaxDetail", "MetaData",
+        "CustomerMemo", "SalesItemLineDetail", "DiscountLineDetail", "DescriptionLineDetail",
+        "SubTotalLineDetail", "GroupLineDetail", "SalesTermRef", "ClassRef", "DepartmentRef", "ParentRef",
+        "PaymentMethodRef", "ShipMethodRef", "ProjectRef", "DeliveryInfo")
+_ARR = ("Line", "CustomField", "LinkedTxn", "TaxLine")
+_JAVA = {"str": "java.lang.String", "num": "java.math.BigDecimal", "bool": "java.lang.Boolean"}
+
+
+def _type_fault(field: str, value) -> F.QBOFault:
+    token = {dict: "START_OBJECT", list: "START_ARRAY"}.get(type(value), "VALUE_STRING")
+    target = ("java.util.List" if field in _ARR else
+              f"com.intuit.schema.finance.v3 type of {field}" if field in _OBJ else
+              _JAVA["num" if field in _NUM else "bool" if field in _BOOL else "str"])
+    return F.QBOFault([F.err(2010, "Request has invalid or unsupported property",
+                             f"Property Name:Can not deserialize instance of {target} out of {token} token "
+                             f"(through reference chain: {field}) specified is unsupported or invalid")])
+
+
+def normalize_types(value):
+    """Jackson-like binding: scalars coerce to strings, numeric strings to numbers, 'true'/'false' to booleans;
+    an object or array where a scalar belongs (or the reverse) is a 2010 fault."""
+    if isinstance(value, list):
+        return [normalize_types(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for k, v in value.items():
+        if v is None or v == "":
+            out[k] = v
+        elif k == "SyncToken":
+            if isinstance(v, dict | list) or isinstance(v, bool):
+                raise _type_fault(k, v)
+            out[k] = v
+        elif k in _STR:
+            if isinstance(v, dict | list):
+                raise _type_fault(k, v)
+            out[k] = ("true" if v else "false") if isinstance(v, bool) else str(v) if not isinstance(v, str) else v
+        elif k in _NUM:
+            if isinstance(v, dict | list | bool) or to_decimal(v) is None:
+                raise _type_fault(k, v)
+            out[k] = v
+        elif k in _BOOL:
+            if isinstance(v, str) and v.lower() in ("true", "false"):
+                out[k] = v.lower() == "true"
+            elif isinstance(v, bool):
+                out[k] = v
+            else:
+                raise _type_fault(k, v)
+        elif k in _OBJ:
+            if not isinstance(v, dict):
+                raise _type_fault(k, v)
+            out[k] = normalize_types(v)
+        elif k in _ARR:
+            if not isinstance(v, list):
+                raise _type_fault(k, v)
+            if k == "Line" and not all(isinstance(x, dict) for x in v if x is not None):
+                raise _type_fault(k, v)
+            out[k] = normalize_types(v)
+        else:
+            out[k] = normalize_types(v)
+    return out
+
+
 def check_emails(etype: str, body: dict) -> None:
     fields = ["PrimaryEmailAddr"] if etype in schema.NAME_LISTS else ["BillEmail", "BillEmailCc", "BillEmailBcc"]
     for field in fields:
@@ -494,7 +571,7 @@ def _input(etype: str, body) -> dict:
         raise F.QBOFault([F.err(2010, "Request has invalid or unsupported property",
                                 "Property Name:request body must be a JSON object specified is unsupported or invalid")])
     check_unknown(etype, body)
-    cleaned = clean(body)
+    cleaned = clean(normalize_types(body))
     check_emails(etype, cleaned)
     return cleaned
 
@@ -583,7 +660,7 @@ def update(realm: Realm, etype: str, body) -> tuple[dict, Event]:
 def delete(realm: Realm, etype: str, body) -> tuple[dict, Event]:
     if etype not in schema.TRANSACTIONS:
         raise F.unsupported_operation("Operation Delete is not supported.")
-    cleaned = clean(body) if isinstance(body, dict) else {}
+    cleaned = clean(normalize_types(body)) if isinstance(body, dict) else {}
     rec, existing = _existing_for_write(realm, etype, cleaned)
     ts = now_ts()
     rec["status"] = STATUS_DELETED
@@ -597,7 +674,7 @@ def delete(realm: Realm, etype: str, body) -> tuple[dict, Event]:
 def void(realm: Realm, etype: str, body) -> tuple[dict, Event]:
     if etype not in schema.TRANSACTIONS:
         raise F.unsupported_operation("Operation Void is not supported.")
-    cleaned = clean(body) if isinstance(body, dict) else {}
+    cleaned = clean(normalize_types(body)) if isinstance(body, dict) else {}
     rec, existing = _existing_for_write(realm, etype, cleaned)
     ts = now_ts()
     data = copy.deepcopy(existing)

@@ -356,3 +356,15 @@ def test_reference_entities_readable(realm):
     assert prefs["SalesFormsPrefs"]["CustomTxnNumbers"] is False
     codes = realm.query("select * from TaxCode").json()["QueryResponse"]["TaxCode"]
     assert [c["Id"] for c in codes] == ["2", "NON", "TAX"]
+
+
+def test_jackson_like_type_binding(realm):
+    errors = fault(realm.post("customer", {"DisplayName": ["x"]}))
+    assert errors[0]["code"] == "2010" and errors[0]["Detail"].startswith(
+        "Property Name:Can not deserialize instance of java.lang.String out of START_ARRAY token")
+    assert fault(realm.post("invoice", {"CustomerRef": "1", "Line": [LINE_100]}))[0]["code"] == "2010"
+    assert fault(realm.post("invoice", {"CustomerRef": {"value": "1"}, "Line": ["x"]}))[0]["code"] == "2010"
+    c = realm.create("Customer", {"DisplayName": 12345, "Active": "false"})
+    assert c["DisplayName"] == "12345" and c["Active"] is False
+    line = dict(LINE_100, Amount="100.00")
+    assert realm.create("Invoice", {"CustomerRef": {"value": 1}, "Line": [line]})["TotalAmt"] == 100

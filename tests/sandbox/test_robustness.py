@@ -1,0 +1,59 @@
+"""Property tests: whatever a client sends, the sandbox answers like QBO (a Fault or a result), never with
+its own 500 and never by crashing."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+                         st.floats(allow_nan=False, allow_infinity=False, width=32), st.text(max_size=12))
+json_values = st.recursive(json_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)), max_leaves=8)
+
+FIELDS = ["DisplayName", "Line", "CustomerRef", "Amount", "DetailType", "SalesItemLineDetail", "ItemRef", "Qty",
+          "UnitPrice", "Id", "SyncToken", "sparse", "DocNumber", "TxnDate", "BillEmail", "PrimaryEmailAddr",
+          "Name", "Type", "IncomeAccountRef", "Active", "TxnTaxDetail", "Deposit"]
+entity_bodies = st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=6)
+
+QUERY_WORDS = ["SELECT", "select", "*", "COUNT(*)", "FROM", "Customer", "Invoice", "Item", "WHERE", "AND", "OR",
+               "Id", "=", "<", ">=", "IN", "('1', '2')", "LIKE", "'%a%'", "'x\\'y'", "ORDERBY", "ORDER", "BY",
+               "DisplayName", "DESC", "STARTPOSITION", "MAXRESULTS", "10", "-1", "MetaData.LastUpdatedTime",
+               "'2026-01-01'", "true", ",", "(", ")", "Sku", "NULL"]
+queries = st.lists(st.sampled_from(QUERY_WORDS), max_size=12).map(" ".join)
+
+
+@pytest.fixture(scope="module")
+def fuzz_realm(http):
+    r = http.post("/_sandbox/realms", json={"limits": None, "customers": [{"DisplayName": "Fuzz"}]})
+    info = r.json()
+    return info["realm_id"], {"Authorization": f"Bearer {info['access_token']}"}
+
+
+def _assert_qbo_like(r):
+    assert r.status_code in (200, 400), r.text
+    body = r.json()
+    if r.status_code == 400:
+        assert set(body["Fault"]) == {"Error", "type"} and body["Fault"]["Error"][0]["code"].isdigit()
+    else:
+        assert "Fault" not in body
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=entity_bodies, entity=st.sampled_from(["customer", "invoice", "salesreceipt", "item"]),
+       op=st.sampled_from([None, "delete", "void"]))
+def test_any_entity_body_gets_a_qbo_answer(http, fuzz_realm, body, entity, op):
+    realm_id, headers = fuzz_realm
+    params = {"operation": op} if op else {}
+    _assert_qbo_like(http.post(f"/v3/company/{realm_id}/{entity}", json=body, headers=headers, params=params))
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=queries)
+def test_any_query_gets_a_qbo_answer(http, fuzz_realm, text):
+    realm_id, headers = fuzz_realm
+    r = http.get(f"/v3/company/{realm_id}/query", params={"query": text}, headers=headers)
+    _assert_qbo_like(r)
+    if r.status_code == 400:
+        assert r.json()["Fault"]["Error"][0]["code"] in ("4000", "4001")
