@@ -197,3 +197,49 @@ def test_display_names_are_sanitised_and_suffixes_are_deterministic():
     assert with_suffix("Jane") == "Jane (2)"
     assert with_suffix("Jane (2)") == "Jane (3)"
     assert with_suffix("Jane (9)") is None
+
+
+@pytest.mark.django_db
+def test_item_policy_create_makes_each_missing_item_once_and_the_documents_follow(
+    qbo, company, site_area_factory, order_source_factory, order_factory, run_worker_until_idle
+):
+    sync_company(company)
+    area = site_area_factory(company, default_item="", item_policy="create", income_account="1")
+    source = order_source_factory(area)
+    customer = qbo.create_customer(company.realm_id, "Item Buyer", "items@example.com")
+    sync_company(company)
+    lines = [
+        {"sku": "NEW-1", "description": "first", "quantity": 2, "unit_price": "5.00"},
+        {"sku": "NEW-2", "description": "second", "quantity": 1, "unit_price": "7.50"},
+    ]
+    prs = [order_factory(source, email="items@example.com", lines=lines)[1] for _ in range(2)]
+    assert [(p.state, p.waiting_on) for p in prs] == [(S.QUEUED, "item:NEW-1")] * 2
+
+    run_worker_until_idle(timeout=60)
+
+    for pr in prs:
+        pr.refresh_from_db()
+    assert [p.state for p in prs] == [S.SUCCEEDED] * 2
+    items = {i["Name"]: i for i in qbo.entities(company.realm_id, "Item")}
+    assert (items["NEW-1"]["Type"], items["NEW-2"]["Type"]) == ("NonInventory", "NonInventory")
+    assert PushRequest.objects.filter(kind="item").count() == 2
+    docs = _invoice_docs(qbo, company)
+    assert len(docs) == 2
+    for doc in docs:
+        assert doc["CustomerRef"]["value"] == customer["Id"]
+        refs = [ln["SalesItemLineDetail"]["ItemRef"]["value"] for ln in doc["Line"]
+                if ln["DetailType"] == "SalesItemLineDetail"]
+        assert refs == [items["NEW-1"]["Id"], items["NEW-2"]["Id"]]
+
+
+@pytest.mark.django_db
+def test_item_policy_default_without_default_item_fails_without_creating_items(
+    qbo, company, site_area_factory, order_source_factory, order_factory
+):
+    sync_company(company)
+    area = site_area_factory(company, push_method="sales_receipt", default_item="", item_policy="default",
+                             income_account="1")
+    _, pr = order_factory(order_source_factory(area), email="", lines=[
+        {"sku": "NOPE", "description": "x", "quantity": 1, "unit_price": "1.00"}])
+    assert (pr.state, pr.error_kind) == (S.FAILED, "invalid_reference")
+    assert PushRequest.objects.filter(kind="item").count() == 0

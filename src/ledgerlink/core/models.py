@@ -148,7 +148,8 @@ class SiteArea(models.Model):
 
     class ItemPolicy(models.TextChoices):
         DEFAULT = "default", "Use the default item"
-        CREATE = "create", "Create the item"
+        CREATE = "create", "Create the item (NonInventory)"
+        CREATE_SERVICE = "create_service", "Create the item (Service)"
 
     name = models.CharField(max_length=200)
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="site_areas")

@@ -544,18 +544,22 @@ def record_results(unit: Unit, results: list[Result], resp: QBOResponse | None, 
 
 
 def after_customer_results(client: QBOClient, results: list[Result]) -> None:
-    """After commit: a created customer enters the mirror and heals the requests waiting on it; a
-    6240 duplicate name is resolved (services.customers.after_customer_request)."""
+    """After commit: a created customer or item enters the mirror and heals the requests waiting on
+    it; a customer's 6240 duplicate name is resolved (services.customers, services.items)."""
     from ledgerlink.core.services.customers import after_customer_request
+    from ledgerlink.core.services.items import after_item_request
 
     for res in results:
-        if res.request.kind != PushRequest.Kind.CUSTOMER:
+        if res.request.kind not in (PushRequest.Kind.CUSTOMER, PushRequest.Kind.ITEM):
             continue
         pr = PushRequest.objects.select_related("company").get(pk=res.request.id)
         try:
-            after_customer_request(pr, res.entity, client)
+            if pr.kind == PushRequest.Kind.CUSTOMER:
+                after_customer_request(pr, res.entity, client)
+            else:
+                after_item_request(pr, res.entity)
         except Exception:  # noqa: BLE001 - the request itself is recorded; healing retries on sync
-            log.exception("after customer request %s", pr.pk)
+            log.exception("after %s request %s", pr.kind, pr.pk)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -61,6 +61,9 @@ def apply_records(company: Company, entity: str, records: list[dict]) -> list[Cu
     if entity == "Customer":
         heal_after_mirror_change(company, applied)
     elif applied:
+        from ledgerlink.core.services.items import heal_requests_for_items
+
+        heal_requests_for_items(company, applied)
         heal_item_requests(company)
     return applied
 

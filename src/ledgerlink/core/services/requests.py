@@ -136,13 +136,19 @@ def create_push_request(
 
 
 def _deferred_for_customer(pr: PushRequest, order: Order | None, error: PreflightError) -> bool:
-    """The site area's ``create`` policy: instead of failing for a missing customer, queue the
-    customer's creation and let this request wait for it (services.customers)."""
-    if order is None or error.kind != "customer_ref_required":
+    """The site area's ``create`` policies: instead of failing for a missing customer or item, queue
+    its creation and let this request wait for it (services.customers, services.items)."""
+    if order is None:
         return False
-    from ledgerlink.core.services.customers import defer_until_customer_exists
+    if error.kind == "customer_ref_required":
+        from ledgerlink.core.services.customers import defer_until_customer_exists
 
-    return defer_until_customer_exists(pr, order)
+        return defer_until_customer_exists(pr, order)
+    if error.kind == "invalid_reference":
+        from ledgerlink.core.services.items import defer_until_items_exist
+
+        return defer_until_items_exist(pr, order)
+    return False
 
 
 def _payload_email(payload: dict) -> str:
