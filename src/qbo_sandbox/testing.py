@@ -6,9 +6,12 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import uvicorn
 
@@ -62,6 +65,30 @@ class SandboxServer:
             self.sock.close()
             self.sock = None
         self.app.close()
+
+    # -- control API conveniences (stdlib HTTP, so no client library is needed) ----------------------
+    def control(self, method: str, path: str, body=None) -> tuple[int, dict]:
+        """Call the control API: control("POST", "/_sandbox/realms", {...}) -> (status, json)."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base_url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def create_realm(self, **spec) -> dict:
+        """POST /_sandbox/realms; returns {"realm_id", "access_token", "refresh_token", "entities", ...}.
+        Limits are QBO's unless the spec says otherwise (``limits=None`` turns them off)."""
+        status, body = self.control("POST", "/_sandbox/realms", spec)
+        if status != 201:
+            raise RuntimeError(f"create_realm failed: {status} {body}")
+        return body
+
+    def api_url(self, realm_id: str) -> str:
+        """Base of the Accounting API for a realm: {base_url}/v3/company/{realm_id}"""
+        return f"{self.base_url}/v3/company/{realm_id}"
 
     def __enter__(self) -> SandboxServer:
         return self.start()

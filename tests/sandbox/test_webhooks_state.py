@@ -207,3 +207,16 @@ def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_sandbox_server_helpers(sandbox):
+    info = sandbox.create_realm(limits=None, customers=[{"DisplayName": "Helper"}])
+    assert info["entities"]["Customer"][0]["DisplayName"] == "Helper"
+    r = httpx.get(f"{sandbox.api_url(info['realm_id'])}/customer/1",
+                  headers={"Authorization": f"Bearer {info['access_token']}"})
+    assert r.json()["Customer"]["DisplayName"] == "Helper"
+    status, body = sandbox.control("GET", f"/_sandbox/realms/{info['realm_id']}")
+    assert status == 200 and body["counts"]["Customer"] == 1
+    assert sandbox.control("GET", "/_sandbox/realms/nope")[0] == 404
+    with pytest.raises(RuntimeError):
+        sandbox.create_realm(realm_id=info["realm_id"])
