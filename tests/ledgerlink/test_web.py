@@ -87,6 +87,7 @@ def ids(world, users):
         "order_source_edit": world["portal"].pk,
         "connection_refresh": world["company"].pk,
         "connection_status": world["company"].pk,
+        "connection_disconnect": world["company"].pk,
         "user_update": users["operator"].pk,
         "token_new": users["operator"].pk,
         "token_revoke": token.pk,
@@ -494,3 +495,95 @@ def test_create_customer_button_only_on_customer_ref_required(client, world, use
     assert label not in client.get(reverse("web:request_detail", args=[other.pk])).content.decode()
     assert label not in login(Client(), users["viewer"]).get(
         reverse("web:request_detail", args=[needs.pk])).content.decode()
+
+
+def test_dashboard_numbers(client, world, users):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ledgerlink.web.services import dashboard_data
+
+    now = timezone.now()
+    make_failed_request(world, number="D-1")
+    make_failed_request(world, number="D-2", kind="invalid_email", title="Invalid Email Address format")
+    ok = make_failed_request(world, number="D-3", state=PushRequest.State.SUCCEEDED)
+    PushRequest.objects.filter(pk=ok.pk).update(completed_at=now - timedelta(hours=2))
+    old = make_failed_request(world, number="D-4", state=PushRequest.State.QUEUED)
+    PushRequest.objects.filter(pk=old.pk).update(created_at=now - timedelta(minutes=90))
+    make_failed_request(world, number="D-5", state=PushRequest.State.RETRYING)
+    PushRequest.objects.filter(state="failed").update(completed_at=now)
+    data = dashboard_data(now=now)
+    assert data["oldest"].pk == old.pk
+    assert data["oldest_age"] == timedelta(minutes=90)
+    assert data["pending_by_state"] == {"queued": 1, "retrying": 1}
+    assert data["hourly_chart"]["total"] == 3
+    assert sorted((b["title"]) for b in data["hourly_chart"]["bars"]) == [
+        f"{(now - timedelta(hours=2)).strftime('%Y-%m-%d %H')}:00 UTC: succeeded 1",
+        f"{now.strftime('%Y-%m-%d %H')}:00 UTC: failed 2",
+    ]
+    assert [s["name"] for s in data["kind_chart"]["legend"]] == ["customer_ref_required", "invalid_email"]
+    assert data["kind_chart"]["total"] == 2
+    assert {(r["error_kind"], r["n"]) for r in data["failed_by_kind"]} == {
+        ("customer_ref_required", 1), ("invalid_email", 1)}
+    login(client, users["viewer"])
+    html = client.get(reverse("web:dashboard")).content.decode()
+    assert f'<a href="/requests/{old.pk}/">#{old.pk}</a> waiting 1h 30m' in html
+
+
+def test_admin_edits_site_areas_and_order_sources(client, world, users):
+    login(client, users["admin"])
+    resp = client.post(reverse("web:site_area_new"), {
+        "name": "Marketplace", "company": world["company"].pk, "push_method": "sales_receipt",
+        "customer_policy": "match", "item_policy": "default", "default_item": "1"})
+    assert resp.status_code == 302
+    area = SiteArea.objects.get(name="Marketplace")
+    resp = client.post(reverse("web:order_source_new"), {"name": "Etsy", "site_area": area.pk})
+    assert resp.status_code == 302
+    assert OrderSource.objects.get(name="Etsy").site_area == area
+    resp = client.post(reverse("web:site_area_edit", args=[area.pk]), {
+        "name": "Marketplace", "company": world["company"].pk, "push_method": "invoice",
+        "customer_policy": "match", "item_policy": "default", "default_item": "1"})
+    area.refresh_from_db()
+    assert area.push_method == "invoice"
+    assert list(AuditLog.objects.filter(object_type__in=["sitearea", "ordersource"]).order_by("id").values_list(
+        "action", flat=True)) == ["site_area.create", "order_source.create", "site_area.update"]
+    bad = client.post(reverse("web:order_source_new"), {"name": "", "site_area": area.pk})
+    assert bad.status_code == 422 and "This field is required." in bad.content.decode()
+
+
+def test_admin_pauses_and_resumes_a_connection(client, world, users):
+    login(client, users["admin"])
+    company = world["company"]
+    client.post(reverse("web:connection_status", args=[company.pk]), {"status": "paused"})
+    company.refresh_from_db()
+    assert company.status == "paused"
+    assert "Resume sending" in client.get(reverse("web:connections")).content.decode()
+    client.post(reverse("web:connection_status", args=[company.pk]), {"status": "active"})
+    company.refresh_from_db()
+    assert company.status == "active"
+    assert login(Client(), users["operator"]).post(
+        reverse("web:connection_status", args=[company.pk]), {"status": "paused"}).status_code == 403
+
+
+def test_sync_now_mirrors_customers_from_qbo(client, users, company, qbo):
+    qbo.create_customer(company.realm_id, "Zed & <Co>", "zed@co.example")
+    login(client, users["operator"])
+    resp = client.post(reverse("web:customers"), {"company": company.pk})
+    assert resp.status_code == 302
+    page = client.get(reverse("web:customers"), {"company": company.pk, "q": "zed@"}).content.decode()
+    assert "Zed &amp; &lt;Co&gt;" in page and "zed@co.example" in page
+    assert "last sync:" in page and "never" not in page.split("last sync:")[1][:80]
+
+
+def test_completed_date_filter(client, world, users):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    today = make_failed_request(world, number="T-1")
+    earlier = make_failed_request(world, number="T-2")
+    PushRequest.objects.filter(pk=earlier.pk).update(completed_at=timezone.now() - timedelta(days=3))
+    login(client, users["viewer"])
+    html = client.get(reverse("web:requests_completed"), {"date": timezone.now().date().isoformat()}).content.decode()
+    assert f'data-id="{today.pk}"' in html and f'data-id="{earlier.pk}"' not in html
