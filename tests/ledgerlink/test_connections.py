@@ -100,3 +100,44 @@ def test_disconnect_revokes_the_tokens(company):
                       client_id=settings.QBO_CLIENT_ID, client_secret=settings.QBO_CLIENT_SECRET)
     assert "invalid_grant" in str(err.value)
     assert AuditLog.objects.filter(action="company.disconnected", data__revoked=True).count() == 1
+
+
+def _admin_client():
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from ledgerlink.core.models import UserProfile
+
+    user = get_user_model().objects.create_user("conn-admin", password="pw-12345678")
+    UserProfile.objects.create(user=user, role="admin")
+    client = Client(enforce_csrf_checks=False)
+    client.force_login(user)
+    return client
+
+
+def test_web_connect_button_round_trip_and_disconnect(sandbox, qbo):
+    realm = qbo.create_realm()["realm_id"]
+    client = _admin_client()
+    page = client.get("/connections/new")
+    assert page.status_code == 200
+    assert b'<label for="id_base_url">' in page.content
+    bad = client.post("/connections/new", {"target": "qbo_sandbox", "base_url": "nope", "name": "W"})
+    assert bad.status_code == 422
+    assert b"Enter the qbo_sandbox base URL" in bad.content
+    go = client.post("/connections/new", {"target": "qbo_sandbox", "base_url": sandbox.base_url, "name": "Web"})
+    assert go.status_code == 302
+    assert go["Location"].startswith(f"{sandbox.base_url}/connect/oauth2?")
+    back = _consent(go["Location"], realm)
+    done = client.get("/connections/callback", back)
+    assert (done.status_code, done["Location"]) == (302, "/connections/")
+    company = Company.objects.get(realm_id=realm)
+    assert company.status == "active"
+    listing = client.get("/connections/")
+    assert b"Connect to QuickBooks" in listing.content
+    assert f"/connections/{company.pk}/disconnect".encode() in listing.content
+    # A replayed callback (same state) is refused and changes nothing.
+    replay = client.get("/connections/callback", back, follow=True)
+    assert b"state mismatch" in replay.content
+    assert client.post(f"/connections/{company.pk}/disconnect").status_code == 302
+    company.refresh_from_db()
+    assert company.status == "disconnected"

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from ledgerlink.web import views
-from ledgerlink.web.views import admin, auth, automation, pages, requests, setup
+from ledgerlink.web.views import admin, auth, automation, connect, pages, requests, setup
 
 app_name = "web"
 
@@ -34,6 +34,9 @@ urlpatterns = [
     path("setup/order-sources/new", setup.order_source_new, name="order_source_new"),
     path("setup/order-sources/<int:pk>/", setup.order_source_edit, name="order_source_edit"),
     path("connections/", admin.connections, name="connections"),
+    path("connections/new", connect.connection_new, name="connection_new"),
+    path("connections/callback", connect.connection_callback, name="connection_callback"),
+    path("connections/<int:pk>/disconnect", connect.connection_disconnect, name="connection_disconnect"),
     path("connections/<int:pk>/refresh", admin.connection_refresh, name="connection_refresh"),
     path("connections/<int:pk>/status", admin.connection_status, name="connection_status"),
     path("users/", admin.users, name="users"),
