@@ -131,3 +131,16 @@ def test_query_pages_batch_and_cdc(company, qbo):
     assert cdc.ok
     customers = cdc.data["CDCResponse"][0]["QueryResponse"][0]["Customer"]
     assert len(customers) == 5
+
+
+def test_unreachable_token_endpoint_is_a_transient_fault_and_nothing_is_sent(company, qbo):
+    Company.objects.filter(pk=company.pk).update(
+        token_endpoint="http://127.0.0.1:9/oauth2/v1/tokens/bearer",
+        access_token_expires_at=timezone.now() + timedelta(minutes=1))
+    company.refresh_from_db()
+    with QBOClient(company) as client:
+        r = client.create("Invoice", _invoice(), requestid="ll-1-r1")
+    assert (r.ok, r.sent, r.status, r.fault.kind, r.fault.transient) == (False, False, None, "network", True)
+    assert qbo.requests(company.realm_id) == []
+    company.refresh_from_db()
+    assert company.status == "active"

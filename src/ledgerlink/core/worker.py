@@ -397,7 +397,7 @@ def _fault_result(req: Claimed, resp: QBOResponse, fault: Classification, body: 
                       applied_unknown_flag=True)
     if fault.transient:
         # 5xx (gateway timeout included) may have been applied; 003202/429/refused connections were not.
-        maybe_applied = fault.kind == "server_error"
+        maybe_applied = fault.kind == "server_error" and resp.sent and resp.status is not None
         return Result(req, Attempt.Outcome.TRANSIENT, resp.status, body, fault,
                       applied_unknown_flag=True if maybe_applied else None)
     if fault.kind == "auth_reconnect":

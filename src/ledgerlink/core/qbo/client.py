@@ -162,20 +162,33 @@ class QBOClient:
         if params:
             query.update(params)
         started = timezone.now()
-        try:
-            token = self._access_token()
-        except CompanyNeedsReconnect as e:
+        token, fault = self._token_or_fault()
+        if fault is not None:
             return QBOResponse(method, url, None, "", None, "", 0, started, requestid or "", sent=False,
-                               forced_fault=make("auth_reconnect", "Company needs to be reconnected", str(e)))
+                               forced_fault=fault)
         response = self._send(method, url, query, json_body, content, content_type, token, requestid)
         if response.status == 401:
-            try:
-                token = self._access_token(force=True, stale=token)
-            except CompanyNeedsReconnect as e:
-                response.forced_fault = make("auth_reconnect", "Company needs to be reconnected", str(e))
+            token, fault = self._token_or_fault(force=True, stale=token)
+            if fault is not None:
+                response.forced_fault = fault
                 return response
             response = self._send(method, url, query, json_body, content, content_type, token, requestid)
         return response
+
+    def _token_or_fault(self, **kwargs) -> tuple[str, Classification | None]:
+        """A token, or the fault explaining why there is none (nothing was sent to the API)."""
+        from .oauth import OAuthError
+
+        try:
+            return self._access_token(**kwargs), None
+        except CompanyNeedsReconnect as e:
+            return "", make("auth_reconnect", "Company needs to be reconnected", str(e))
+        except OAuthError as e:  # the token endpoint failed in another way: try again later
+            kind = "server_error" if (e.status or 500) >= 500 or e.status is None else "auth_reconnect"
+            return "", make(kind, f"Token refresh failed: {e.error}", e.description or e.body[:500],
+                            str(e.status or ""))
+        except httpx.HTTPError as e:
+            return "", classify(None, None, e)
 
     def _send(self, method, url, query, json_body, content, content_type, token, requestid) -> QBOResponse:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
