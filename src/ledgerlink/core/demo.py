@@ -20,13 +20,14 @@ DEMO_CUSTOMERS = [
     {"DisplayName": "Trade Show Account", "PrimaryEmailAddr": {"Address": "tradeshow@example.com"}},
     {
         "DisplayName": "Cedar & Pine Ltd",
-        "PrimaryEmailAddr": {"Address": "ap@cedarpine.example, buyer@cedarpine.example"},
+        "PrimaryEmailAddr": {"Address": "buyer@cedarpine.example"},
     },
 ]
+# Every realm already has the items "Services" (Id 1) and "Hours" (Id 2) and the income account
+# "Sales of Product Income" (Id 79).
 DEMO_ITEMS = [
-    {"Name": "Widget", "Sku": "W-100", "Type": "NonInventory", "UnitPrice": 12.5},
-    {"Name": "Gadget", "Sku": "G-200", "Type": "NonInventory", "UnitPrice": 30},
-    {"Name": "Services", "Type": "Service", "UnitPrice": 0},
+    {"Name": "Widget", "Sku": "W-100", "Type": "NonInventory", "UnitPrice": 12.5, "IncomeAccountRef": {"value": "79"}},
+    {"Name": "Gadget", "Sku": "G-200", "Type": "NonInventory", "UnitPrice": 30, "IncomeAccountRef": {"value": "79"}},
 ]
 
 
@@ -81,7 +82,8 @@ def load_demo(base_url: str, *, password: str | None = None, progress=print) -> 
             "/_sandbox/realms",
             json={"realm_id": realm_id, "customers": DEMO_CUSTOMERS, "items": DEMO_ITEMS},
         )
-        resp.raise_for_status()
+        if resp.status_code != 201:
+            raise RuntimeError(f"qbo_sandbox refused the demo realm: {resp.status_code} {resp.text}")
     progress(f"qbo_sandbox realm {realm_id} ready at {base_url}")
 
     company = connect_company(

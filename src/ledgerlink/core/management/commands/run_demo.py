@@ -60,10 +60,15 @@ class Command(BaseCommand):
                     child.kill()
 
         sandbox_url = f"http://{host}:{sandbox_port}"
+        logs = Path.cwd() / "var"
+        logs.mkdir(exist_ok=True)
+
+        def spawn(args: list[str], log_name: str) -> None:
+            out = open(logs / log_name, "ab")  # noqa: SIM115 - lives as long as the child
+            children.append(subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ)))
+
         try:
-            children.append(
-                subprocess.Popen([_script("qbo-sandbox"), "--host", host, "--port", str(sandbox_port)])
-            )
+            spawn([_script("qbo-sandbox"), "--host", host, "--port", str(sandbox_port)], "qbo-sandbox.log")
             _wait_http(f"{sandbox_url}/.well-known/openid-configuration")
             self.stdout.write(f"qbo_sandbox running at {sandbox_url}")
             result = load_demo(sandbox_url, progress=self.stdout.write)
@@ -71,23 +76,18 @@ class Command(BaseCommand):
             self.stdout.write(f"demo loaded: requests {summary}")
             if load_only:
                 return
-            env = dict(os.environ)
-            children.append(subprocess.Popen([_script("ledgerlink"), "worker"], env=env))
-            children.append(
-                subprocess.Popen(
-                    [_script("ledgerlink"), "runserver", f"{host}:{port}", "--noreload", "--skip-checks"], env=env
-                )
-            )
+            spawn([_script("ledgerlink"), "worker"], "worker.log")
+            spawn([_script("ledgerlink"), "runserver", f"{host}:{port}", "--noreload", "--skip-checks"], "web.log")
             _wait_http(f"http://{host}:{port}/healthz")
             self.stdout.write("")
             self.stdout.write(self.style.SUCCESS(f"Ledgerlink is running at http://{host}:{port}/"))
             for username, password in result.logins.items():
                 self.stdout.write(f"  login: {username} / {password}")
-            self.stdout.write(f"  qbo_sandbox: {sandbox_url}   (Ctrl-C stops everything)")
+            self.stdout.write(f"  qbo_sandbox: {sandbox_url}   logs: {logs}/   (Ctrl-C stops everything)")
             signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
-            raise CommandError("a demo process stopped; see its output above")
+            raise CommandError(f"a demo process stopped; see its log in {logs}/")
         except KeyboardInterrupt:
             self.stdout.write("stopping")
         finally:
