@@ -259,14 +259,15 @@ def _batch(realm: Realm, req: Request) -> Result:
                                 f"{BATCH_MAX_ITEMS} items. Supplied: {len(items)}", "")])
     rid = req.query.get("requestid")
     if rid:
-        if len(rid) > BATCH_REQUESTID_MAX or any(len(str(i.get("bId", ""))) > BATCH_BID_MAX for i in items):
+        if len(rid) > BATCH_REQUESTID_MAX or any(len(str(i.get("bId", ""))) > BATCH_BID_MAX
+                                                 for i in items if isinstance(i, dict)):
             raise F.QBOFault([F.err(2130, "Invalid Request Id Format",
                                     f"Invalid Request Id Format : with a requestid, the batch requestid may have at "
                                     f"most {BATCH_REQUESTID_MAX} characters and each bId at most {BATCH_BID_MAX}", "")])
     result = Result(200, None)
     responses = []
     for item in items:
-        bid = item.get("bId")
+        bid = item.get("bId") if isinstance(item, dict) else None
         try:
             out = _batch_item(realm, item, result)
         except F.QBOFault as exc:
@@ -282,8 +283,11 @@ def _batch(realm: Realm, req: Request) -> Result:
 def _batch_item(realm: Realm, item: dict, result: Result) -> dict:
     if not isinstance(item, dict):
         raise F.required("BatchItemRequest")
+    for key in ("Query", "operation"):
+        if item.get(key) is not None and not isinstance(item[key], str):
+            raise E._type_fault(key, item[key])
     if "Query" in item:
-        return {"QueryResponse": Q.run(realm, str(item["Query"]))}
+        return {"QueryResponse": Q.run(realm, item["Query"] or "")}
     keys = [k for k in item if k not in ("bId", "operation", "optionsData")]
     if len(keys) != 1:
         raise F.required("BatchItemRequest entity")

@@ -476,8 +476,12 @@ def _finalize_txn(realm: Realm, etype: str, d: dict, existing: dict | None) -> d
     if doc is None and existing and existing.get("DocNumber"):
         doc = existing["DocNumber"]
     if doc is None and not cfg.get("custom_txn_numbers"):
-        realm.docnum[etype] = realm.docnum.get(etype, 1000) + 1
-        doc = str(realm.docnum[etype])
+        used = {r["data"].get("DocNumber") for r in realm.records[etype].values() if r["status"] != STATUS_DELETED}
+        while True:  # the next number not already taken by a document of this type
+            realm.docnum[etype] = realm.docnum.get(etype, 1000) + 1
+            doc = str(realm.docnum[etype])
+            if doc not in used:
+                break
     if doc is not None:
         if cfg.get("enforce_unique_docnumber"):
             for id_, rec in realm.records[etype].items():

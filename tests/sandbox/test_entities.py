@@ -270,6 +270,13 @@ def test_duplicate_docnumber_allowed_by_default(realm):
     assert realm.create("Invoice", body)["DocNumber"] == realm.create("Invoice", body)["DocNumber"] == "A-1"
 
 
+def test_auto_docnumber_skips_numbers_in_use(realm):
+    body = {"CustomerRef": {"value": "1"}, "Line": [LINE_100]}
+    assert realm.create("Invoice", dict(body, DocNumber="1002"))["DocNumber"] == "1002"
+    assert [realm.create("Invoice", body)["DocNumber"] for _ in range(2)] == ["1001", "1003"]
+    assert realm.create("SalesReceipt", {"Line": [LINE_100]})["DocNumber"] == "1001"  # own sequence
+
+
 def test_invoice_sparse_update_delete_and_void(realm):
     inv = realm.create("Invoice", {"CustomerRef": {"value": "1"}, "Line": [LINE_100], "PrivateNote": "keep"})
     r = realm.post("invoice", {"Id": inv["Id"], "SyncToken": "0", "sparse": True, "DueDate": "2030-09-30"})

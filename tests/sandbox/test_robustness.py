@@ -57,3 +57,26 @@ def test_any_query_gets_a_qbo_answer(http, fuzz_realm, text):
     _assert_qbo_like(r)
     if r.status_code == 400:
         assert r.json()["Fault"]["Error"][0]["code"] in ("4000", "4001")
+
+
+batch_items = st.lists(st.one_of(
+    st.fixed_dictionaries({"bId": st.text(max_size=5), "operation": st.sampled_from(["create", "update", "delete", "x"]),
+                           "Customer": entity_bodies}),
+    st.fixed_dictionaries({"bId": st.text(max_size=5), "operation": st.sampled_from(["create", "void", "delete"]),
+                           "Invoice": entity_bodies}),
+    st.fixed_dictionaries({"bId": st.text(max_size=5), "Query": queries}),
+    st.dictionaries(st.sampled_from(["bId", "operation", "Item", "Query", "Nope"]), json_values, max_size=3),
+), max_size=4)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(items=batch_items, since=st.sampled_from(["", "2026-01-01", "garbage", "2099-01-01T00:00:00Z"]))
+def test_any_batch_or_cdc_gets_a_qbo_answer(http, fuzz_realm, items, since):
+    realm_id, headers = fuzz_realm
+    r = http.post(f"/v3/company/{realm_id}/batch", json={"BatchItemRequest": items}, headers=headers)
+    _assert_qbo_like(r)
+    if r.status_code == 200:
+        assert len(r.json()["BatchItemResponse"]) == len(items)
+    r = http.get(f"/v3/company/{realm_id}/cdc", params={"entities": "Customer,Invoice", "changedSince": since},
+                 headers=headers)
+    _assert_qbo_like(r)
