@@ -30,12 +30,18 @@ _realm_seq = itertools.count(1)
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
     """SQLite: a file test database (not shared-cache memory) so worker threads and processes can
-    use it concurrently; one per xdist worker (tmp_path_factory is per process)."""
+    use it concurrently; one per xdist worker (tmp_path_factory is per process). PostgreSQL: a test
+    database name unique to this process, so concurrent test runs on one server do not collide."""
     from django.conf import settings
 
     db = settings.DATABASES["default"]
-    if db["ENGINE"] == "django.db.backends.sqlite3" and not (db.get("TEST") or {}).get("NAME"):
+    if (db.get("TEST") or {}).get("NAME"):
+        return
+    if db["ENGINE"] == "django.db.backends.sqlite3":
         db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "ledgerlink-test.sqlite3")
+    elif db["ENGINE"].startswith("django.db.backends.postgresql"):
+        # Several people and CI jobs share one PostgreSQL server: one test database per process.
+        db.setdefault("TEST", {})["NAME"] = f"test_{db['NAME']}_{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
