@@ -42,7 +42,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, connections, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    close_old_connections,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.models import Q
 from django.utils import timezone
 
@@ -69,6 +76,8 @@ RECOVER_EVERY = 5.0
 WEBHOOKS_EVERY = 1.0
 CDC_CHECK_EVERY = 30.0
 MAX_BODY = 65536
+DB_RETRY_PAUSE = 1.0  # seconds between tries while the database is unavailable
+DB_ERRORS = (DatabaseError, InterfaceError)
 
 
 def order_marker(order_id) -> str:
@@ -732,27 +741,42 @@ class Worker:
         request is pending (for tests and demos). ``timeout`` bounds either."""
         deadline = time.monotonic() + timeout if timeout else None
         self._start_threads()
-        self.heartbeat(force=True)
-        self.maybe_recover(force=True)
+        try:
+            self.heartbeat(force=True)
+            self.maybe_recover(force=True)
+        except DB_ERRORS:
+            self._database_unavailable()
         try:
             while not self.stop_event.is_set():
                 if deadline and time.monotonic() > deadline:
                     break
-                self.heartbeat()
-                self.maybe_recover()
-                self.maybe_refresh_mirror()
-                claimed = self.claim_round()
-                busy = self.concurrency and self._busy
-                if claimed == 0 and not busy:
-                    if once:
-                        break
-                    if until_idle and not self.pending_exists():
-                        break
+                try:
+                    self.heartbeat()
+                    self.maybe_recover()
+                    self.maybe_refresh_mirror()
+                    claimed = self.claim_round()
+                    busy = self.concurrency and self._busy
+                    if claimed == 0 and not busy:
+                        if once:
+                            break
+                        if until_idle and not self.pending_exists():
+                            break
+                except DB_ERRORS:
+                    # PostgreSQL restarting, a dropped connection: keep the process, reconnect.
+                    self._database_unavailable()
+                    continue
                 if claimed == 0:
                     self._slot_freed.clear()
                     self._slot_freed.wait(self.poll_interval)
         finally:
             self.shutdown()
+
+    def _database_unavailable(self) -> None:
+        log.warning("worker %s: database unavailable, retrying in %.0f s", self.worker_id, DB_RETRY_PAUSE,
+                    exc_info=True)
+        if not connection.in_atomic_block:
+            close_old_connections()  # drops this thread's broken connection; the next query reconnects
+        self.stop_event.wait(DB_RETRY_PAUSE)
 
     def shutdown(self) -> None:
         """Finish in-flight units, release claimed-but-unsent ones, stop the threads."""
@@ -767,7 +791,11 @@ class Worker:
                 with self._busy_lock:
                     self._busy -= 1
         for unit in pending:
-            release_unit(unit)
+            try:
+                release_unit(unit)
+            except DB_ERRORS:  # its lease expires and recovery takes it back
+                log.warning("worker %s: could not release a unit", self.worker_id, exc_info=True)
+                close_old_connections()
         for _ in self._threads:
             self._queue.put(None)
         for th in self._threads:
@@ -777,9 +805,12 @@ class Worker:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
-        WorkerHeartbeat.objects.filter(worker_id=self.worker_id).update(
-            stopped_at=timezone.now(), last_seen=timezone.now()
-        )
+        try:
+            WorkerHeartbeat.objects.filter(worker_id=self.worker_id).update(
+                stopped_at=timezone.now(), last_seen=timezone.now()
+            )
+        except DB_ERRORS:
+            log.warning("worker %s: could not mark the heartbeat stopped", self.worker_id, exc_info=True)
 
 
 def run_worker(*, worker_id: str | None = None, concurrency: int = 4, once: bool = False,
