@@ -162,7 +162,7 @@ def test_log_attempt_carries_the_identifiers_and_not_the_body(json_log):
     pr = make_request(company, PushRequest.State.SUCCEEDED, source=make_source(company))
     attempt = make_attempt(pr, Attempt.Outcome.SUCCEEDED, duration_ms=321, intuit_tid="1-abc", worker="w1",
                            response_body=f'{{"Invoice": {{"Id": "9", "Line": "{PAYLOAD_MARKER}"}}}}')
-    log_attempt(attempt)
+    log_attempt(attempt, push_request=pr)
     (line,) = lines_of(json_log)
     assert {k: v for k, v in line.items() if k != "ts"} == {
         "level": "info", "event": "push.attempt", "logger": "ledgerlink", "push_request": pr.pk,

@@ -227,14 +227,15 @@ def log_event(event: str, *, level: int = logging.INFO, logger: str | logging.Lo
 
 
 def log_attempt(attempt, *, push_request=None, **fields: Any) -> None:
-    """Log one recorded ``Attempt`` (never its response body)."""
-    pr = push_request if push_request is not None else getattr(attempt, "push_request", None)
+    """Log one recorded ``Attempt`` (never its response body). Reads only the attempt's own
+    columns (no query); pass ``push_request`` (or ``order=<id>``) to add the order."""
+    if push_request is not None:
+        fields.setdefault("order", getattr(push_request, "order_id", None))
     log_event(
         "push.attempt",
         push_request=attempt.push_request_id,
         requestid=attempt.requestid,
         company=attempt.company_id,
-        order=getattr(pr, "order_id", None),
         revision=attempt.revision,
         worker=attempt.worker or None,
         batched=attempt.batched,
