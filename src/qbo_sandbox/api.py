@@ -149,6 +149,16 @@ def _handle(realm: Realm, req: Request, segments: list[str]) -> Result:
     etype = Q.canonical_entity(head)
     if etype == "Preferences" and len(segments) == 1 and req.method == "GET":
         return _single("Preferences", E.read(realm, "Preferences", "1"))
+    if etype == "Preferences" and len(segments) == 1 and req.method == "POST":
+        try:
+            body = req.json()
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        data, event = E.update_preferences(realm, body)
+        r = _single("Preferences", data)
+        r.events.append(event)
+        r.changed.append(("Preferences", "1"))
+        return r
     if etype == "CompanyInfo" and len(segments) == 2 and req.method == "GET":
         if segments[1] != realm.realm_id:
             raise F.not_found()

@@ -718,3 +718,32 @@ def send_invoice(realm: Realm, id_: str, send_to: str | None) -> tuple[dict, Eve
     _stamp(data, ts, data["MetaData"]["CreateTime"])
     realm.put("Invoice", data, rec["status"], ts)
     return data, Event("Invoice", id_, "Emailed", ts)
+
+
+def update_preferences(realm: Realm, body) -> tuple[dict, Event]:
+    """POST /preferences: a sparse update of the Preferences object (Id 1, with SyncToken).
+    SalesFormsPrefs.CustomTxnNumbers also switches the realm's automatic DocNumbers."""
+    if not isinstance(body, dict):
+        raise F.required("Preferences")
+    body = clean(normalize_types(body))
+    if body.get("Id") is None:
+        body["Id"] = "1"
+    rec, existing = _existing_for_write(realm, "Preferences", body)
+    data = copy.deepcopy(existing)
+
+    def merge(base, patch):
+        for k, v in patch.items():
+            if isinstance(v, dict) and isinstance(base.get(k), dict):
+                merge(base[k], v)
+            else:
+                base[k] = copy.deepcopy(v)
+
+    merge(data, {k: v for k, v in body.items() if k not in _RO_COMMON})
+    ctn = data.get("SalesFormsPrefs", {}).get("CustomTxnNumbers")
+    if isinstance(ctn, bool):
+        realm.config["custom_txn_numbers"] = ctn
+    ts = now_ts()
+    data["SyncToken"] = str(int(existing["SyncToken"]) + 1)
+    _stamp(data, ts, existing["MetaData"]["CreateTime"])
+    realm.put("Preferences", data, rec["status"], ts)
+    return data, Event("Preferences", "1", "Update", ts)

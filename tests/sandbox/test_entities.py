@@ -375,3 +375,15 @@ def test_jackson_like_type_binding(realm):
     assert c["DisplayName"] == "12345" and c["Active"] is False
     line = dict(LINE_100, Amount="100.00")
     assert realm.create("Invoice", {"CustomerRef": {"value": 1}, "Line": [line]})["TotalAmt"] == 100
+
+
+def test_preferences_sparse_update_switches_custom_numbers(realm):
+    r = realm.post("preferences", {"SyncToken": "0", "sparse": True,
+                                   "SalesFormsPrefs": {"CustomTxnNumbers": True}})
+    prefs = r.json()["Preferences"]
+    assert r.status_code == 200 and prefs["SyncToken"] == "1"
+    assert prefs["SalesFormsPrefs"]["CustomTxnNumbers"] is True
+    assert prefs["SalesFormsPrefs"]["AllowDiscount"] is True  # untouched
+    assert "DocNumber" not in realm.create("Invoice", {"CustomerRef": {"value": "1"}, "Line": [LINE_100]})
+    assert realm.control("GET", "config").json()["config"]["custom_txn_numbers"] is True
+    assert fault(realm.post("preferences", {"SyncToken": "0", "sparse": True}))[0]["code"] == "5010"
