@@ -6,19 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 
-import httpx
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
 from ledgerlink.core import crypto
 from ledgerlink.core.models import ApiToken, AuditLog, Company
-from ledgerlink.core.services.companies import access_token_for, connect_company
+from ledgerlink.core.services.companies import access_token_for
 from ledgerlink.core.services.tokens import authenticate_token, create_api_token, revoke_api_token
-from qbo_sandbox.testing import SandboxServer
 from tests.ledgerlink.test_ingest_factories import make_user
-
-REALM = "9130350000000777"
 
 
 def raw_rows(table: str, where: str = "", params=()) -> list[tuple]:
@@ -46,17 +42,9 @@ def tables_containing(secret: str) -> list[str]:
     return found
 
 
-@pytest.fixture
-def sandbox():
-    with SandboxServer() as server:
-        with httpx.Client(base_url=server.base_url, timeout=30) as http:
-            http.post("/_sandbox/realms", json={"realm_id": REALM, "limits": None}).raise_for_status()
-        yield server
-
-
-@pytest.mark.django_db(transaction=True)
-def test_oauth_tokens_are_encrypted_at_rest(sandbox):
-    company = connect_company(sandbox.base_url, name="Secret Books", realm_id=REALM)
+@pytest.mark.django_db
+def test_oauth_tokens_are_encrypted_at_rest(company):
+    # ``company`` is connected through connect_company (the real OAuth code flow) to qbo_sandbox.
     access, _ = access_token_for(company.pk)
     refresh = crypto.decrypt(Company.objects.get(pk=company.pk).refresh_token_enc)
     assert len(access) >= 20 and len(refresh) >= 20 and access != refresh
