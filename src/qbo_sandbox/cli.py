@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"qbo-sandbox on http://{args.host}:{args.port}  (discovery: "
           f"http://{args.host}:{args.port}/.well-known/openid-configuration)", flush=True)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on", backlog=2048)
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on", backlog=2048,
+                    server_header=False, timeout_keep_alive=30)
     finally:
         app.close()
 
