@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from ledgerlink.core import crypto
 from ledgerlink.core.logging import (
@@ -41,18 +42,17 @@ def json_log():
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RedactionFilter())
     root = logging.getLogger()
-    old_level = root.level
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    ledgerlink_logger = logging.getLogger("ledgerlink")
-    old_ll = ledgerlink_logger.level
-    ledgerlink_logger.setLevel(logging.DEBUG)
+    loggers = [root] + [logging.getLogger(n) for n in ("ledgerlink", "httpx", "httpcore", "django", "qbo_sandbox")]
+    old_levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.DEBUG)
     try:
         yield buffer
     finally:
         root.removeHandler(handler)
-        root.setLevel(old_level)
-        ledgerlink_logger.setLevel(old_ll)
+        for lg, level in zip(loggers, old_levels, strict=True):
+            lg.setLevel(level)
 
 
 def lines_of(buffer) -> list[dict]:
@@ -65,7 +65,7 @@ def assert_no_secret(text: str, *secrets: str) -> None:
     # Nothing that looks like a JWT, a Fernet ciphertext or a bearer credential.
     assert not re.search(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.", text)
     assert not re.search(r"gAAAAA[A-Za-z0-9_\-=]{20,}", text)
-    assert not re.search(r"(?i)bearer\s+(?!\[redacted\])\S{6,}", text)
+    assert not re.search(r"(?i)bearer\s+(?!\[redacted\])[A-Za-z0-9\-._~+/=]{6,}", text)
 
 
 def test_one_json_object_per_line_with_the_event_fields(json_log):
@@ -193,3 +193,53 @@ def test_logs_of_an_ops_run_hold_no_secret(json_log, smtp_server, settings, clie
     assert events.count("push.attempt") == 3
     assert "digest.sent" in events
     assert_no_secret(out, company.access_token_enc, company.refresh_token_enc)
+
+
+@pytest.mark.django_db
+def test_logs_of_a_full_pipeline_run_hold_no_token_secret_or_payload(
+    json_log, qbo, company, site_area_factory, order_source_factory, customer_factory, order_factory,
+    run_worker_until_idle, fast_retries, settings, client,
+):
+    """Everything at DEBUG, every logger: OAuth connect (the company fixture), mirror, ingest,
+    worker sends (success, 003202 retried, preflight failures), an access token refreshed after a
+    401, then a refused refresh token; status, metrics and digests on top."""
+    from ledgerlink.core.models import Company
+
+    seen_tokens = {crypto.decrypt(company.access_token_enc), crypto.decrypt(company.refresh_token_enc)}
+    ciphertexts = {company.access_token_enc, company.refresh_token_enc}
+    source = order_source_factory(site_area_factory(company, "Wholesale", "invoice"), "Portal")
+    customer_factory(company, "Acme Tools", "buyer@acme.example")
+    lines = [{"sku": "", "description": PAYLOAD_MARKER, "quantity": 1, "unit_price": "99.00"}]
+    order_factory(source, email="buyer@acme.example", lines=lines)
+    order_factory(source, email="nobody@nowhere.example", lines=lines)  # customer_ref_required
+    order_factory(source, email="bad@@example..com", lines=lines)  # invalid_email
+    qbo.add_fault(company.realm_id, "003202", entity="Invoice", count=1)
+    order_factory(source, email="buyer@acme.example", lines=lines)
+    run_worker_until_idle(timeout=30)
+
+    # QBO forgets the access token: a 401, a refresh, the request goes through.
+    qbo.expire_tokens(company.realm_id)
+    order_factory(source, email="buyer@acme.example", lines=lines)
+    run_worker_until_idle(timeout=30)
+    company.refresh_from_db()
+    seen_tokens |= {crypto.decrypt(company.access_token_enc), crypto.decrypt(company.refresh_token_enc)}
+    ciphertexts |= {company.access_token_enc, company.refresh_token_enc}
+    assert len(seen_tokens) == 4  # both tokens were rotated
+
+    # Then the refresh token is refused too: the Company needs reconnecting.
+    qbo.expire_tokens(company.realm_id, refresh=True)
+    Company.objects.filter(pk=company.pk).update(access_token_expires_at=timezone.now())
+    order_factory(source, email="buyer@acme.example", lines=lines)
+    run_worker_until_idle(timeout=30)
+    company.refresh_from_db()
+    assert company.status == "needs_reconnect"
+
+    settings.LEDGERLINK_ADMIN_EMAILS = []
+    call_command("status", "--json", stdout=io.StringIO())
+    assert client.get("/metrics").status_code == 200
+
+    out = json_log.getvalue()
+    lines_out = lines_of(json_log)
+    assert len(lines_out) > 20
+    assert any(line["logger"] == "httpx" and f"/v3/company/{company.realm_id}/" in line["event"] for line in lines_out)
+    assert_no_secret(out, settings.QBO_CLIENT_SECRET, *seen_tokens, *ciphertexts)
