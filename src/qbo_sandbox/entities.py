@@ -33,6 +33,7 @@ READ_ONLY = {
 
 EMAIL_RE = re.compile(r"^[^@\s,;<>()\[\]\\\"]+@[^@\s,;<>()\[\]\\\"]+\.[^@\s,;<>()\[\]\\\".]+$")
 DOCNUMBER_MAX = 21
+SHIPPING_ITEM_ID = "SHIPPING_ITEM_ID"
 
 
 class Event:
@@ -368,6 +369,8 @@ def _finalize_txn(realm: Realm, etype: str, d: dict, existing: dict | None) -> d
     subtotal = Decimal("0")
     line_num = 0
     default_item = realm.active("Item", "1")
+    prefs = realm.get("Preferences", "1")
+    allow_shipping = bool(prefs and prefs["data"].get("SalesFormsPrefs", {}).get("AllowShipping"))
     for raw in lines:
         line = copy.deepcopy(raw)
         dt = line["DetailType"]
@@ -389,14 +392,20 @@ def _finalize_txn(realm: Realm, etype: str, d: dict, existing: dict | None) -> d
             if amount is None:
                 raise F.required("Line.Amount")
             detail = dict(line.get("SalesItemLineDetail") or {})
-            if ref_value(detail.get("ItemRef")):
+            if ref_value(detail.get("ItemRef")) == SHIPPING_ITEM_ID:
+                # US shipping pseudo-item, accepted only when the company allows shipping (facts §2.2)
+                if not allow_shipping:
+                    raise F.invalid_ref("Line.SalesItemLineDetail.ItemRef")
+                detail["ItemRef"] = {"value": SHIPPING_ITEM_ID}
+            elif ref_value(detail.get("ItemRef")):
                 detail["ItemRef"] = _resolve_ref(realm, "Item", detail["ItemRef"],
                                                  "Line.SalesItemLineDetail.ItemRef", "Name")
             elif default_item:
                 detail["ItemRef"] = {"value": "1", "name": default_item["data"]["Name"]}
             else:
                 raise F.required("Line.SalesItemLineDetail.ItemRef")
-            item = realm.get("Item", detail["ItemRef"]["value"])["data"]
+            item_rec = realm.get("Item", detail["ItemRef"]["value"])
+            item = item_rec["data"] if item_rec else {}
             qty, price = to_decimal(detail.get("Qty")), to_decimal(detail.get("UnitPrice"))
             if qty and price and money(qty * price) != money(amount):
                 amount_errors.append(F.err(6070, "Amount calculation incorrect in the request.",
@@ -458,8 +467,10 @@ def _finalize_txn(realm: Realm, etype: str, d: dict, existing: dict | None) -> d
         else:
             detail["DiscountAccountRef"] = {"value": "86", "name": "Discounts given"}
         discount_total += money(amount)
-        out_lines.append({"Amount": num(money(amount)), "DetailType": "DiscountLineDetail",
-                          "DiscountLineDetail": detail})
+        out = {"Amount": num(money(amount)), "DetailType": "DiscountLineDetail", "DiscountLineDetail": detail}
+        if line.get("Description") is not None:
+            out["Description"] = line["Description"]
+        out_lines.append(out)
     d["Line"] = out_lines
     tax_detail = dict(d.get("TxnTaxDetail") or {})
     tax = to_decimal(tax_detail.get("TotalTax")) or Decimal("0")

@@ -387,3 +387,18 @@ def test_preferences_sparse_update_switches_custom_numbers(realm):
     assert "DocNumber" not in realm.create("Invoice", {"CustomerRef": {"value": "1"}, "Line": [LINE_100]})
     assert realm.control("GET", "config").json()["config"]["custom_txn_numbers"] is True
     assert fault(realm.post("preferences", {"SyncToken": "0", "sparse": True}))[0]["code"] == "5010"
+
+
+def test_shipping_item_needs_allow_shipping(realm, make_realm):
+    ship = {"DetailType": "SalesItemLineDetail", "Amount": 7.5,
+            "SalesItemLineDetail": {"ItemRef": {"value": "SHIPPING_ITEM_ID"}}}
+    errors = fault(realm.post("invoice", {"CustomerRef": {"value": "1"}, "Line": [LINE_100, ship]}))
+    assert errors[0]["code"] == "2500" and errors[0]["element"] == "Line.SalesItemLineDetail.ItemRef"
+    rc = make_realm(customers=[{"DisplayName": "S"}], preferences={"SalesFormsPrefs": {"AllowShipping": True}})
+    inv = rc.create("Invoice", {"CustomerRef": {"value": "1"}, "Line": [LINE_100, ship]})
+    assert inv["TotalAmt"] == 107.5
+    assert inv["Line"][1]["SalesItemLineDetail"]["ItemRef"] == {"value": "SHIPPING_ITEM_ID"}
+    discount = {"DetailType": "DiscountLineDetail", "Amount": 5, "Description": "Discount",
+                "DiscountLineDetail": {"PercentBased": False}}
+    inv = rc.create("Invoice", {"CustomerRef": {"value": "1"}, "Line": [LINE_100, discount]})
+    assert inv["TotalAmt"] == 95 and inv["Line"][-1]["Description"] == "Discount"
