@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
           f"http://{args.host}:{args.port}/.well-known/openid-configuration)", flush=True)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on", backlog=2048,
-                    server_header=False, timeout_keep_alive=30)
+                    server_header=False, timeout_keep_alive=30, timeout_graceful_shutdown=5)
     finally:
         app.close()
 

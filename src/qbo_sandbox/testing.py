@@ -41,7 +41,8 @@ class SandboxServer:
         self.sock.bind((self.host, self.port))
         self.port = self.sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_level=self.log_level, lifespan="off", access_log=False,
-                                backlog=2048, timeout_keep_alive=30, ws="none", server_header=False)
+                                backlog=2048, timeout_keep_alive=30, ws="none", server_header=False,
+                                timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(config)
         self.server.install_signal_handlers = lambda: None  # uvicorn < 0.29 compatibility; harmless otherwise
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
