@@ -154,6 +154,12 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # Content-Security-Policy and other headers Django 5.2 lacks: ledgerlink.core.security.
 # LEDGERLINK_CSP_REPORT_ONLY=true sends the CSP as Content-Security-Policy-Report-Only.
 LEDGERLINK_CSP_REPORT_ONLY = _env_bool("LEDGERLINK_CSP_REPORT_ONLY", False)
+# Origins a form submission may be redirected to (CSP form-action): the OAuth authorization server
+# "Connect to QuickBooks" sends the admin to. Outside production also the demo qbo_sandbox.
+LEDGERLINK_CSP_FORM_ACTION = _env_list(
+    "LEDGERLINK_CSP_FORM_ACTION",
+    "https://appcenter.intuit.com" + ("" if PRODUCTION else ",http://127.0.0.1:8700,http://localhost:8700"),
+)
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
@@ -174,6 +180,8 @@ LEDGERLINK_DIGEST_MIN_FAILURES = int(os.environ.get("LEDGERLINK_DIGEST_MIN_FAILU
 LEDGERLINK_DIGEST_PENDING_AGE_SECONDS = int(os.environ.get("LEDGERLINK_DIGEST_PENDING_AGE_SECONDS", "3600"))
 # Orders listed in one digest email.
 LEDGERLINK_DIGEST_ORDERS = int(os.environ.get("LEDGERLINK_DIGEST_ORDERS", "5"))
+# How often a worker process checks for digests to send (maybe_send_digests).
+LEDGERLINK_DIGEST_INTERVAL_SECONDS = float(os.environ.get("LEDGERLINK_DIGEST_INTERVAL_SECONDS", "60"))
 # Retention (ledgerlink prune): days kept for attempts and old revisions of succeeded requests.
 LEDGERLINK_RETENTION_DAYS = int(os.environ.get("LEDGERLINK_RETENTION_DAYS", "90"))
 

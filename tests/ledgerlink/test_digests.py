@@ -192,3 +192,27 @@ def test_send_digests_command(smtp_server, admins, capsys):  # noqa: F811
     call_command("send_digests")
     assert capsys.readouterr().out.startswith("sent 1 digest(s)\n")
     assert len(smtp_server.messages) == 1
+
+
+@pytest.mark.django_db
+def test_maybe_send_digests_runs_at_most_once_per_interval_and_never_raises(smtp_server, admins, settings,  # noqa: F811
+                                                                            monkeypatch):
+    from ledgerlink.core.services import digests
+
+    monkeypatch.setattr(digests, "_last_run", 0.0)
+    acme = make_company()
+    make_request(acme, S.FAILED, error_kind="invalid_email")
+    assert len(digests.maybe_send_digests(every=3600)) == 1
+    make_request(acme, S.FAILED, error_kind="invalid_email")
+    assert digests.maybe_send_digests(every=3600) == []  # too soon: not even looked at
+    assert len(smtp_server.messages) == 1
+    assert len(digests.maybe_send_digests(every=0)) == 1
+    # SMTP unreachable: logged, not raised; the growth is still owed and sent on a later turn.
+    make_request(acme, S.FAILED, error_kind="invalid_email")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        settings.EMAIL_PORT = s.getsockname()[1]
+    assert digests.maybe_send_digests(every=0) == []
+    settings.EMAIL_PORT = smtp_server.port
+    assert [d.count for d in digests.maybe_send_digests(every=0)] == [3]
+    assert len(smtp_server.messages) == 3

@@ -49,3 +49,21 @@ def test_readyz_fails_when_every_heartbeat_is_stale_and_recovers_on_a_fresh_one(
 def test_readyz_and_healthz_only_answer_get(client):
     assert client.post("/readyz").status_code == 405
     assert client.post("/healthz").status_code == 405
+
+
+@pytest.mark.django_db
+def test_readyz_reports_an_unapplied_migration(client, monkeypatch):
+    from django.db.migrations.recorder import MigrationRecorder
+
+    from ledgerlink.ops import views
+
+    monkeypatch.setattr(views, "_migrations_applied", False)
+    WorkerHeartbeat.objects.create(worker_id="w1", hostname="h", pid=1, last_seen=timezone.now())
+    MigrationRecorder.Migration.objects.filter(app="ops", name="0001_digest_state").delete()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "reason": "1 unapplied migration(s)",
+        "checks": {"database": "ok", "migrations": {"unapplied": ["ops.0001_digest_state"]}, "workers_fresh": 1},
+    }

@@ -6,8 +6,10 @@
 * a Company's oldest pending request passes settings.LEDGERLINK_DIGEST_PENDING_AGE_SECONDS (one
   email per time the queue gets that old).
 
-``send_digests()`` is safe to call from every worker's periodic loop (e.g. once a minute) and from
-`ledgerlink send-digests` (cron): the figure last notified lives in ``ops.DigestState``, read and
+``maybe_send_digests()`` is what a worker's loop calls on every turn: at most once every
+settings.LEDGERLINK_DIGEST_INTERVAL_SECONDS per process, and it never raises. ``send_digests()`` is
+safe to call from any number of processes at once and from `ledgerlink send-digests` (cron): the
+figure last notified lives in ``ops.DigestState``, read and
 written under a row lock in the same transaction that sends, so two workers never send the same
 email twice, and an SMTP failure rolls back so the next call tries again.
 """
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -241,3 +245,24 @@ def send_digests(*, now: dt.datetime | None = None, dry_run: bool = False) -> li
     if not recipients:
         logging.getLogger("ledgerlink.digests").warning("LEDGERLINK_ADMIN_EMAILS is empty: digests not sent")
     return sent
+
+
+_last_run = 0.0
+_run_lock = threading.Lock()
+
+
+def maybe_send_digests(*, every: float | None = None) -> list[Digest]:
+    """For the worker's loop: ``send_digests()`` at most once every ``every`` seconds (default
+    settings.LEDGERLINK_DIGEST_INTERVAL_SECONDS) in this process; an error is logged, not raised."""
+    global _last_run
+    interval = settings.LEDGERLINK_DIGEST_INTERVAL_SECONDS if every is None else every
+    with _run_lock:
+        now = time.monotonic()
+        if _last_run and now - _last_run < interval:
+            return []
+        _last_run = now
+    try:
+        return send_digests()
+    except Exception as exc:  # SMTP down, database hiccup: the next turn tries again
+        log_event("digest.failed", level=logging.WARNING, error=type(exc).__name__, exc_info=True)
+        return []
