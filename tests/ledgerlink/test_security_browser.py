@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from ledgerlink.core.models import Company
 from tests.ledgerlink.test_web_factories import PASSWORD, make_failed_request, make_user, make_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -23,7 +24,7 @@ DRIVER = r'''
 import json, sys
 from playwright.sync_api import sync_playwright
 
-chromium, base_url, username, password, request_id = sys.argv[1:6]
+chromium, base_url, username, password, request_id, sandbox_url = sys.argv[1:7]
 RECORD = """
 window.__csp = [];
 document.addEventListener("securitypolicyviolation", (e) => {
@@ -73,6 +74,17 @@ with sync_playwright() as p:
     page.goto("/api/v1/docs")
     page.wait_for_selector(".swagger-ui .info .title")
     report["docs_violations"] = violations()
+    # "Connect to QuickBooks": the form posts to us and is redirected to the authorization server
+    # (another origin) and back; CSP form-action must let that redirect through.
+    page.goto("/connections/new")
+    page.locator("select[name=target]").select_option("qbo_sandbox")
+    page.locator("input[name=base_url]").fill(sandbox_url)
+    page.locator("input[name=name]").fill("Browser Books")
+    page.locator("form.card button[type=submit]").click()
+    page.wait_for_url("**/connections/")
+    page.wait_for_load_state("load")
+    report["connect_page"] = page.inner_text("main")
+    report["connect_violations"] = violations()
     # The detector itself works: an injected inline script is blocked and reported.
     page.evaluate("""() => { const s = document.createElement("script"); s.textContent = "window.pwned = 1";
                      document.body.appendChild(s); }""")
@@ -85,7 +97,7 @@ print(json.dumps(report))
 '''
 
 
-def test_no_page_violates_the_content_security_policy(live_server):
+def test_no_page_violates_the_content_security_policy(live_server, sandbox, settings):
     have = (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)) or shutil.which(CHROMIUM)
     if not have:
         if os.environ.get("LEDGERLINK_REQUIRE_BROWSER"):
@@ -94,9 +106,11 @@ def test_no_page_violates_the_content_security_policy(live_server):
     world = make_world()
     pr = make_failed_request(world)
     make_user("ada", "admin")
+    settings.QBO_REDIRECT_URI = live_server.url + "/connections/callback"
+    settings.LEDGERLINK_CSP_FORM_ACTION = ["https://appcenter.intuit.com", sandbox.base_url]
 
     result = subprocess.run(
-        [sys.executable, "-c", DRIVER, CHROMIUM, live_server.url, "ada", PASSWORD, str(pr.pk)],
+        [sys.executable, "-c", DRIVER, CHROMIUM, live_server.url, "ada", PASSWORD, str(pr.pk), sandbox.base_url],
         capture_output=True,
         text=True,
         timeout=180,
@@ -113,5 +127,8 @@ def test_no_page_violates_the_content_security_policy(live_server):
     assert report["json_check"].lower().startswith("invalid json")
     assert report["json_check_violations"] == []
     assert report["docs_violations"] == []
+    assert report["connect_violations"] == []
+    assert "Connected Browser Books (realm " in report["connect_page"]
+    assert Company.objects.filter(name="Browser Books").count() == 1
     assert report["injected_ran"] is False
     assert any(v.startswith("script-src") for v in report["injected_violations"])

@@ -14,7 +14,11 @@ from tests.ledgerlink.test_ingest_factories import make_user
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
-    "connect-src 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    "connect-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+    # Form submissions may be redirected to the OAuth authorization server (Connect to QuickBooks):
+    # Intuit's, and outside production the demo qbo_sandbox.
+    "form-action 'self' https://appcenter.intuit.com http://127.0.0.1:8700 http://localhost:8700; "
+    "base-uri 'none'"
 )
 
 
@@ -82,6 +86,13 @@ def test_headers_on_api_answers_with_and_without_a_token(client):
 @pytest.mark.django_db
 def test_responses_are_not_cached_unless_the_view_says_so(client):
     assert "no-store" in client.get("/api/v1/openapi.json").headers["Cache-Control"]
+
+
+@pytest.mark.django_db
+def test_form_action_origins_come_from_settings(settings, client):
+    settings.LEDGERLINK_CSP_FORM_ACTION = ["https://appcenter.intuit.com", "http://127.0.0.1:9999"]
+    csp = client.get("/healthz").headers["Content-Security-Policy"]
+    assert "; form-action 'self' https://appcenter.intuit.com http://127.0.0.1:9999; " in csp
 
 
 @pytest.mark.django_db

@@ -99,6 +99,8 @@ def test_production_security_settings(tmp_path):
         "SECURE_PROXY_SSL_HEADER",
         "X_FRAME_OPTIONS",
         "ALLOWED_HOSTS",
+        "LEDGERLINK_CSP_FORM_ACTION",
+        "LEDGERLINK_CSP_REPORT_ONLY",
     ]
     code = (
         "import json, django; django.setup(); from django.conf import settings; "
@@ -129,6 +131,8 @@ def test_production_security_settings(tmp_path):
         "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"],
         "X_FRAME_OPTIONS": "DENY",
         "ALLOWED_HOSTS": ["ledgerlink.example.com"],
+        "LEDGERLINK_CSP_FORM_ACTION": ["https://appcenter.intuit.com"],
+        "LEDGERLINK_CSP_REPORT_ONLY": False,
     }
 
 

@@ -15,6 +15,11 @@ lacks, on every response (pages, the API, errors, static files):
   payloads are not kept in shared or browser caches (ASVS 14.3.2). WhiteNoise sets its own
   ``Cache-Control`` on static files, which is left alone.
 
+``form-action`` also governs where a form submission may be *redirected*: "Connect to QuickBooks"
+posts to us and is redirected to the OAuth authorization server, so that origin must be listed.
+``LEDGERLINK_CSP_FORM_ACTION`` (settings) adds origins to ``form-action``: Intuit's
+``https://appcenter.intuit.com`` by default, plus the demo qbo_sandbox origin outside production.
+
 A view may send its own ``Content-Security-Policy`` (the header is only added when missing).
 ``LEDGERLINK_CSP_REPORT_ONLY=true`` sends the policy as ``Content-Security-Policy-Report-Only``
 instead, for a trial of a stricter policy on a running deployment.
@@ -63,23 +68,27 @@ def build_csp(directives: dict[str, list[str]]) -> str:
     return "; ".join(f"{name} {' '.join(sources)}".strip() for name, sources in directives.items())
 
 
+def current_csp() -> str:
+    """The policy from settings (read per call, so overridden settings apply at once)."""
+    directives = {name: list(sources) for name, sources in getattr(settings, "LEDGERLINK_CSP", DEFAULT_CSP).items()}
+    for origin in getattr(settings, "LEDGERLINK_CSP_FORM_ACTION", []):
+        if origin not in directives.setdefault("form-action", []):
+            directives["form-action"].append(origin)
+    return build_csp(directives)
+
+
 class SecurityHeadersMiddleware:
     """Adds the headers above to every response that does not carry them already."""
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.csp = build_csp(getattr(settings, "LEDGERLINK_CSP", DEFAULT_CSP))
-        self.csp_header = (
-            "Content-Security-Policy-Report-Only"
-            if getattr(settings, "LEDGERLINK_CSP_REPORT_ONLY", False)
-            else "Content-Security-Policy"
-        )
 
     def __call__(self, request):
         response = self.get_response(request)
         headers = response.headers
         if "Content-Security-Policy" not in headers and "Content-Security-Policy-Report-Only" not in headers:
-            headers[self.csp_header] = self.csp
+            report_only = getattr(settings, "LEDGERLINK_CSP_REPORT_ONLY", False)
+            headers["Content-Security-Policy-Report-Only" if report_only else "Content-Security-Policy"] = current_csp()
         headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
