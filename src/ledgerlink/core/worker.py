@@ -469,75 +469,112 @@ def _ms(t0: float) -> int:
     return int((time.perf_counter() - t0) * 1000)
 
 
+_PR_UPDATE = None
+_ORDER_UPDATE = None
+
+
+def _update_sql() -> tuple[str, str]:
+    """Two parameterised UPDATEs run with executemany: the request row (fenced by its lease owner;
+    NULL parameters keep the column) and its Order. Compiled once, one round trip per group."""
+    global _PR_UPDATE, _ORDER_UPDATE
+    if _PR_UPDATE is None:
+        pr, order = PushRequest._meta.db_table, Order._meta.db_table
+        _PR_UPDATE = (
+            f"UPDATE {pr} SET state = %s, lease_owner = '', lease_expires_at = NULL, updated_at = %s, "
+            f"completed_at = COALESCE(%s, completed_at), outcome_unknown = COALESCE(%s, outcome_unknown), "
+            f"attempt_count = %s, next_attempt_at = COALESCE(%s, next_attempt_at), "
+            f"qbo_id = COALESCE(%s, qbo_id), qbo_doc_number = COALESCE(%s, qbo_doc_number), "
+            f"qbo_sync_token = COALESCE(%s, qbo_sync_token), waiting_on = COALESCE(%s, waiting_on), "
+            f"error_kind = %s, error_title = %s, error_message = %s, error_detail = %s, error_code = %s, "
+            f"error_element = %s "
+            f"WHERE id = %s AND state = 'sending' AND lease_owner = %s"
+        )
+        _ORDER_UPDATE = (
+            f"UPDATE {order} SET status = %s, qbo_id = COALESCE(%s, qbo_id), "
+            f"qbo_doc_number = COALESCE(%s, qbo_doc_number), updated_at = %s WHERE id = %s"
+        )
+    return _PR_UPDATE, _ORDER_UPDATE
+
+
 def record_results(unit: Unit, results: list[Result], resp: QBOResponse | None, started: datetime,
                    duration_ms: int, worker_id: str) -> None:
     """One transaction: the request rows (fenced by lease owner), their Attempts, the Orders and
-    the Company's throttle/health."""
+    the Company's throttle/health. A handful of round trips whatever the batch size."""
     now = timezone.now()
+    db_now = _db_dt(now)
     max_attempts = settings.LEDGERLINK_MAX_ATTEMPTS
     tid = resp.intuit_tid if resp is not None else ""
     attempts = []
+    pr_rows: list[tuple] = []
+    order_rows: dict[int, tuple] = {}  # request id -> order update parameters
     throttled = False
     reconnect: Classification | None = None
     any_success = False
-    with transaction.atomic():
-        for res in results:
-            req = res.request
-            fields: dict = {"lease_owner": "", "lease_expires_at": None, "updated_at": now}
-            order_fields: dict | None = None
-            fault = res.fault
-            if res.outcome == Attempt.Outcome.SUCCEEDED:
-                doc = res.entity or {}
-                any_success = True
-                fields.update(
-                    state=S.SUCCEEDED, completed_at=now, outcome_unknown=False,
-                    qbo_id=str(doc.get("Id", ""))[:32], qbo_doc_number=str(doc.get("DocNumber", "") or "")[:32],
-                    qbo_sync_token=str(doc.get("SyncToken", "") or "")[:16],
-                    error_kind="", error_title="", error_message="", error_detail="", error_code="",
-                    error_element="", waiting_on="",
-                )
-                if req.order_id and req.kind in DOCUMENT_KINDS:
-                    order_fields = dict(status=Order.Status.PUSHED, qbo_id=fields["qbo_id"],
-                                        qbo_doc_number=fields["qbo_doc_number"], updated_at=now)
-            else:
-                assert fault is not None
-                fields.update(
-                    error_kind=fault.kind, error_title=fault.title[:200], error_message=fault.message,
-                    error_detail=fault.detail, error_code=fault.code[:32], error_element=fault.element[:200],
-                )
-                if res.applied_unknown_flag is not None:
-                    fields["outcome_unknown"] = res.applied_unknown_flag
-                if fault.kind == "auth_reconnect":
-                    # The Company is paused, nothing failed: back in line, attempt not counted.
-                    reconnect = fault
-                    fields.update(state=S.RETRYING if req.attempt_count else S.QUEUED, next_attempt_at=now)
-                elif res.outcome in (Attempt.Outcome.TRANSIENT, Attempt.Outcome.UNKNOWN):
-                    count = req.attempt_count + 1
-                    fields["attempt_count"] = count
-                    if fault.kind == "throttled":
-                        throttled = True
-                    if count >= max_attempts:
-                        fields.update(state=S.FAILED, completed_at=now)
-                        order_fields = dict(status=Order.Status.FAILED, updated_at=now) if req.order_id else None
-                    else:
-                        delay = timedelta(seconds=backoff_delay(count))
-                        if fault.kind == "throttled":
-                            delay = max(delay, THROTTLE_PAUSE)
-                        fields.update(state=S.RETRYING, next_attempt_at=now + delay)
-                else:
-                    fields.update(state=S.FAILED, completed_at=now, attempt_count=req.attempt_count + 1)
+    for res in results:
+        req = res.request
+        fault = res.fault
+        completed = next_at = qbo_id = doc = sync = waiting = None
+        unknown_flag = None
+        count = req.attempt_count
+        order_status = None
+        if res.outcome == Attempt.Outcome.SUCCEEDED:
+            entity = res.entity or {}
+            any_success = True
+            state, completed, unknown_flag, waiting = S.SUCCEEDED, db_now, False, ""
+            qbo_id = str(entity.get("Id", ""))[:32]
+            doc = str(entity.get("DocNumber", "") or "")[:32]
+            sync = str(entity.get("SyncToken", "") or "")[:16]
+            errors = ("", "", "", "", "", "")
+            if req.order_id and req.kind in DOCUMENT_KINDS:
+                order_status = Order.Status.PUSHED
+        else:
+            assert fault is not None
+            errors = (fault.kind, fault.title[:200], fault.message, fault.detail, fault.code[:32], fault.element[:200])
+            unknown_flag = res.applied_unknown_flag
+            if fault.kind == "auth_reconnect":
+                # The Company is paused, nothing failed: back in line, attempt not counted.
+                reconnect = fault
+                state, next_at = (S.RETRYING if req.attempt_count else S.QUEUED), db_now
+            elif res.outcome in (Attempt.Outcome.TRANSIENT, Attempt.Outcome.UNKNOWN):
+                count = req.attempt_count + 1
+                throttled = throttled or fault.kind == "throttled"
+                if count >= max_attempts:
+                    state, completed = S.FAILED, db_now
                     if req.order_id and req.kind in DOCUMENT_KINDS:
-                        order_fields = dict(status=Order.Status.FAILED, updated_at=now)
-            updated = PushRequest.objects.filter(pk=req.id, state=S.SENDING, lease_owner=unit.owner).update(**fields)
-            if updated and order_fields and req.order_id:
-                Order.objects.filter(pk=req.order_id).update(**order_fields)
-            attempts.append(Attempt(
-                push_request_id=req.id, company_id=unit.company_id, revision=req.revision,
-                requestid=req.requestid, worker=worker_id, batched=unit.batched, started_at=started,
-                duration_ms=duration_ms, http_status=res.http_status, outcome=res.outcome,
-                error_kind=fault.kind if fault else "", fault_code=(fault.code if fault else "")[:32],
-                intuit_tid=tid[:100], response_body=(res.body or "")[:MAX_BODY],
-            ))
+                        order_status = Order.Status.FAILED
+                else:
+                    delay = timedelta(seconds=backoff_delay(count))
+                    if fault.kind == "throttled":
+                        delay = max(delay, THROTTLE_PAUSE)
+                    state, next_at = S.RETRYING, _db_dt(now + delay)
+            else:
+                count = req.attempt_count + 1
+                state, completed = S.FAILED, db_now
+                if req.order_id and req.kind in DOCUMENT_KINDS:
+                    order_status = Order.Status.FAILED
+        pr_rows.append((state, db_now, completed, unknown_flag, count, next_at, qbo_id, doc, sync, waiting,
+                        *errors, req.id, unit.owner))
+        if order_status is not None:
+            order_rows[req.id] = (order_status, qbo_id, doc, db_now, req.order_id)
+        attempts.append(Attempt(
+            push_request_id=req.id, company_id=unit.company_id, revision=req.revision,
+            requestid=req.requestid, worker=worker_id, batched=unit.batched, started_at=started,
+            duration_ms=duration_ms, http_status=res.http_status, outcome=res.outcome,
+            error_kind=fault.kind if fault else "", fault_code=(fault.code if fault else "")[:32],
+            intuit_tid=tid[:100], response_body=(res.body or "")[:MAX_BODY],
+        ))
+    pr_sql, order_sql = _update_sql()
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.executemany(pr_sql, pr_rows)
+            if order_rows:
+                # Only the Orders of rows this worker still held (updated_at = our now, lease cleared).
+                mine = set(PushRequest.objects.filter(
+                    pk__in=list(order_rows), updated_at=now, lease_owner=""
+                ).values_list("pk", flat=True))
+                rows = [v for k, v in order_rows.items() if k in mine]
+                if rows:
+                    cur.executemany(order_sql, rows)
         Attempt.objects.bulk_create(attempts)
         if throttled:
             Company.objects.filter(pk=unit.company_id).update(throttled_until=now + THROTTLE_PAUSE, updated_at=now)
