@@ -277,3 +277,25 @@ def test_postgres_backup_is_a_pg_dump_archive_and_a_failed_restore_changes_nothi
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP VIEW later_report")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_postgres_client_tools_older_than_the_server_or_missing_are_clear_errors(tmp_path, monkeypatch):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "pg_dump"
+    fake.write_text("#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("LEDGERLINK_PG_BINDIR", str(bindir))
+    major = connection.pg_version // 10000
+    with pytest.raises(CommandError) as exc:
+        call_command("backup", output=str(tmp_path / "b.pgdump"), stdout=StringIO())
+    assert str(exc.value) == (
+        f"pg_dump 9 is older than the PostgreSQL {major} server and cannot handle its databases. "
+        f"Install postgresql-client-{major} or point LEDGERLINK_PG_BINDIR at its bin directory."
+    )
+    monkeypatch.setenv("LEDGERLINK_PG_BINDIR", str(tmp_path / "nowhere"))
+    with pytest.raises(CommandError, match="pg_dump was not found. Install the PostgreSQL client tools"):
+        call_command("backup", output=str(tmp_path / "b.pgdump"), stdout=StringIO())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin"]
