@@ -5,8 +5,13 @@ Stops cleanly on SIGTERM/SIGINT: in-flight requests finish, claimed-but-unsent o
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from datetime import timedelta
 
+from django.core.management.base import BaseCommand
+from django.db import connection
+from django.utils import timezone
+
+from ledgerlink.core.models import WorkerHeartbeat
 from ledgerlink.core.worker import run_worker
 
 
@@ -21,6 +26,15 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
 
     def handle(self, *args, **opts):
+        if connection.vendor == "sqlite":
+            live = WorkerHeartbeat.objects.filter(
+                stopped_at__isnull=True, last_seen__gte=timezone.now() - timedelta(seconds=30)
+            ).exclude(worker_id=opts["worker_id"] or "")
+            if live.exists():
+                self.stderr.write(
+                    "warning: another worker is running on this SQLite database; SQLite supports one "
+                    "worker process (use PostgreSQL for several)"
+                )
         worker = run_worker(
             worker_id=opts["worker_id"],
             concurrency=max(1, opts["concurrency"]),
