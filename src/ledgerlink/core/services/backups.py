@@ -309,8 +309,8 @@ def _pg_tool(name: str) -> str:
     found = str(Path(bindir) / name) if bindir else shutil.which(name)
     if not found or not Path(found).exists():
         raise BackupError(
-            f"{name} was not found. Install the PostgreSQL client tools matching the server "
-            f"(Debian: apt-get install postgresql-client-15) or set LEDGERLINK_PG_BINDIR."
+            f"{name} was not found. Install the PostgreSQL client tools of the server's major version "
+            f"or newer (Debian: apt-get install postgresql-client-NN) or set LEDGERLINK_PG_BINDIR."
         )
     return found
 
