@@ -1,0 +1,208 @@
+"""``python -m ledgerlink.bench [--quick | --full | --smoke] [--only NAME ...] [--out DIR]``
+
+Runs the benchmarks (ceiling, overhead, mirror, admin, profile), prints a table and writes
+docs/benchmarks.md with the table and docs/benchmarks.svg. Every figure comes from this run on this
+machine. Each case runs in its own process with a fresh database (SQLite copied from one migrated
+template; PostgreSQL ``ledgerlink_bench`` re-created from a migrated template and dropped at the end)
+and its own qbo-sandbox subprocess on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ledgerlink.bench import report
+from ledgerlink.bench.common import PgTemplate, Sandbox, SqliteTemplate, free_port, run_case
+
+NAMES = ("ceiling", "overhead", "mirror", "admin", "profile")
+PG_URL = os.environ.get("LEDGERLINK_BENCH_PG", "postgres://postgres@127.0.0.1:5432/ledgerlink_bench")
+
+SIZES = {
+    "smoke": {
+        "ceiling": {"window_s": 4, "orders": 150, "pq_window_s": 2, "median_ms": 50, "p99_ms": 200, "concurrency": 10},
+        "overhead": {"orders": 200, "companies": 4, "pg_workers": [1, 2], "concurrency": 4},
+        "mirror": {"customers": 500, "changes": 50, "match_customers": 3000},
+        "admin": {"requests": 3000, "repeats": 2},
+        "profile": {"orders": 30, "limit": 15},
+    },
+    "quick": {
+        "ceiling": {"window_s": 15, "orders": 700, "pq_window_s": 5, "median_ms": 300, "p99_ms": 2000, "concurrency": 10},
+        "overhead": {"orders": 2000, "companies": 20, "pg_workers": [1, 2, 4], "concurrency": 4},
+        "mirror": {"customers": 10_000, "changes": 200, "match_customers": 100_000},
+        "admin": {"requests": 50_000, "repeats": 10},
+        "profile": {"orders": 200, "limit": 30},
+    },
+    "default": {
+        "ceiling": {"window_s": 60, "orders": 2400, "pq_window_s": 30, "median_ms": 300, "p99_ms": 2000,
+                    "concurrency": 10},
+        "overhead": {"orders": 20_000, "companies": 20, "pg_workers": [1, 2, 4], "concurrency": 4},
+        "mirror": {"customers": 100_000, "changes": 1000, "match_customers": 1_000_000},
+        "admin": {"requests": 1_000_000, "repeats": 30},
+        "profile": {"orders": 500, "limit": 30},
+    },
+}
+SIZES["full"] = json.loads(json.dumps(SIZES["default"]))
+SIZES["full"]["ceiling"].update(window_s=120, orders=4400, pq_window_s=60)
+
+
+def say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def machine_info() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip()
+    except Exception:  # noqa: BLE001 - informational
+        commit = ""
+    return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(), "commit": commit,
+            "load_start": os.getloadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+
+
+class Runner:
+    def __init__(self, mode: str, workdir: Path, use_pg: bool):
+        self.mode = mode
+        self.sizes = SIZES[mode]
+        self.workdir = workdir
+        self.sqlite = SqliteTemplate(workdir)
+        self.pg = PgTemplate(PG_URL, workdir) if use_pg else None
+        self.timeout = 1800
+
+    def sandbox(self, port: int | None = None) -> Sandbox:
+        return Sandbox(self.workdir / "sandbox.log", port=port).start()
+
+    def with_sandbox(self, case: str, params: dict, db_url: str, *, port: int | None = None) -> dict:
+        sb = self.sandbox(port)
+        try:
+            return run_case(case, {**params, "sandbox": sb.base_url, "sandbox_pid": sb.pid}, db_url, self.workdir,
+                            self.timeout)
+        finally:
+            sb.stop()
+
+    def ceiling(self) -> dict:
+        p = self.sizes["ceiling"]
+        say(f"ceiling: QBO limits, latency median {p['median_ms']} ms / p99 {p['p99_ms']} ms, "
+            f"{p['window_s']} s window")
+        return self.with_sandbox("ceiling", p, self.sqlite.fresh("ceiling"))
+
+    def overhead(self) -> dict:
+        p = self.sizes["overhead"]
+        common = {"orders": p["orders"], "companies": p["companies"], "concurrency": p["concurrency"]}
+        port = free_port()
+        runs = []
+        say(f"overhead: {p['orders']:,} orders, {p['companies']} companies, SQLite, 1 worker")
+        runs.append(self.with_sandbox("overhead", {**common, "mode": "all", "workers": 1, "label": "SQLite, 1 worker"},
+                                      self.sqlite.fresh("overhead"), port=port))
+        if self.pg is not None:
+            say(f"overhead: PostgreSQL ingest of {p['orders']:,} orders (once; snapshot for each worker count)")
+            ing = self.with_sandbox("overhead", {**common, "mode": "ingest", "workers": 0, "label": "PostgreSQL"},
+                                    self.pg.fresh(), port=port)
+            self.pg.snapshot()
+            for k in p["pg_workers"]:
+                say(f"overhead: PostgreSQL, {k} worker process(es)")
+                self.pg.restore()
+                runs.append(self.with_sandbox(
+                    "overhead", {**common, "mode": "push", "workers": k, "label": f"PostgreSQL, {k} worker(s)",
+                                 "ingest": ing["ingest"], "realms": ing["realms"]}, self.pg.db_url, port=port))
+        return {"runs": runs}
+
+    def mirror(self) -> dict:
+        p = self.sizes["mirror"]
+        say(f"mirror: full sync {p['customers']:,}, CDC {p['changes']:,}, match with {p['match_customers']:,}")
+        return run_case("mirror", p, self.sqlite.fresh("mirror"), self.workdir, self.timeout)
+
+    def admin(self) -> dict:
+        p = self.sizes["admin"]
+        say(f"admin: {p['requests']:,} push requests stored (SQLite)")
+        return self.with_sandbox("admin", p, self.sqlite.fresh("admin"))
+
+    def profile(self) -> dict:
+        p = self.sizes["profile"]
+        say(f"profile: cProfile of ingest_order ({p['orders']} orders) and of the worker loop")
+        return {"ingest": self.with_sandbox("profile_ingest", p, self.sqlite.fresh("profile")),
+                "worker": self.with_sandbox("profile_worker", p, self.sqlite.fresh("profile-worker"))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m ledgerlink.bench", description=__doc__.split("\n\n")[0])
+    size = ap.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small sizes, short windows (development)")
+    size.add_argument("--full", action="store_true", help="the ceiling over two full minutes")
+    size.add_argument("--smoke", action="store_true", help="tiny sizes (the test suite)")
+    ap.add_argument("--only", action="append", choices=NAMES, help="run only this benchmark (repeatable)")
+    ap.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL runs")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="where benchmarks.md/.svg/.json go (default: docs/ for default and --full runs, "
+                         "else the work directory)")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (databases, logs)")
+    args = ap.parse_args(argv)
+    mode = "quick" if args.quick else "full" if args.full else "smoke" if args.smoke else "default"
+    names = args.only or list(NAMES)
+    workdir = Path(tempfile.mkdtemp(prefix="ledgerlink-bench-"))
+    repo_docs = Path(__file__).resolve().parents[3] / "docs"
+    out = args.out or (repo_docs if mode in ("default", "full") and not args.only else workdir)
+    info = machine_info()
+    info["mode"] = mode
+    say(f"ledgerlink bench ({mode}); work directory {workdir}; {info['cpus']} CPUs, load {info['load_start'][0]:.1f}")
+    runner = Runner(mode, workdir, use_pg=False)
+    if "overhead" in names and not args.no_postgres:
+        pg = PgTemplate(PG_URL, workdir)
+        if pg.available():
+            runner.pg = pg
+        else:
+            say(f"PostgreSQL not reachable at {PG_URL.rsplit('/', 1)[0]}: PostgreSQL runs skipped")
+    results: dict = {"info": info, "sizes": {n: SIZES[mode][n] for n in names}}
+    t0 = time.monotonic()
+    failed = []
+    try:
+        say("migrating the template databases")
+        runner.sqlite.prepare()
+        if runner.pg is not None:
+            runner.pg.prepare()
+        for name in names:
+            t = time.monotonic()
+            try:
+                results[name] = getattr(runner, name)()
+            except Exception as exc:  # noqa: BLE001 - reported, the other benchmarks still run
+                failed.append(name)
+                results[name] = {"error": str(exc)}
+                say(f"{name}: FAILED: {exc}")
+            say(f"{name}: done in {time.monotonic() - t:.0f} s")
+    finally:
+        if runner.pg is not None:
+            runner.pg.drop()
+    info["seconds"] = time.monotonic() - t0
+    info["load_end"] = os.getloadavg()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "benchmarks.json").write_text(json.dumps(results, indent=1, default=str))
+    table = report.table(results)
+    print()
+    print(table)
+    if mode in ("default", "full") or args.out:
+        report.write(results, out)
+        say(f"wrote {out / 'benchmarks.md'} and {out / 'benchmarks.svg'}")
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    say(f"total {info['seconds']:.0f} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,869 @@
+"""The benchmark cases (run inside ``ledgerlink.bench.case`` with Django set up on a fresh DB)."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from django.db import connection
+
+from ledgerlink.bench.common import VENV_BIN, percentile, proc_cpu, self_cpu, wait_cpu
+
+BUYER_EMAIL = "buyer@example.com"
+
+
+def log(msg: str) -> None:
+    print(f"    {time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
+
+
+class Control:
+    """qbo_sandbox's control API (/_sandbox/...) and a token for direct API calls."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.http = httpx.Client(base_url=base_url, timeout=900)
+
+    def create_realm(self, **spec) -> dict:
+        r = self.http.post("/_sandbox/realms", json=spec)
+        r.raise_for_status()
+        return r.json()
+
+    def requests(self, realm_id: str) -> list[dict]:
+        return self.http.get(f"/_sandbox/realms/{realm_id}/requests").raise_for_status().json()["requests"]
+
+    def entities(self, realm_id: str, entity: str) -> list[dict]:
+        r = self.http.get(f"/_sandbox/realms/{realm_id}/entities/{entity}").raise_for_status()
+        return next(iter(r.json().values()))
+
+    def set_clock(self, offset_seconds: float) -> None:
+        self.http.put("/_sandbox/clock", json={"offset_seconds": offset_seconds}).raise_for_status()
+
+    def token(self, realm_id: str) -> str:
+        return self.http.post(f"/_sandbox/realms/{realm_id}/tokens", json={}).raise_for_status().json()["access_token"]
+
+
+def make_company(ctl: Control, name: str, *, push_method: str = "invoice", limits=None, latency=0,
+                 customers: list[dict] | None = None):
+    """A sandbox realm (its customers seeded through the control API, so no API request is spent),
+    connected through the real OAuth flow, its customers mirrored, one site area and order source."""
+    from ledgerlink.core.models import OrderSource, SiteArea
+    from ledgerlink.core.services.companies import connect_company
+    from ledgerlink.core.services.mirror import apply_customer
+
+    if customers is None:
+        customers = [{"DisplayName": f"{name} Buyer", "PrimaryEmailAddr": {"Address": BUYER_EMAIL}}]
+    realm = ctl.create_realm(limits=limits, config={"latency": latency}, customers=customers, tokens=False)
+    company = connect_company(ctl.base_url, name=name, realm_id=realm["realm_id"])
+    for record in realm["entities"].get("Customer", [])[:1000]:
+        apply_customer(company, record)
+    area = SiteArea.objects.create(company=company, name=f"{name} area", push_method=push_method, default_item="1")
+    source = OrderSource.objects.create(site_area=area, name=f"{name} source")
+    return company, source, realm
+
+
+def order_data(source_id: int, i: int, email: str, lines: int = 2) -> dict:
+    return {
+        "order_source": source_id,
+        "external_id": f"B-{i:07d}",
+        "number": f"B{i:07d}",
+        "email": email,
+        "customer_name": "Bench Buyer",
+        "bill_address": {"line1": "1 Main St", "city": "Springfield", "region": "CA", "postal_code": "90001"},
+        "shipping": "4.50",
+        "tax": "1.20",
+        "lines": [{"sku": "", "description": f"Widget {j}", "quantity": 2, "unit_price": "9.95"} for j in range(lines)],
+    }
+
+
+class PayloadTimer:
+    """Thread CPU time spent in ``build_payload`` during ingest (wraps the name ingest_order calls)."""
+
+    def __init__(self):
+        import ledgerlink.core.services.orders as orders_mod
+
+        self.mod = orders_mod
+        self.orig = orders_mod.build_payload
+        self.cpu = 0.0
+
+    def __enter__(self):
+        def timed(order):
+            t = time.thread_time()
+            try:
+                return self.orig(order)
+            finally:
+                self.cpu += time.thread_time() - t
+
+        self.mod.build_payload = timed
+        return self
+
+    def __exit__(self, *exc):
+        self.mod.build_payload = self.orig
+
+
+class PgBackendCpu:
+    """CPU of the PostgreSQL backends serving this database, sampled from /proc every 0.2 s (each
+    backend's last sample counts; a backend that exits loses at most 0.2 s of CPU)."""
+
+    def __init__(self):
+        self.enabled = connection.vendor == "postgresql"
+        self.base: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _pids(self, conn) -> list[int]:
+        return [r[0] for r in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+
+    def _run(self, conn) -> None:
+        while not self._stop.is_set():
+            for pid in self._pids(conn):
+                cpu = proc_cpu(pid)
+                if cpu:
+                    self.last[pid] = cpu
+            self._stop.wait(0.2)
+
+    def __enter__(self):
+        if not self.enabled:
+            return self
+        import psycopg
+
+        s = connection.settings_dict
+        self._conn = psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432, user=s["USER"],
+                                     password=s["PASSWORD"] or None, dbname=s["NAME"], autocommit=True)
+        for pid in self._pids(self._conn):
+            self.base[pid] = proc_cpu(pid)
+        self._thread = threading.Thread(target=self._run, args=(self._conn,), daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if not self.enabled:
+            return
+        self._stop.set()
+        self._thread.join()
+        for pid in self._pids(self._conn):
+            cpu = proc_cpu(pid)
+            if cpu:
+                self.last[pid] = cpu
+        self._conn.close()
+
+    @property
+    def cpu(self) -> float | None:
+        if not self.enabled:
+            return None
+        return sum(max(0.0, v - self.base.get(pid, 0.0)) for pid, v in self.last.items())
+
+
+def ingest(jobs: list[tuple[int, str]], n: int, *, label: str) -> dict:
+    """Ingest ``n`` orders round-robin over ``jobs`` [(source id, email)] through ingest_order."""
+    from ledgerlink.core.services.orders import ingest_order
+
+    step = max(1, n // 10)
+    with PayloadTimer() as pt, PgBackendCpu() as pg:
+        cpu0, t0 = self_cpu(), time.perf_counter()
+        for i in range(n):
+            source_id, email = jobs[i % len(jobs)]
+            ingest_order(order_data(source_id, i, email), actor_label="bench")
+            if (i + 1) % step == 0:
+                log(f"{label}: ingested {i + 1:,}/{n:,} ({(i + 1) / (time.perf_counter() - t0):,.0f} orders/s)")
+        wall, cpu = time.perf_counter() - t0, self_cpu() - cpu0
+    return {"orders": n, "wall_s": wall, "cpu_s": cpu, "payload_cpu_s": pt.cpu, "db_server_cpu_s": pg.cpu,
+            "orders_per_s": n / wall}
+
+
+def start_worker(worker_id: str, concurrency: int, *extra: str) -> subprocess.Popen:
+    logf = open(Path.cwd() / f"{worker_id}.log", "ab")  # noqa: SIM115 - the child owns it
+    return subprocess.Popen(
+        [str(VENV_BIN / "ledgerlink"), "worker", "--concurrency", str(concurrency), "--worker-id", worker_id, *extra],
+        stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )
+
+
+def documents_check(ctl: Control, companies_sources: list[tuple], entity_for) -> dict:
+    """Exactly one QBO document per order: the sandbox's documents, by the PrivateNote marker."""
+    from ledgerlink.core.models import Order
+
+    docs = dupes = missing = 0
+    for company, source in companies_sources:
+        entity = entity_for(source)
+        notes = [d.get("PrivateNote", "") for d in ctl.entities(company.realm_id, entity)]
+        notes = [n for n in notes if n.startswith("ledgerlink-order:")]
+        expected = {f"ledgerlink-order:{pk}" for pk in
+                    Order.objects.filter(order_source=source, status="pushed").values_list("pk", flat=True)}
+        docs += len(notes)
+        dupes += len(notes) - len(set(notes))
+        missing += len(expected - set(notes))
+    return {"documents": docs, "duplicate_documents": dupes, "orders_without_document": missing}
+
+
+# ------------------------------------------------------------------------------------------------
+# 1. The ceiling
+
+
+def case_ceiling(p: dict) -> dict:
+    from ledgerlink.core.models import Attempt, PushRequest, PushRevision
+
+    ctl = Control(p["sandbox"])
+    latency = {"median_ms": p["median_ms"], "p99_ms": p["p99_ms"]}
+    window = float(p["window_s"])
+    company, source, realm = make_company(ctl, "Ceiling", limits={}, latency=latency)  # {} = QBO's real limits
+    n = int(p["orders"])
+    ing = ingest([(source.pk, BUYER_EMAIL)], n, label="ceiling")
+    log(f"ceiling: {n:,} orders queued; worker (--concurrency {p['concurrency']}) for a {window:.0f} s window")
+
+    sb_cpu0 = proc_cpu(p["sandbox_pid"])
+    worker = start_worker("bench-ceiling", p["concurrency"])
+    deadline = time.monotonic() + 60
+    first = None
+    while first is None and time.monotonic() < deadline:
+        first = Attempt.objects.order_by("started_at").values_list("started_at", flat=True).first()
+        time.sleep(0.05)
+    if first is None:
+        worker.kill()
+        raise RuntimeError("the worker sent nothing within 60 s")
+    end = first + timedelta(seconds=window)
+    last_report = 0.0
+    while True:
+        from django.utils import timezone
+
+        left = (end - timezone.now()).total_seconds()
+        if left <= -0.5:
+            break
+        if time.monotonic() - last_report > 10:
+            last_report = time.monotonic()
+            done = Attempt.objects.filter(outcome="succeeded").count()
+            log(f"ceiling: {done:,} documents after {window - max(left, 0):.0f} s")
+        time.sleep(min(1.0, max(left + 0.5, 0.05)))
+    worker.send_signal(signal.SIGTERM)
+    worker_cpu = wait_cpu(worker, 180)
+    sb_cpu = proc_cpu(p["sandbox_pid"]) - sb_cpu0
+
+    ok = Attempt.objects.filter(outcome="succeeded")
+    in_window = ok.filter(started_at__gte=first, started_at__lt=end)
+    minutes = []
+    m = 0
+    while m * 60 < window:
+        lo = first + timedelta(seconds=60 * m)
+        hi = min(lo + timedelta(seconds=60), end)
+        minutes.append({"from_s": 60 * m, "to_s": (hi - first).total_seconds(),
+                        "documents": ok.filter(started_at__gte=lo, started_at__lt=hi).count()})
+        m += 1
+    docs_window = in_window.count()
+    log_entries = ctl.requests(company.realm_id)
+    api = [e for e in log_entries if e["operation"] not in ("unknown",)]
+    t0 = min(e["started"] for e in api) if api else 0
+    in_win = [e for e in api if e["started"] < t0 + window]
+    status_429 = [e for e in api if e["status"] == 429]
+    by_op: dict[str, int] = {}
+    for e in in_win:
+        if e["status"] == 200:
+            by_op[e["operation"]] = by_op.get(e["operation"], 0) + 1
+    check = documents_check(ctl, [(company, source)], lambda s: "Invoice")
+    succeeded = PushRequest.objects.filter(state="succeeded").count()
+    batch_sizes = [len(x) for x in _batches(Attempt)]
+    result = {
+        "orders_queued": n, "ingest": ing, "window_s": window, "latency": latency,
+        "documents_in_window": docs_window, "docs_per_min": docs_window * 60.0 / window,
+        "minutes": minutes, "requests_429": len(status_429),
+        "throttled_kinds": sorted({e["throttled"] for e in status_429 if e["throttled"]}),
+        "http_ok_by_operation_in_window": by_op, "peak_inflight": peak_in_flight(api),
+        "max_inflight_at_start": max((e["inflight_at_start"] for e in api), default=0),
+        "batches": len(batch_sizes), "mean_batch": (sum(batch_sizes) / len(batch_sizes)) if batch_sizes else 0,
+        "succeeded_total": succeeded, "worker_cpu_s": worker_cpu, "sandbox_cpu_s": sb_cpu,
+        "worker_exit": worker.returncode, **check,
+    }
+    log(f"ceiling: {docs_window:,} documents in {window:.0f} s -> {result['docs_per_min']:,.0f}/min; "
+        f"429s {len(status_429)}")
+
+    # The usual integration: a sequential python-quickbooks loop, same orders, same sandbox settings.
+    payloads = list(PushRevision.objects.order_by("push_request_id").values_list("payload", flat=True)[:5000])
+    result["python_quickbooks"] = python_quickbooks_loop(ctl, payloads, limits={}, latency=latency,
+                                                         seconds=float(p["pq_window_s"]))
+    result["ratio"] = result["docs_per_min"] / max(result["python_quickbooks"]["docs_per_min"], 1e-9)
+    return result
+
+
+def _batches(Attempt) -> list[list[int]]:
+    groups: dict = {}
+    for pk, started in Attempt.objects.filter(batched=True).values_list("id", "started_at"):
+        groups.setdefault(started, []).append(pk)
+    return list(groups.values())
+
+
+def peak_in_flight(entries: list[dict]) -> int:
+    events = sorted([(e["started"], 1) for e in entries if e.get("finished")]
+                    + [(e["finished"], -1) for e in entries if e.get("finished")], key=lambda x: (x[0], x[1]))
+    peak = level = 0
+    for _, delta in events:
+        level += delta
+        peak = max(peak, level)
+    return peak
+
+
+def python_quickbooks_loop(ctl: Control, payloads: list[dict], *, limits, latency, seconds: float) -> dict:
+    """The usual integration: one ``Invoice.save()`` after another with python-quickbooks 0.9.12,
+    unmodified, pointed at the sandbox (``sandbox_api_url_v3``; intuit-oauth's discovery URL local)."""
+    import intuitlib.config
+    from intuitlib.client import AuthClient
+    from quickbooks import QuickBooks
+    from quickbooks.objects.invoice import Invoice
+
+    realm = ctl.create_realm(limits=limits, config={"latency": latency}, client_id="pq-client",
+                             customers=[{"DisplayName": "PQ Buyer", "PrimaryEmailAddr": {"Address": BUYER_EMAIL}}])
+    customer_id = realm["entities"]["Customer"][0]["Id"]
+    intuitlib.config.DISCOVERY_URL["sandbox"] = f"{ctl.base_url}/.well-known/openid_sandbox_configuration/"
+    auth = AuthClient("pq-client", "pq-secret", "https://app.example/callback", "sandbox",
+                      access_token=realm["access_token"], refresh_token=realm["refresh_token"],
+                      realm_id=realm["realm_id"])
+    qb = QuickBooks(auth_client=auth, refresh_token=realm["refresh_token"], company_id=realm["realm_id"],
+                    minorversion=75)
+    qb.sandbox_api_url_v3 = f"{ctl.base_url}/v3"
+    log(f"python-quickbooks: sequential Invoice.save() for {seconds:.0f} s")
+    done = errors = 0
+    cpu0, t0 = self_cpu(), time.perf_counter()
+    for i, payload in enumerate(payloads):
+        if time.perf_counter() - t0 >= seconds:
+            break
+        body = dict(payload)
+        body["CustomerRef"] = {"value": customer_id}
+        try:
+            Invoice.from_json(body).save(qb=qb, request_id=f"pq-{i}")
+            done += 1
+        except Exception as exc:  # noqa: BLE001 - counted, shown in the report
+            errors += 1
+            if errors <= 3:
+                log(f"python-quickbooks error: {str(exc)[:200]}")
+    wall, cpu = time.perf_counter() - t0, self_cpu() - cpu0
+    docs = len(ctl.entities(realm["realm_id"], "Invoice"))
+    log_entries = ctl.requests(realm["realm_id"])
+    return {"documents": done, "errors": errors, "wall_s": wall, "cpu_s": cpu, "docs_per_min": done * 60.0 / wall,
+            "documents_in_sandbox": docs, "requests_429": sum(1 for e in log_entries if e["status"] == 429)}
+
+
+# ------------------------------------------------------------------------------------------------
+# 2. Overhead
+
+
+def case_overhead(p: dict) -> dict:
+    """``mode``: "all" (connect, ingest, push), "ingest" (connect and ingest; the parent snapshots the
+    database) or "push" (the snapshot restored: re-create the realms in a fresh sandbox on the same
+    port, reconnect, push)."""
+    mode = p.get("mode", "all")
+    ctl = Control(p["sandbox"])
+    n, n_companies = int(p["orders"]), int(p["companies"])
+    if mode in ("all", "ingest"):
+        pairs, jobs, realms = [], [], []
+        for c in range(n_companies):
+            method = "invoice" if c % 2 == 0 else "sales_receipt"
+            company, source, realm = make_company(ctl, f"Overhead {c + 1:02d}", push_method=method)
+            pairs.append((company, source))
+            realms.append(realm["realm_id"])
+            jobs.append((source.pk, BUYER_EMAIL if method == "invoice" else f"shopper{c}@example.com"))
+        log(f"overhead [{p['label']}]: {n_companies} companies connected; ingesting {n:,} orders")
+        ing = ingest(jobs, n, label=f"overhead [{p['label']}]")
+        if mode == "ingest":
+            return {"ingest": ing, "realms": realms}
+    else:
+        from ledgerlink.core.models import OrderSource
+        from ledgerlink.core.services.companies import connect_company
+
+        ing = p["ingest"]
+        pairs = []
+        for c, realm_id in enumerate(p["realms"]):
+            ctl.create_realm(realm_id=realm_id, limits=None, config={"latency": 0}, tokens=False,
+                             customers=[{"DisplayName": f"Overhead {c + 1:02d} Buyer",
+                                         "PrimaryEmailAddr": {"Address": BUYER_EMAIL}}])
+            company = connect_company(ctl.base_url, name=f"Overhead {c + 1:02d}", realm_id=realm_id)
+            pairs.append((company, OrderSource.objects.get(site_area__company=company)))
+    return _overhead_push(p, ctl, pairs, ing, n, n_companies)
+
+
+def _overhead_push(p: dict, ctl: Control, pairs: list, ing: dict, n: int, n_companies: int) -> dict:
+    from ledgerlink.core.models import Attempt, Order, PushRequest
+
+    queued = PushRequest.objects.filter(state="queued").count()
+    workers_n, conc = int(p["workers"]), int(p["concurrency"])
+    log(f"overhead [{p['label']}]: {queued:,} queued; {workers_n} worker process(es) x {conc} sender threads")
+    sb_cpu0 = proc_cpu(p["sandbox_pid"])
+    with PgBackendCpu() as pg:
+        t0 = time.perf_counter()
+        procs = [start_worker(f"bench-w{k + 1}", conc, "--until-idle", "--timeout", str(p.get("timeout", 900)))
+                 for k in range(workers_n)]
+        watcher = threading.Thread(target=_progress, args=(n, procs, p["label"]), daemon=True)
+        watcher.start()
+        cpus = [wait_cpu(w, float(p.get("timeout", 900)) + 60) for w in procs]
+        wall = time.perf_counter() - t0
+    sb_cpu = proc_cpu(p["sandbox_pid"]) - sb_cpu0
+    first = Attempt.objects.order_by("started_at").values_list("started_at", flat=True).first()
+    last = PushRequest.objects.order_by("-completed_at").values_list("completed_at", flat=True).first()
+    push_window = (last - first).total_seconds() if first and last else wall
+    succeeded = PushRequest.objects.filter(state="succeeded").count()
+    check = documents_check(ctl, pairs, lambda s: "Invoice" if s.site_area.push_method == "invoice" else "SalesReceipt")
+
+    def per_order_ms(seconds):
+        return (seconds or 0) * 1000.0 / n
+
+    result = {
+        "label": p["label"], "db": connection.vendor, "workers": workers_n, "concurrency": conc,
+        "orders": n, "companies": n_companies, "queued_after_ingest": queued, "ingest": ing,
+        "push_wall_s": wall, "push_window_s": push_window, "push_orders_per_s": n / push_window,
+        "end_to_end_orders_per_s": n / (ing["wall_s"] + push_window),
+        "succeeded": succeeded, "orders_pushed": Order.objects.filter(status="pushed").count(),
+        "attempts": Attempt.objects.count(), "batched_attempts": Attempt.objects.filter(batched=True).count(),
+        "worker_exit_codes": [w.returncode for w in procs],
+        "cpu_ms_per_order": {
+            "ingest": per_order_ms(ing["cpu_s"] - ing["payload_cpu_s"]),
+            "payload": per_order_ms(ing["payload_cpu_s"]),
+            "worker": per_order_ms(sum(cpus)),
+            "db_server_ingest": per_order_ms(ing["db_server_cpu_s"]) if pg.enabled else None,
+            "db_server_push": per_order_ms(pg.cpu) if pg.enabled else None,
+            "sandbox": per_order_ms(sb_cpu),
+        },
+        **check,
+    }
+    log(f"overhead [{p['label']}]: push {result['push_orders_per_s']:,.0f} orders/s, "
+        f"end to end {result['end_to_end_orders_per_s']:,.0f} orders/s; succeeded {succeeded:,}/{n:,}")
+    return result
+
+
+def _progress(n: int, procs: list, label: str) -> None:
+    from django.db import connections
+
+    from ledgerlink.core.models import PushRequest
+
+    try:
+        while any(w.poll() is None for w in procs):
+            time.sleep(5)
+            done = PushRequest.objects.filter(state="succeeded").count()
+            log(f"overhead [{label}]: {done:,}/{n:,} succeeded")
+    finally:
+        connections.close_all()
+
+
+# ------------------------------------------------------------------------------------------------
+# Profiles (cProfile; the text goes to docs/benchmarks.md)
+
+
+def _profile_text(prof, limit: int = 25) -> str:
+    import io
+    import pstats
+
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out)
+    stats.sort_stats("cumulative").print_stats(limit)
+    text = out.getvalue()
+    root = str(Path(__file__).resolve().parents[2])
+    return text.replace(root + "/", "").replace(str(Path(sys.prefix)) + "/lib/python3.11/site-packages/", "")
+
+
+def case_profile_ingest(p: dict) -> dict:
+    import cProfile
+
+    ctl = Control(p["sandbox"])
+    _, inv, _ = make_company(ctl, "Profile A", push_method="invoice")
+    _, rec, _ = make_company(ctl, "Profile B", push_method="sales_receipt")
+    jobs = [(inv.pk, BUYER_EMAIL), (rec.pk, "shopper@example.com")]
+    ingest(jobs, 50, label="profile warm-up")
+    from ledgerlink.core.services.orders import ingest_order
+
+    n = int(p["orders"])
+    prof = cProfile.Profile()
+    cpu0 = self_cpu()
+    prof.enable()
+    for i in range(1000, 1000 + n):
+        source_id, email = jobs[i % 2]
+        ingest_order(order_data(source_id, i, email), actor_label="bench")
+    prof.disable()
+    cpu = self_cpu() - cpu0
+    return {"orders": n, "cpu_ms_per_order_profiled": cpu * 1000 / n, "profile": _profile_text(prof, p.get("limit", 40))}
+
+
+# ------------------------------------------------------------------------------------------------
+# Bulk rows (seeding only: plain INSERTs in chunks, one transaction each)
+
+
+def insert_rows(model, columns: list[str], rows, *, chunk: int = 20000) -> int:
+    from django.db import transaction
+
+    table = model._meta.db_table
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+    n = 0
+    batch: list = []
+
+    def flush():
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.executemany(sql, batch)
+
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= chunk:
+            flush()
+            n += len(batch)
+            batch = []
+    if batch:
+        flush()
+        n += len(batch)
+    return n
+
+
+def _dt(value):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. The mirror
+
+
+def _seed_customers_in_state(state: Path, realm_id: str, template_id: str, n: int, ts: float, stamp: str) -> list[str]:
+    """Write ``n`` Customers into the sandbox's --state file, cloned from one the sandbox created
+    itself (QBO's name-uniqueness check makes creating them through the API O(n^2))."""
+    import copy
+    import json
+    import sqlite3
+
+    db = sqlite3.connect(state)
+    (tpl,) = db.execute("SELECT value FROM kv WHERE key = ?", (f"realm/{realm_id}/rec/Customer/{template_id}",)).fetchone()
+    tpl = json.loads(tpl)
+    (meta,) = db.execute("SELECT value FROM kv WHERE key = ?", (f"realm/{realm_id}",)).fetchone()
+    meta = json.loads(meta)
+    start = int(meta["seq"]["name"])
+    ids = []
+    rows = []
+    for i in range(1, n + 1):
+        rec = copy.deepcopy(tpl)
+        cid = str(start + i)
+        d = rec["data"]
+        d["Id"] = cid
+        d["DisplayName"] = d["FullyQualifiedName"] = d["PrintOnCheckName"] = f"Customer {i:06d}"
+        email = f"customer{i}@example.com" if i % 10 else f"customer{i}@example.com, ap{i}@example.com"
+        d["PrimaryEmailAddr"] = {"Address": email}
+        d["MetaData"] = {"CreateTime": stamp, "LastUpdatedTime": stamp}
+        rec["ts"] = ts
+        ids.append(cid)
+        rows.append((f"realm/{realm_id}/rec/Customer/{cid}", json.dumps(rec)))
+    meta["seq"]["name"] = start + n
+    with db:
+        db.executemany("INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)", rows)
+        db.execute("UPDATE kv SET value = ? WHERE key = ?", (json.dumps(meta), f"realm/{realm_id}"))
+    db.close()
+    return ids
+
+
+def _change_customers_in_state(state: Path, realm_id: str, ids: list[str], ts: float, stamp: str) -> None:
+    """A person's edits in QBO: new email, SyncToken + 1, LastUpdatedTime now (what CDC reports)."""
+    import json
+    import sqlite3
+
+    db = sqlite3.connect(state)
+    rows = []
+    for cid in ids:
+        key = f"realm/{realm_id}/rec/Customer/{cid}"
+        (value,) = db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        rec = json.loads(value)
+        d = rec["data"]
+        d["PrimaryEmailAddr"] = {"Address": f"changed{cid}@example.com"}
+        d["SyncToken"] = str(int(d.get("SyncToken", "0")) + 1)
+        d["MetaData"] = {"CreateTime": d["MetaData"]["CreateTime"], "LastUpdatedTime": stamp}
+        rec["ts"] = ts
+        rows.append((json.dumps(rec), key))
+    with db:
+        db.executemany("UPDATE kv SET value = ? WHERE key = ?", rows)
+    db.close()
+
+
+def case_mirror(p: dict) -> dict:
+    from django.test.utils import CaptureQueriesContext
+
+    from ledgerlink.bench.common import Sandbox, free_port
+    from ledgerlink.core.models import Customer, CustomerEmail, SyncState
+    from ledgerlink.core.services.companies import connect_company
+    from ledgerlink.core.services.freshness import cdc_sync_company
+    from ledgerlink.core.services.mirror import match_customer_by_email, sync_company
+    from qbo_sandbox.util import meta_time
+
+    n_sync, n_cdc, n_match = int(p["customers"]), int(p["changes"]), int(p["match_customers"])
+    state = Path.cwd() / "mirror-state.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(state) + suffix).unlink(missing_ok=True)
+    port = free_port()
+
+    def sandbox():
+        return Sandbox(Path.cwd() / "mirror-sandbox.log", port=port, state=state).start()
+
+    sb = sandbox()
+    ctl = Control(sb.base_url)
+    realm = ctl.create_realm(limits=None, customers=[{"DisplayName": "Template", "PrimaryEmailAddr": {"Address": "t@example.com"}}],
+                             tokens=False)
+    template_id = realm["entities"]["Customer"][0]["Id"]
+    company = connect_company(sb.base_url, name="Mirror", realm_id=realm["realm_id"])
+    sb.stop()
+    old = time.time() - 86400
+    t = time.perf_counter()
+    ids = _seed_customers_in_state(state, realm["realm_id"], template_id, n_sync, old, meta_time(old))
+    log(f"mirror: {n_sync:,} customers written to the sandbox state in {time.perf_counter() - t:.1f} s")
+    result: dict = {"customers": n_sync + 1}
+
+    # Full sync
+    sb = sandbox()
+    try:
+        sb_cpu0, cpu0, t0 = sb.cpu(), self_cpu(), time.perf_counter()
+        counts = sync_company(company, ("Customer",))
+        wall = time.perf_counter() - t0
+        result["full_sync"] = {"records": counts["Customer"], "wall_s": wall, "cpu_s": self_cpu() - cpu0,
+                               "sandbox_cpu_s": sb.cpu() - sb_cpu0, "records_per_s": counts["Customer"] / wall,
+                               "pages": -(-counts["Customer"] // 1000)}
+    finally:
+        sb.stop()
+    result["full_sync"]["mirror_customers"] = Customer.objects.filter(company=company, active=True).count()
+    result["full_sync"]["mirror_emails"] = CustomerEmail.objects.filter(company=company).count()
+    log(f"mirror: full sync of {counts['Customer']:,} customers in {wall:.1f} s")
+
+    # CDC of n_cdc changes made in QBO after the sync
+    SyncState.objects.filter(company=company).update(last_full_sync_at=timezone_now() - timedelta(minutes=10))
+    changed = random.Random(6).sample(ids, n_cdc)
+    now = time.time()
+    _change_customers_in_state(state, realm["realm_id"], changed, now, meta_time(now))
+    sb = sandbox()
+    try:
+        sb_cpu0, cpu0, t0 = sb.cpu(), self_cpu(), time.perf_counter()
+        with CaptureQueriesContext(connection) as q:
+            cdc = cdc_sync_company(company)
+        wall = time.perf_counter() - t0
+        result["cdc"] = {"changes": n_cdc, "applied": cdc.get("Customer", 0), "wall_s": wall, "cpu_s": self_cpu() - cpu0,
+                         "sandbox_cpu_s": sb.cpu() - sb_cpu0, "queries": len(q)}
+    finally:
+        sb.stop()
+    result["cdc"]["mirror_has_new_emails"] = CustomerEmail.objects.filter(
+        company=company, email__startswith="changed").count()
+    log(f"mirror: CDC of {n_cdc:,} changes in {wall:.2f} s ({len(q)} queries)")
+
+    # Email match with n_match customers in the mirror (rows added directly)
+    have = Customer.objects.filter(company=company).count()
+    extra = max(0, n_match - have)
+    t = time.perf_counter()
+    base = 10_000_000
+    stamp = _dt(timezone_now())
+    insert_rows(Customer, ["company_id", "qbo_id", "display_name", "company_name", "email", "active", "sync_token",
+                           "qbo_updated_at", "synced_at"],
+                ((company.pk, str(base + i), f"Bulk {i:07d}", "", f"bulk{i}@example.com", True, "0", stamp, stamp)
+                 for i in range(extra)))
+    first_pk = Customer.objects.filter(company=company, qbo_id=str(base)).values_list("pk", flat=True).first()
+    insert_rows(CustomerEmail, ["company_id", "customer_id", "email"],
+                ((company.pk, first_pk + i, f"bulk{i}@example.com") for i in range(extra)) if extra else [])
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE")
+    seeded_s = time.perf_counter() - t
+    total = Customer.objects.filter(company=company).count()
+    log(f"mirror: {total:,} customers in the mirror ({extra:,} added in {seeded_s:.0f} s); timing matches")
+    rnd = random.Random(7)
+    probes = [f"bulk{rnd.randrange(extra)}@example.com" if extra else "customer1@example.com" for _ in range(1000)]
+    probes += [f"Customer{rnd.randrange(1, n_sync)}@Example.com " for _ in range(200)]
+    misses = [f"nobody{i}@example.com" for i in range(200)]
+    for e in probes[:20]:
+        match_customer_by_email(company, e)
+    times, hits = [], 0
+    for e in probes:
+        t = time.perf_counter()
+        hits += match_customer_by_email(company, e) is not None
+        times.append((time.perf_counter() - t) * 1000)
+    miss_times = []
+    for e in misses:
+        t = time.perf_counter()
+        match_customer_by_email(company, e)
+        miss_times.append((time.perf_counter() - t) * 1000)
+    with CaptureQueriesContext(connection) as q:
+        match_customer_by_email(company, probes[0])
+    result["match"] = {"customers": total, "emails": CustomerEmail.objects.filter(company=company).count(),
+                       "probes": len(probes), "hits": hits, "p50_ms": percentile(times, 50),
+                       "p95_ms": percentile(times, 95), "miss_p50_ms": percentile(miss_times, 50),
+                       "miss_p95_ms": percentile(miss_times, 95), "queries": len(q), "seed_s": seeded_s,
+                       "sql": q.captured_queries[0]["sql"] if q.captured_queries else ""}
+    log(f"mirror: match p50 {result['match']['p50_ms']:.2f} ms, p95 {result['match']['p95_ms']:.2f} ms")
+    return result
+
+
+def timezone_now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+# ------------------------------------------------------------------------------------------------
+# 4. The admin area and the API with many stored requests
+
+ERROR_MIX = [("customer_ref_required", "6000"), ("invalid_email", "2050"), ("connection_003202", "3202"),
+             ("duplicate_document_number", "6140"), ("invalid_reference", "610")]
+
+
+def case_admin(p: dict) -> dict:
+    import json
+    from decimal import Decimal
+
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from ledgerlink.core.models import Attempt, Order, OrderSource, PushRequest, PushRevision, SiteArea
+    from ledgerlink.core.services.tokens import create_api_token
+
+    n = int(p["requests"])
+    ctl = Control(p["sandbox"])
+    companies, sources = [], []
+    for c in range(3):
+        company, source, _ = make_company(ctl, f"Admin {c + 1}", push_method="invoice" if c != 1 else "sales_receipt")
+        companies.append(company)
+        sources.append(source)
+        sources.append(OrderSource.objects.create(site_area=source.site_area, name=f"Admin {c + 1} second source"))
+    t = time.perf_counter()
+    now = timezone_now()
+    rnd = random.Random(4)
+    payload = json.dumps(order_payload_example())
+    stamp = _dt(now)
+    order_base = (Order.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
+    pr_base = (PushRequest.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
+    plan = []  # (state, error kind, code, source index)
+    for i in range(n):
+        r = rnd.random()
+        if r < 0.94:
+            plan.append(("succeeded", "", "", i % len(sources)))
+        elif r < 0.98:
+            kind, code = ERROR_MIX[i % len(ERROR_MIX)]
+            plan.append(("failed", kind, code, i % len(sources)))
+        elif r < 0.99:
+            plan.append(("cancelled", "", "", i % len(sources)))
+        else:
+            plan.append(("queued" if i % 2 else "retrying", "", "", i % len(sources)))
+    src = [(s.pk, s.site_area_id, s.site_area.company_id, s.site_area.push_method) for s in sources]
+    step = max(1, n // 4)
+
+    def progress(label, i):
+        if (i + 1) % step == 0:
+            log(f"admin: {label} {i + 1:,}/{n:,}")
+
+    def orders():
+        for i, (state, _, _, s) in enumerate(plan):
+            progress("orders", i)
+            status = {"succeeded": "pushed", "failed": "failed", "cancelled": "cancelled"}.get(state, "queued")
+            yield (order_base + i, src[s][0], f"A-{i:08d}", f"A{i:08d}", f"buyer{i % 5000}@example.com", "Bench Buyer",
+                   "", "{}", "{}", "USD", "4.50", "0.00", "1.20", "19.90", "25.60", None, "", "", "", False, status,
+                   str(i) if state == "succeeded" else "", f"A{i:08d}" if state == "succeeded" else "", stamp, stamp)
+
+    insert_rows(Order, ["id", "order_source_id", "external_id", "number", "email", "customer_name", "customer_company",
+                        "bill_address", "ship_address", "currency", "shipping", "discount", "tax", "subtotal", "total",
+                        "txn_date", "push_method", "qbo_customer_id", "default_item", "held", "status", "qbo_id",
+                        "qbo_doc_number", "created_at", "updated_at"], orders())
+
+    def requests():
+        for i, (state, kind, code, s) in enumerate(plan):
+            progress("push requests", i)
+            done = state in ("succeeded", "failed", "cancelled")
+            yield (pr_base + i, src[s][2], order_base + i, src[s][1], src[s][0], f"buyer{i % 5000}@example.com",
+                   src[s][3], state, 1, 1 if state != "queued" else 0, stamp, "", None, False, "", kind,
+                   "CustomerRef is required" if kind else "", "QBO said no" if kind else "", "", code, "",
+                   str(i) if state == "succeeded" else "", f"A{i:08d}" if state == "succeeded" else "",
+                   "0" if state == "succeeded" else "", stamp, stamp, stamp if done else None)
+
+    insert_rows(PushRequest, ["id", "company_id", "order_id", "site_area_id", "order_source_id", "email", "kind", "state",
+                              "revision", "attempt_count", "next_attempt_at", "lease_owner", "lease_expires_at",
+                              "outcome_unknown", "waiting_on", "error_kind", "error_title", "error_message",
+                              "error_detail", "error_code", "error_element", "qbo_id", "qbo_doc_number",
+                              "qbo_sync_token", "created_at", "updated_at", "completed_at"], requests())
+    insert_rows(PushRevision, ["push_request_id", "number", "payload", "author_id", "author_label", "note", "created_at"],
+                ((pr_base + i, 1, payload, None, "bench", "", stamp) for i in range(n)))
+    body_ok = '{"Invoice":{"Id":"1","SyncToken":"0"}}'
+    insert_rows(Attempt, ["push_request_id", "company_id", "revision", "requestid", "worker", "batched", "started_at",
+                          "duration_ms", "http_status", "outcome", "error_kind", "fault_code", "intuit_tid",
+                          "response_body"],
+                ((pr_base + i, src[s][2], 1, f"ll-{pr_base + i}-r1", "bench", True, stamp, 300,
+                  200 if state == "succeeded" else 400, "succeeded" if state == "succeeded" else "failed", kind, code,
+                  "1-abc", body_ok if state == "succeeded" else '{"Fault":{}}')
+                 for i, (state, kind, code, s) in enumerate(plan) if state not in ("queued",)))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE")
+    else:
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE")
+    seed_s = time.perf_counter() - t
+    stored = PushRequest.objects.count()
+    log(f"admin: {stored:,} push requests stored in {seed_s:.0f} s; timing pages")
+
+    user = get_user_model().objects.create_superuser("bench", "bench@example.com", "bench-password-123")
+    token = create_api_token(user, "bench")
+    client = Client()
+    client.force_login(user)
+    failed = PushRequest.objects.filter(state="failed").order_by("-id").values_list("id", flat=True).first()
+    site_area = SiteArea.objects.order_by("id").values_list("id", flat=True).first()
+    email = "buyer77@example.com"
+    pages = [
+        ("Requests Completed", "/requests/completed/", {}),
+        ("Completed, failed + error kind", "/requests/completed/?outcome=failed&error_kind=customer_ref_required", {}),
+        ("Completed, site area", f"/requests/completed/?site_area={site_area}", {}),
+        ("Completed, email", f"/requests/completed/?email={email}", {}),
+        ("Requests Pending", "/requests/pending/", {}),
+        ("A request's page", f"/requests/{failed}/", {}),
+        ("API GET /api/v1/requests", "/api/v1/requests", {"HTTP_AUTHORIZATION": f"Bearer {token}"}),
+        ("API, state=failed", "/api/v1/requests?state=failed&error_kind=customer_ref_required",
+         {"HTTP_AUTHORIZATION": f"Bearer {token}"}),
+        ("API, email", f"/api/v1/requests?email={email}", {"HTTP_AUTHORIZATION": f"Bearer {token}"}),
+    ]
+    reps = int(p.get("repeats", 30))
+    out = []
+    for label, url, headers in pages:
+        for _ in range(2):
+            client.get(url, **headers)
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            r = client.get(url, **headers)
+            times.append((time.perf_counter() - t) * 1000)
+        with CaptureQueriesContext(connection) as q:
+            r = client.get(url, **headers)
+        slowest = max(q.captured_queries, key=lambda x: float(x.get("time") or 0), default={"sql": "", "time": 0})
+        out.append({"page": label, "url": url, "status": r.status_code, "p50_ms": percentile(times, 50),
+                    "p95_ms": percentile(times, 95), "queries": len(q), "bytes": len(r.content),
+                    "slowest_query_ms": float(slowest.get("time") or 0) * 1000, "slowest_sql": slowest["sql"][:600]})
+        log(f"admin: {label}: p50 {out[-1]['p50_ms']:.1f} ms, p95 {out[-1]['p95_ms']:.1f} ms, {len(q)} queries")
+    _ = Decimal
+    return {"requests_stored": stored, "attempts_stored": Attempt.objects.count(), "seed_s": seed_s,
+            "db": connection.vendor, "repeats": reps, "pages": out}
+
+
+def order_payload_example() -> dict:
+    return {"Line": [{"DetailType": "SalesItemLineDetail", "Amount": 19.9, "Description": "Widget 0",
+                      "SalesItemLineDetail": {"ItemRef": {"value": "1", "name": "Services"}, "Qty": 2, "UnitPrice": 9.95}}],
+            "CustomerRef": {"value": "1", "name": "Buyer"}, "BillEmail": {"Address": "buyer@example.com"},
+            "DocNumber": "A00000001", "PrivateNote": "ledgerlink-order:1"}
+
+
+def case_profile_worker(p: dict) -> dict:
+    """The worker loop in-process (sender inline, concurrency=0) under cProfile, no latency/limits."""
+    import cProfile
+
+    from ledgerlink.core.models import PushRequest
+    from ledgerlink.core.worker import Worker
+
+    ctl = Control(p["sandbox"])
+    _, inv, _ = make_company(ctl, "Profile A", push_method="invoice")
+    _, rec, _ = make_company(ctl, "Profile B", push_method="sales_receipt")
+    n = int(p["orders"]) * 2
+    ingest([(inv.pk, BUYER_EMAIL), (rec.pk, "shopper@example.com")], n, label="profile worker: ingest")
+    worker = Worker("bench-profile", concurrency=0, poll_interval=0.01)
+    prof = cProfile.Profile()
+    sb0, cpu0, t0 = proc_cpu(p["sandbox_pid"]), self_cpu(), time.perf_counter()
+    prof.enable()
+    worker.run(until_idle=True, timeout=600)
+    prof.disable()
+    wall, cpu, sb = time.perf_counter() - t0, self_cpu() - cpu0, proc_cpu(p["sandbox_pid"]) - sb0
+    done = PushRequest.objects.filter(state="succeeded").count()
+    return {"orders": n, "succeeded": done, "wall_s": wall, "cpu_ms_per_order_profiled": cpu * 1000 / n,
+            "sandbox_cpu_ms_per_order": sb * 1000 / n, "profile": _profile_text(prof, p.get("limit", 40))}
