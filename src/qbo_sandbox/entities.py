@@ -34,6 +34,10 @@ READ_ONLY = {
 EMAIL_RE = re.compile(r"^[^@\s,;<>()\[\]\\\"]+@[^@\s,;<>()\[\]\\\"]+\.[^@\s,;<>()\[\]\\\".]+$")
 DOCNUMBER_MAX = 21
 SHIPPING_ITEM_ID = "SHIPPING_ITEM_ID"
+# Field lengths from the API reference (facts §2.1, §2.4, §2.5).
+NAME_LENGTHS = {"GivenName": 100, "MiddleName": 100, "FamilyName": 100, "Title": 16, "Suffix": 16,
+                "CompanyName": 100}
+TXN_LENGTHS = {"PrivateNote": 4000, "PaymentRefNum": 21}
 
 
 class Event:
@@ -243,6 +247,9 @@ def _finalize_name(realm: Realm, etype: str, d: dict, existing: dict | None) -> 
         dn = " ".join(parts)
     if len(dn) > 500:
         raise F.string_length("DisplayName", 500, len(dn))
+    for field, limit in NAME_LENGTHS.items():
+        if isinstance(d.get(field), str) and len(d[field]) > limit:
+            raise F.string_length(field, limit, len(d[field]))
     exclude = (etype, existing["Id"]) if existing else None
     if _name_taken(realm, dn, schema.NAME_LISTS, exclude):
         raise F.duplicate_name()
@@ -350,6 +357,11 @@ def _finalize_txn(realm: Realm, etype: str, d: dict, existing: dict | None) -> d
         doc = str(doc)
         if len(doc) > DOCNUMBER_MAX:
             raise F.string_length("DocNumber", DOCNUMBER_MAX, len(doc))
+    for field, limit in TXN_LENGTHS.items():
+        if isinstance(d.get(field), str) and len(d[field]) > limit:
+            raise F.string_length(field, limit, len(d[field]))
+    if d.get("EmailStatus") == "NeedToSend" and not (d.get("BillEmail") or {}).get("Address"):
+        raise F.required("BillEmail")  # invoice.md: BillEmail is required if EmailStatus=NeedToSend
     # references
     customer = None
     if ref_value(d.get("CustomerRef")):

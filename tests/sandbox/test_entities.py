@@ -402,3 +402,14 @@ def test_shipping_item_needs_allow_shipping(realm, make_realm):
                 "DiscountLineDetail": {"PercentBased": False}}
     inv = rc.create("Invoice", {"CustomerRef": {"value": "1"}, "Line": [LINE_100, discount]})
     assert inv["TotalAmt"] == 95 and inv["Line"][-1]["Description"] == "Discount"
+
+
+def test_field_lengths_and_need_to_send(realm):
+    errors = fault(realm.post("customer", {"DisplayName": "Long", "Title": "T" * 17}))
+    assert (errors[0]["code"], errors[0]["element"]) == ("2050", "Title")
+    assert fault(realm.post("customer", {"DisplayName": "X" * 501}))[0]["element"] == "DisplayName"
+    assert realm.post("customer", {"DisplayName": "X" * 500}).status_code == 200
+    errors = fault(realm.post("invoice", {"CustomerRef": {"value": "1"}, "Line": [LINE_100], "PrivateNote": "n" * 4001}))
+    assert errors[0]["element"] == "PrivateNote"
+    errors = fault(realm.post("invoice", {"CustomerRef": {"value": "1"}, "Line": [LINE_100], "EmailStatus": "NeedToSend"}))
+    assert errors[0]["Detail"] == "Required parameter BillEmail is missing in the request"
