@@ -71,3 +71,17 @@ def test_orders_and_customers_query_count_is_constant(client, django_assert_num_
     # session, user, profile, orders (JOINed), order sources, session save (3)
     with django_assert_num_queries(8):
         assert client.get(reverse("web:orders")).status_code == 200
+
+
+@pytest.mark.parametrize("rows", [5, 50])
+def test_customers_query_count_is_constant(client, django_assert_num_queries, rows):
+    from ledgerlink.core.models import Customer
+
+    world = make_world()
+    for i in range(rows - 1):
+        Customer.objects.create(company=world["company"], qbo_id=str(100 + i), display_name=f"C {i}")
+    client.force_login(make_user("v", "viewer"))
+    # session, user, profile, companies, customers, sync state, session save (3)
+    with django_assert_num_queries(9):
+        resp = client.get(reverse("web:customers"))
+    assert resp.content.decode().count("<tr><td>") == rows

@@ -133,6 +133,8 @@ def _detail_context(request, push_request: PushRequest, **extra) -> dict:
         "fix_patch_text": ui.pretty(patch) if patch else "",
         "similar": similar,
         "bill_email": bill_email,
+        # "Make this a rule": after a BillEmail fix, or on the failures a rule's email prevents.
+        "offer_rule": "BillEmail" in patch or kind in ("customer_ref_required", "invalid_email"),
         "can_operate": has_role(user, "operator"),
         "can_admin": has_role(user, "admin"),
         "can_edit": push_request.state in (PushRequest.State.FAILED, PushRequest.State.CANCELLED)
