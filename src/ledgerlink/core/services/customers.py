@@ -249,6 +249,19 @@ def heal_requests_for_email(company, email: str, customer: Customer | None = Non
     return healed
 
 
+def heal_all_waiting_on_customers(company) -> list[int]:
+    """After a full sync: every email this Company's requests wait on that the mirror now matches."""
+    keys = (
+        PushRequest.objects.filter(company=company, waiting_on__startswith=WAIT_PREFIX, state__in=(S.QUEUED, S.FAILED))
+        .values_list("waiting_on", flat=True)
+        .distinct()
+    )
+    healed: list[int] = []
+    for key in list(keys):
+        healed += heal_requests_for_email(company, key[len(WAIT_PREFIX):])
+    return healed
+
+
 def heal_after_mirror_change(company, customers: list[Customer]) -> list[int]:
     """After a sync, CDC or webhook upserted ``customers``: heal every request waiting on one of
     their (active) emails."""

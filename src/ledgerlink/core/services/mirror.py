@@ -224,7 +224,23 @@ def sync_company(
                 state.save()
                 record_audit("mirror.synced", obj=company, entity=entity, records=done)
             result[entity] = done
+        heal_after_sync(company, result)
     finally:
         if own:
             client.close()
     return result
+
+
+def heal_after_sync(company: Company, synced: dict[str, int]) -> None:
+    """Self-healing after a full sync: requests waiting on a customer or an item the mirror now has
+    are completed in a new system revision and queued (services.customers / services.items)."""
+    from ledgerlink.core.services.customers import heal_all_waiting_on_customers
+    from ledgerlink.core.services.freshness import heal_item_requests
+    from ledgerlink.core.services.items import heal_requests_for_items
+
+    if "Customer" in synced:
+        heal_all_waiting_on_customers(company)
+    if "Item" in synced:
+        heal_requests_for_items(company, list(Item.objects.filter(company=company, active=True)))
+        heal_item_requests(company)
+

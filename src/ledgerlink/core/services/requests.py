@@ -75,9 +75,11 @@ def _apply_preflight_failure(pr: PushRequest, error: PreflightError) -> None:
     pr.updated_at = now
     pr.lease_owner = ""
     pr.lease_expires_at = None
-    if error.kind == "customer_ref_required" and pr.email:
-        # the key services.customers heals by when the mirror learns this email (waiting_key)
-        pr.waiting_on = f"customer:{pr.email}"[:64]
+    # The key services.customers heals by when the mirror learns this email (waiting_key): the email
+    # the current payload bills (an edit may have changed it), else the order's.
+    email = (_payload_email(current_payload(pr)) or pr.email).strip().casefold()
+    if error.kind == "customer_ref_required" and email:
+        pr.waiting_on = f"customer:{email}"[:64]
     pr.save()
     _set_order_status(pr.order, Order.Status.FAILED)
 
