@@ -172,9 +172,12 @@ class ChaosConfig:
     limits: dict | None = field(default_factory=dict)  # sandbox limits ({} = QBO's real ones)
     batch_company: bool = True       # the last Company sends /batch requests, the others singles
     lease_seconds: int = 5
+    latency: dict = field(default_factory=lambda: {"min_ms": 2, "max_ms": 25})  # sandbox latency per request
     http_timeout: float = 2.0
     max_attempts: int = 60
     skip_throttle_pause: bool = False  # small test only: fast-forward the 60 s pause after a 429
+    faults_up_front: bool = False    # small test: inject every fault before the workers start, so each
+    #                                  kind surely fires on the first requests
     idle_timeout: float = 600.0
     logdir: Path = field(default_factory=lambda: Path("/tmp"))
 
@@ -198,7 +201,7 @@ def setup_companies(cfg: ChaosConfig, control: Control, run_tag: str) -> Plant:
         email = f"buyer{n}@chaos.example.com"
         realm = control.create_realm(
             realm_id, limits=cfg.limits,
-            config={"timeout_max_s": 10, "latency": {"min_ms": 2, "max_ms": 25}},
+            config={"timeout_max_s": 10, "latency": cfg.latency},
             customers=[] if sales_receipt else [{"DisplayName": f"Chaos Buyer {n}", "PrimaryEmailAddr": {"Address": email}}],
         )
         company = connect_company(control.base_url, name=f"Chaos {n}", realm_id=realm_id)
@@ -304,7 +307,7 @@ class WorkerPool:
             connection.close()
             return 0
 
-    def kill(self, slot: int, *, in_flight_wait: float = 3.0) -> dict | None:
+    def kill(self, slot: int, *, in_flight_wait: float = 10.0) -> dict | None:
         """SIGKILL the slot's process, preferably while it holds a lease (waits up to ``in_flight_wait``
         seconds for one): a kill in the middle of an exchange is the interesting case."""
         rec = self.slots[slot]
@@ -433,8 +436,8 @@ class ChaosRun:
                                         "drop_after_commit": rng.randint(1, 3)}[kind]}
                 if kind == "drop_after_commit":
                     spec["operation"] = "write"  # commit-then-drop on a create / batch
-                plan.append((rng.uniform(0.2, cfg.window), "fault", {"realm": rng.choice(realms), "kind": kind,
-                                                                       "spec": spec}))
+                at = 0.0 if cfg.faults_up_front else rng.uniform(0.2, cfg.window)
+                plan.append((at, "fault", {"realm": rng.choice(realms), "kind": kind, "spec": spec}))
         for _ in range(cfg.expirations):
             plan.append((rng.uniform(0.2, cfg.window), "expire_tokens", {"realm": rng.choice(realms)}))
         if cfg.pg_restart:
@@ -471,6 +474,10 @@ class ChaosRun:
         self.event("ingested", orders=pre)
         log(f"{pre} orders ingested; starting {cfg.workers} worker process(es)")
 
+        plan = self.schedule()
+        while plan and plan[0][0] == 0.0:
+            _, what, data = plan.pop(0)
+            self.act(what, data, [], 0.0)
         self.pool.start_all()
         feeder_done = threading.Event()
 
@@ -485,7 +492,11 @@ class ChaosRun:
                 feeder_done.set()
 
         threading.Thread(target=feeder, daemon=True).start()
-        plan = self.schedule()
+        # the window opens when the workers are at work (a process takes seconds to start on a busy machine)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not PushRequest.objects.exclude(state="queued").exists():
+            time.sleep(0.05)
+        self.event("work_started")
         restarts: list[tuple[float, int]] = []
         t_chaos = time.monotonic()
         while plan or restarts or (self.pg_thread is not None and self.pg_thread.is_alive()):
@@ -503,6 +514,12 @@ class ChaosRun:
                 self.act(what, data, restarts, now)
                 continue
             time.sleep(0.05)
+        if cfg.faults_up_front:  # let every injected fault fire before the rest is cleared
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and any(self.control.faults(c["realm_id"]) for c in self.plant.companies):
+                if cfg.skip_throttle_pause:
+                    self.fast_forward_throttle()
+                time.sleep(0.1)
         for c in self.plant.companies:
             self.control.clear_faults(c["realm_id"])
         self.event("chaos_over")
