@@ -205,8 +205,6 @@ def _write(realm: Realm, req: Request, etype: str) -> Result:
     r = _single(etype, data)
     r.events.append(event)
     r.changed.append((etype, event.id))
-    if etype == "Invoice" and isinstance(data.get("CustomerRef"), dict):
-        r.changed.append(("Customer", data["CustomerRef"]["value"]))
     return r
 
 
@@ -313,8 +311,6 @@ def _batch_item(realm: Realm, item: dict, result: Result) -> dict:
     data, event = _apply(realm, etype, op, body)
     result.events.append(event)
     result.changed.append((etype, event.id))
-    if etype == "Invoice" and isinstance(data.get("CustomerRef"), dict):
-        result.changed.append(("Customer", data["CustomerRef"]["value"]))
     return {etype: data}
 
 

@@ -81,6 +81,7 @@ class SandboxApp:
         return realm
 
     def persist_realm_all(self, realm: Realm) -> None:
+        realm.touched.clear()
         self.store.save_realm(realm)
         if self.store.persist:
             for etype, recs in realm.records.items():
@@ -343,9 +344,10 @@ class SandboxApp:
         entry["status"] = result.status
         entry["fault_code"] = result.fault_code
         body = result.raw if result.raw is not None else (dumps(result.body) if result.body is not None else b"")
-        for etype, id_ in result.changed:
+        for etype, id_ in set(result.changed) | realm.touched:
             if realm.get(etype, id_):
                 self.store.save_record(realm, etype, id_)
+        realm.touched.clear()
         if rid and req.method == "POST" and operation != "query" and result.status == 200:
             realm.requestids[rid] = {"status": result.status, "body": body.decode("utf-8"),
                                      "content_type": result.content_type, "path": req.path,

@@ -196,16 +196,8 @@ def check_emails(etype: str, body: dict) -> None:
 
 
 def _name_taken(realm: Realm, name: str, types, exclude: tuple[str, str] | None, field="DisplayName") -> bool:
-    key = name.strip().lower()
-    for t in types:
-        for id_, rec in realm.records.get(t, {}).items():
-            if exclude == (t, id_):
-                continue
-            if rec["status"] == STATUS_DELETED:
-                continue
-            if str(rec["data"].get(field, "")).strip().lower() == key:
-                return True
-    return False
+    owners = realm.name_index.get((field, name.strip().lower()), set())
+    return any(owner != exclude for owner in owners if owner[0] in types)
 
 
 def _addr(realm: Realm, addr, existing_id: str | None = None):
@@ -499,23 +491,21 @@ def _finalize_txn(realm: Realm, etype: str, d: dict, existing: dict | None) -> d
     if doc is None and existing and existing.get("DocNumber"):
         doc = existing["DocNumber"]
     if doc is None and not cfg.get("custom_txn_numbers"):
-        used = {r["data"].get("DocNumber") for r in realm.records[etype].values() if r["status"] != STATUS_DELETED}
         while True:  # the next number not already taken by a document of this type
             realm.docnum[etype] = realm.docnum.get(etype, 1000) + 1
             doc = str(realm.docnum[etype])
-            if doc not in used:
+            if not realm.doc_index[etype].get(doc):
                 break
     if doc is not None:
         if cfg.get("enforce_unique_docnumber"):
-            for id_, rec in realm.records[etype].items():
+            for id_ in sorted(realm.doc_index[etype].get(doc, ()), key=lambda x: int(x) if x.isdigit() else 0):
                 if existing and id_ == existing["Id"]:
                     continue
-                if rec["status"] != STATUS_DELETED and rec["data"].get("DocNumber") == doc:
-                    label = "Invoice" if etype == "Invoice" else "Sales Receipt"
-                    raise F.QBOFault([F.err(
-                        6140, "Duplicate Document Number Error",
-                        "Duplicate Document Number Error : You must specify a different number. This number has "
-                        f"already been used. DocNumber={doc} is assigned to TxnType={label} with TxnId={id_}", "")])
+                label = "Invoice" if etype == "Invoice" else "Sales Receipt"
+                raise F.QBOFault([F.err(
+                    6140, "Duplicate Document Number Error",
+                    "Duplicate Document Number Error : You must specify a different number. This number has "
+                    f"already been used. DocNumber={doc} is assigned to TxnType={label} with TxnId={id_}", "")])
         d["DocNumber"] = doc
     d["TxnDate"] = td.isoformat()
     d["CurrencyRef"] = d.get("CurrencyRef") or dict(schema.USD)
@@ -565,20 +555,20 @@ def _zero_for_void(d: dict) -> dict:
     return d
 
 
-def recompute_customer_balance(realm: Realm, customer_id: str | None) -> None:
-    if not customer_id:
-        return
-    rec = realm.get("Customer", customer_id)
-    if not rec:
-        return
-    total = Decimal("0")
-    for inv in realm.records["Invoice"].values():
-        if inv["status"] == STATUS_DELETED:
+def adjust_customer_balance(realm: Realm, old: dict | None, new: dict | None) -> None:
+    """Move an invoice's open balance between customers: subtract the old version, add the new one."""
+    for data, sign in ((old, -1), (new, 1)):
+        if not data:
             continue
-        if ref_value(inv["data"].get("CustomerRef")) == customer_id:
-            total += to_decimal(inv["data"].get("Balance")) or Decimal("0")
-    rec["data"]["Balance"] = num(money(total))
-    rec["data"]["BalanceWithJobs"] = num(money(total))
+        cid = ref_value(data.get("CustomerRef"))
+        rec = realm.get("Customer", cid) if cid else None
+        if rec is None:
+            continue
+        delta = (to_decimal(data.get("Balance")) or Decimal("0")) * sign
+        bal = money((to_decimal(rec["data"].get("Balance")) or Decimal("0")) + delta)
+        rec["data"]["Balance"] = num(bal)
+        rec["data"]["BalanceWithJobs"] = num(bal)
+        realm.touched.add(("Customer", cid))
 
 
 # -- public operations -----------------------------------------------------------------------------
@@ -624,7 +614,7 @@ def create(realm: Realm, etype: str, body) -> tuple[dict, Event]:
     status = STATUS_ACTIVE if data.get("Active", True) is not False else STATUS_INACTIVE
     realm.put(etype, data, status, ts)
     if etype == "Invoice":
-        recompute_customer_balance(realm, ref_value(data.get("CustomerRef")))
+        adjust_customer_balance(realm, None, data)
     return data, Event(etype, id_, "Create", ts)
 
 
@@ -679,8 +669,7 @@ def update(realm: Realm, etype: str, body) -> tuple[dict, Event]:
     if etype not in schema.TRANSACTIONS and was_active and status == STATUS_INACTIVE:
         op = "Delete"  # deactivation is how name lists and items are deleted
     if etype == "Invoice":
-        recompute_customer_balance(realm, ref_value(existing.get("CustomerRef")))
-        recompute_customer_balance(realm, ref_value(data.get("CustomerRef")))
+        adjust_customer_balance(realm, existing, data)
     return data, Event(etype, existing["Id"], op, ts)
 
 
@@ -690,11 +679,9 @@ def delete(realm: Realm, etype: str, body) -> tuple[dict, Event]:
     cleaned = clean(normalize_types(body)) if isinstance(body, dict) else {}
     rec, existing = _existing_for_write(realm, etype, cleaned)
     ts = now_ts()
-    rec["status"] = STATUS_DELETED
-    rec["ts"] = ts
-    rec["deleted_time"] = meta_time(ts)
+    realm.put(etype, existing, STATUS_DELETED, ts)["deleted_time"] = meta_time(ts)
     if etype == "Invoice":
-        recompute_customer_balance(realm, ref_value(existing.get("CustomerRef")))
+        adjust_customer_balance(realm, existing, None)
     return {"domain": "QBO", "status": "Deleted", "Id": existing["Id"]}, Event(etype, existing["Id"], "Delete", ts)
 
 
@@ -710,7 +697,7 @@ def void(realm: Realm, etype: str, body) -> tuple[dict, Event]:
     _stamp(data, ts, existing["MetaData"]["CreateTime"])
     realm.put(etype, data, STATUS_VOIDED, ts)
     if etype == "Invoice":
-        recompute_customer_balance(realm, ref_value(existing.get("CustomerRef")))
+        adjust_customer_balance(realm, existing, data)
     return data, Event(etype, existing["Id"], "Void", ts)
 
 

@@ -58,6 +58,13 @@ def normalize_limits(value):
     return out
 
 
+def _name_key(etype: str, data: dict) -> tuple[str, str] | None:
+    field = "DisplayName" if etype in schema.NAME_LISTS else "Name" if etype == "Item" else None
+    if field and isinstance(data.get(field), str):
+        return field, data[field].strip().lower()
+    return None
+
+
 class Realm:
     def __init__(self, realm_id: str, config: dict | None = None):
         self.realm_id = realm_id
@@ -70,6 +77,9 @@ class Realm:
         self.seq: dict[str, int] = {"name": 0, "txn": 0, "item": 0, "account": 0, "taxcode": 0, "addr": 0}
         self.docnum: dict[str, int] = {"Invoice": 1000, "SalesReceipt": 1000}
         self.requestids: dict[str, dict] = {}
+        self.doc_index: dict[str, dict[str, set[str]]] = {t: {} for t in schema.TRANSACTIONS}
+        self.name_index: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        self.touched: set[tuple[str, str]] = set()  # records changed as a side effect (to persist)
         # runtime only
         self.inflight = 0
         self.window: deque[float] = deque()
@@ -105,8 +115,47 @@ class Realm:
 
     def put(self, etype: str, data: dict, status: str, ts: float | None = None) -> dict:
         rec = {"data": data, "status": status, "ts": now_ts() if ts is None else ts}
-        self.records.setdefault(etype, {})[data["Id"]] = rec
+        table = self.records.setdefault(etype, {})
+        self._unindex(etype, table.get(data["Id"]))
+        table[data["Id"]] = rec
+        self._index(etype, rec)
         return rec
+
+    # Indexes over live (not deleted) records:
+    #   doc_index[etype][DocNumber] -> Ids (transactions)
+    #   name_index[(field, lower-cased name)] -> {(etype, Id)} (DisplayName of name lists, Name of items)
+    def _index(self, etype: str, rec: dict | None) -> None:
+        if not rec or rec["status"] == STATUS_DELETED:
+            return
+        data = rec["data"]
+        if etype in self.doc_index and data.get("DocNumber") is not None:
+            self.doc_index[etype].setdefault(data["DocNumber"], set()).add(data["Id"])
+        key = _name_key(etype, data)
+        if key:
+            self.name_index.setdefault(key, set()).add((etype, data["Id"]))
+
+    def _unindex(self, etype: str, rec: dict | None) -> None:
+        if not rec:
+            return
+        data = rec["data"]
+        if etype in self.doc_index:
+            ids = self.doc_index[etype].get(data.get("DocNumber"))
+            if ids is not None:
+                ids.discard(data["Id"])
+                if not ids:
+                    del self.doc_index[etype][data.get("DocNumber")]
+        key = _name_key(etype, data)
+        if key and key in self.name_index:
+            self.name_index[key].discard((etype, data["Id"]))
+            if not self.name_index[key]:
+                del self.name_index[key]
+
+    def reindex(self) -> None:
+        self.doc_index = {t: {} for t in schema.TRANSACTIONS}
+        self.name_index = {}
+        for etype, recs in self.records.items():
+            for rec in recs.values():
+                self._index(etype, rec)
 
     def meta_dict(self) -> dict:
         return {"realm_id": self.realm_id, "config": self.config, "created_ts": self.created_ts,
@@ -190,6 +239,8 @@ class Store:
                 self.tokens["/".join(parts[1:])] = v
             elif parts[0] == "grant":
                 self.grants[parts[1]] = v
+        for realm in self.realms.values():
+            realm.reindex()
 
     def save_realm(self, realm: Realm) -> None:
         if self.persist:

@@ -169,6 +169,19 @@ def test_state_survives_restart(tmp_path):
         r = c.post("/oauth2/v1/tokens/bearer", auth=("sandbox-client", "x"),
                    data={"grant_type": "refresh_token", "refresh_token": info["refresh_token"]})
         assert r.status_code == 200
+        h = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        assert c.get("/v3/company/4620816365/customer/1", headers=h).json()["Customer"]["Balance"] == 18
+        r = c.post("/v3/company/4620816365/invoice", params={"operation": "delete"}, headers=h,
+                   json={"Id": nxt["Id"], "SyncToken": "0"})
+        assert r.status_code == 200
+    with SandboxServer(state_path=path) as sb:
+        c = httpx.Client(base_url=sb.base_url)
+        assert c.get("/v3/company/4620816365/customer/1", headers=h).json()["Customer"]["Balance"] == 9
+        assert [i["status"] for i in c.get("/_sandbox/realms/4620816365/entities/Invoice").json()["Invoice"]] == [
+            "Active", "Deleted"]
+        nxt2 = c.post("/v3/company/4620816365/invoice", json={"CustomerRef": {"value": "1"}, "Line": [line]},
+                      headers=h).json()["Invoice"]
+        assert int(nxt2["DocNumber"]) == int(nxt["DocNumber"]) + 1
 
 
 def test_data_seed_and_console_script(tmp_path):
