@@ -243,3 +243,21 @@ def test_item_policy_default_without_default_item_fails_without_creating_items(
         {"sku": "NOPE", "description": "x", "quantity": 1, "unit_price": "1.00"}])
     assert (pr.state, pr.error_kind) == (S.FAILED, "invalid_reference")
     assert PushRequest.objects.filter(kind="item").count() == 0
+
+
+@pytest.mark.django_db
+def test_one_email_on_two_customers_is_resolved_deterministically_and_flagged(
+    qbo, company, site_area_factory, order_source_factory, order_factory
+):
+    older = qbo.create_customer(company.realm_id, "Twin A", "twin@example.com")
+    newer = qbo.create_customer(company.realm_id, "Twin B", "twin@example.com")
+    inactive = qbo.create_customer(company.realm_id, "Twin C", "twin@example.com")
+    qbo.deactivate_customer(company.realm_id, inactive)
+    sync_company(company)
+    _, pr = order_factory(order_source_factory(site_area_factory(company)), email="Twin@Example.com ")
+    revision = pr.revisions.get()
+    assert revision.payload["CustomerRef"]["value"] == max(older["Id"], newer["Id"], key=int)
+    assert revision.note == (
+        f"flag: 2 active QuickBooks customers have twin@example.com (Ids {older['Id']}, {newer['Id']}); "
+        f"used {newer['Id']}, the most recently updated"
+    )

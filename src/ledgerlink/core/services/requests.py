@@ -116,6 +116,9 @@ def create_push_request(
             created_at=now,
             updated_at=now,
         )
+        flag = shared_email_flag(company, pr.email, payload)
+        if flag:
+            note = f"{note}; {flag}" if note else flag
         PushRevision.objects.create(
             push_request=pr, number=1, payload=payload, author=_author(actor), author_label=label, note=note
         )
@@ -151,6 +154,27 @@ def _deferred_for_customer(pr: PushRequest, order: Order | None, error: Prefligh
 
         return defer_until_items_exist(pr, order)
     return False
+
+
+def shared_email_flag(company: Company, email: str, payload: dict) -> str:
+    """A note when several active QBO customers share the email the CustomerRef was matched by: the
+    choice (active first, then the most recently updated) is deterministic, but a person should know."""
+    ref = payload.get("CustomerRef") if isinstance(payload, dict) else None
+    if not email or not isinstance(ref, dict) or not ref.get("value"):
+        return ""
+    from ledgerlink.core.models import CustomerEmail
+
+    ids = list(
+        CustomerEmail.objects.filter(company=company, email=email, customer__active=True)
+        .order_by("customer__qbo_id")
+        .values_list("customer__qbo_id", flat=True)[:10]
+    )
+    if len(ids) < 2 or str(ref["value"]) not in ids:
+        return ""
+    return (
+        f"flag: {len(ids)} active QuickBooks customers have {email} (Ids {', '.join(ids)}); "
+        f"used {ref['value']}, the most recently updated"
+    )
 
 
 def _payload_email(payload: dict) -> str:
