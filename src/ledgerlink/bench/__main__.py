@@ -28,11 +28,11 @@ PG_URL = os.environ.get("LEDGERLINK_BENCH_PG", "postgres://postgres@127.0.0.1:54
 
 SIZES = {
     "smoke": {
-        "ceiling": {"window_s": 4, "orders": 150, "pq_window_s": 2, "median_ms": 50, "p99_ms": 200, "concurrency": 10},
-        "overhead": {"orders": 200, "companies": 4, "pg_workers": [1, 2], "concurrency": 4},
-        "mirror": {"customers": 500, "changes": 50, "match_customers": 3000},
-        "admin": {"requests": 3000, "repeats": 2},
-        "profile": {"orders": 30, "limit": 15},
+        "ceiling": {"window_s": 2, "orders": 60, "pq_window_s": 1, "median_ms": 20, "p99_ms": 100, "concurrency": 10},
+        "overhead": {"orders": 100, "companies": 2, "pg_workers": [1, 2], "concurrency": 4},
+        "mirror": {"customers": 300, "changes": 30, "match_customers": 2000},
+        "admin": {"requests": 1000, "repeats": 1},
+        "profile": {"orders": 10, "limit": 10},
     },
     "quick": {
         "ceiling": {"window_s": 15, "orders": 700, "pq_window_s": 5, "median_ms": 300, "p99_ms": 2000, "concurrency": 10},

@@ -666,7 +666,10 @@ def case_mirror(p: dict) -> dict:
     log(f"mirror: {total:,} customers in the mirror ({extra:,} added in {seeded_s:.0f} s); timing matches")
     rnd = random.Random(7)
     probes = [f"bulk{rnd.randrange(extra)}@example.com" if extra else "customer1@example.com" for _ in range(1000)]
-    probes += [f"Customer{rnd.randrange(1, n_sync)}@Example.com " for _ in range(200)]
+    changed_set = set(changed)
+    picks = [rnd.randrange(1, n_sync + 1) for _ in range(200)]
+    probes += [f"Customer{i}@Example.com " for i in picks]  # trimmed and case-folded before matching
+    expected_hits = 1000 + sum(1 for i in picks if ids[i - 1] not in changed_set)
     misses = [f"nobody{i}@example.com" for i in range(200)]
     for e in probes[:20]:
         match_customer_by_email(company, e)
@@ -683,7 +686,7 @@ def case_mirror(p: dict) -> dict:
     with CaptureQueriesContext(connection) as q:
         match_customer_by_email(company, probes[0])
     result["match"] = {"customers": total, "emails": CustomerEmail.objects.filter(company=company).count(),
-                       "probes": len(probes), "hits": hits, "p50_ms": percentile(times, 50),
+                       "probes": len(probes), "hits": hits, "expected_hits": expected_hits, "p50_ms": percentile(times, 50),
                        "p95_ms": percentile(times, 95), "miss_p50_ms": percentile(miss_times, 50),
                        "miss_p95_ms": percentile(miss_times, 95), "queries": len(q), "seed_s": seeded_s,
                        "sql": q.captured_queries[0]["sql"] if q.captured_queries else ""}
