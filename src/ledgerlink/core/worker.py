@@ -210,7 +210,9 @@ def claim_for_company(company_id: int, worker_id: str, max_units: int, *, lease_
     units: list[Unit] = []
     with transaction.atomic():
         qs = Company.objects.filter(pk=company_id)
-        qs = qs.select_for_update(skip_locked=True) if _is_pg() else qs
+        # NO KEY UPDATE: serialises claimers without colliding with the KEY SHARE locks that
+        # inserting Attempts (FK to the Company) takes in the senders' transactions.
+        qs = qs.select_for_update(skip_locked=True, no_key=True) if _is_pg() else qs
         company = qs.only(
             "id", "status", "throttled_until", "max_in_flight", "max_per_minute", "max_batches_per_minute",
             "batch_size", "use_batch",

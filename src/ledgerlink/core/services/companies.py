@@ -110,7 +110,7 @@ def access_token_for(company_id: int, *, force: bool = False, stale_token: str |
             return crypto.decrypt(row["access_token_enc"]), row["access_token_expires_at"]
     error: oauth.OAuthError | None = None
     with transaction.atomic():
-        company = Company.objects.select_for_update().get(pk=company_id)
+        company = Company.objects.select_for_update(no_key=True).get(pk=company_id)
         token = crypto.decrypt(company.access_token_enc)
         expires = company.access_token_expires_at
         fresh = bool(token) and expires is not None and expires - timezone.now() > ahead
