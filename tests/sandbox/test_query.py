@@ -101,7 +101,8 @@ def test_query_faults(people):
     r = people.query("SELECT * FROM NULL WHERE")
     err = r.json()["Fault"]["Error"][0]
     assert r.status_code == 400 and err["code"] == "4000" and err["Message"] == "Error parsing query"
-    assert err["Detail"].startswith("QueryParserError: Encountered ")
+    assert err["Detail"] == ('QueryParserError: Encountered " "null" "NULL "" at line 1, column 15.\n'
+                             "Was expecting:\n    <IDENTIFIER> ...\n    ")
     r = people.query("SELECT * FROM Customer WHERE DisplayName = 'a' OR Id = '1'")
     assert r.json()["Fault"]["Error"][0]["code"] == "4000"
     r = people.query("select * from Customer where Nope = '1'")
