@@ -291,6 +291,22 @@ class SandboxApp:
         return None
 
     async def _perform(self, realm: Realm, req: api.Request, segments, operation, ents, entry, receive) -> Reply:
+        rid = req.query.get("requestid") or None
+        if not rid or req.method != "POST" or operation == "query":
+            return await self._perform_once(realm, req, segments, operation, ents, entry, receive)
+        # A repeat of a requestid that is still being processed waits for the first to finish, then gets
+        # its answer (or runs, if the first produced nothing to replay): never two actions for one requestid.
+        while rid in realm.pending_rids:
+            await realm.pending_rids[rid].wait()
+        done = realm.pending_rids[rid] = asyncio.Event()
+        try:
+            return await self._perform_once(realm, req, segments, operation, ents, entry, receive)
+        finally:
+            del realm.pending_rids[rid]
+            done.set()
+
+    async def _perform_once(self, realm: Realm, req: api.Request, segments, operation, ents, entry,
+                            receive) -> Reply:
         fault = self._pick_fault(realm, operation, ents)
         latency = sample_latency_ms(realm.config.get("latency"))
         if latency > 0:

@@ -87,6 +87,7 @@ class Realm:
         self.faults: list[dict] = []
         self.log: list[dict] = []
         self.webhook_log: list[dict] = []
+        self.pending_rids: dict = {}  # requestid -> asyncio.Event while a request with it is processed
 
     # -- ids ---------------------------------------------------------------------------------------
     def next_id(self, etype: str) -> str:

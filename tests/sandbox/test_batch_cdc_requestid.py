@@ -128,3 +128,28 @@ def test_requestid_on_batch_needs_same_bids(realm):
     r = realm.post("batch", {"BatchItemRequest": [{"bId": "x" * 11, "operation": "create",
                                                    "Customer": {"DisplayName": "Q"}}]}, params={"requestid": "b2"})
     assert r.status_code == 400 and r.json()["Fault"]["Error"][0]["code"] == "2130"
+
+
+def test_concurrent_repeats_of_one_requestid_act_once(make_realm, sandbox):
+    """A client that gives up and retries while the first attempt is still running gets the first answer."""
+    import threading
+
+    import httpx
+
+    rc = make_realm(customers=[{"DisplayName": "C"}], config={"latency": {"fixed_ms": 400}})
+    body = {"CustomerRef": {"value": "1"}, "Line": [LINE]}
+    answers = []
+
+    def send():
+        with httpx.Client(base_url=sandbox.base_url, timeout=10) as c:
+            answers.append(c.post(rc.path("invoice"), json=body, headers=rc.headers, params={"requestid": "same"}))
+
+    threads = [threading.Thread(target=send) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert len({a.content for a in answers}) == 1
+    assert len(rc.entities("Invoice")) == 1
+    assert sorted(e["replayed"] for e in rc.requests_log()) == [False, True, True]
