@@ -104,40 +104,36 @@ class LedgerlinkCollector(Collector):
             errors.add_metric([str(row["company_id"]), row["state"], row["error_kind"]], row["n"])
         yield errors
 
+        # One scan of the attempts table for the counters, the 429s and the latency histogram.
         attempts = CounterMetricFamily(
             "ledgerlink_attempts", "Attempts (HTTP exchanges with QBO) by outcome and error kind",
             labels=["company", "outcome", "error_kind"],
         )
-        for row in (
-            Attempt.objects.order_by()
-            .values("company_id", "outcome", "error_kind")
-            .annotate(n=Count("id"))
-            .order_by("company_id", "outcome", "error_kind")
-        ):
-            attempts.add_metric([str(row["company_id"]), row["outcome"], row["error_kind"]], row["n"])
-        yield attempts
-
         r429 = CounterMetricFamily("ledgerlink_http_429", "Attempts answered 429 (throttled)", labels=["company"])
-        for row in (
-            Attempt.objects.order_by().filter(http_status=429).values("company_id").annotate(n=Count("id"))
-            .order_by("company_id")
-        ):
-            r429.add_metric([str(row["company_id"])], row["n"])
-        yield r429
-
         latency = HistogramMetricFamily(
             "ledgerlink_attempt_duration_seconds", "Duration of attempts", labels=["company"]
         )
         aggregates = {f"le{b}": Count("id", filter=Q(duration_ms__lte=b)) for b in LATENCY_BUCKETS_MS}
+        per_company: dict[int, dict[str, int]] = {}
         for row in (
             Attempt.objects.order_by()
-            .filter(duration_ms__isnull=False)
-            .values("company_id")
-            .annotate(n=Count("id"), total=Sum("duration_ms"), **aggregates)
-            .order_by("company_id")
+            .values("company_id", "outcome", "error_kind")
+            .annotate(n=Count("id"), timed=Count("duration_ms"), total=Sum("duration_ms"),
+                      throttled=Count("id", filter=Q(http_status=429)), **aggregates)
+            .order_by("company_id", "outcome", "error_kind")
         ):
-            buckets = [(_le(b), row[f"le{b}"]) for b in LATENCY_BUCKETS_MS] + [("+Inf", row["n"])]
-            latency.add_metric([str(row["company_id"])], buckets, (row["total"] or 0) / 1000.0)
+            attempts.add_metric([str(row["company_id"]), row["outcome"], row["error_kind"]], row["n"])
+            acc = per_company.setdefault(row["company_id"], dict.fromkeys(["timed", "total", "throttled", *aggregates], 0))
+            for key in acc:
+                acc[key] += row[key] or 0
+        for company_id, acc in sorted(per_company.items()):
+            if acc["throttled"]:
+                r429.add_metric([str(company_id)], acc["throttled"])
+            if acc["timed"]:
+                buckets = [(_le(b), acc[f"le{b}"]) for b in LATENCY_BUCKETS_MS] + [("+Inf", acc["timed"])]
+                latency.add_metric([str(company_id)], buckets, acc["total"] / 1000.0)
+        yield attempts
+        yield r429
         yield latency
 
         refreshes = CounterMetricFamily(
