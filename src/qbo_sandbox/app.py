@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import random
 import time
@@ -20,6 +21,8 @@ from .oauth import OAuth, discovery, parse_form
 from .store import Realm, Store
 from .util import dumps, intuit_tid, meta_time, now_ts
 from .webhooks import Dispatcher
+
+log = logging.getLogger("qbo_sandbox")
 
 DISCOVERY_PATHS = {"/.well-known/openid-configuration", "/.well-known/openid_configuration",
                    "/.well-known/openid_sandbox_configuration"}
@@ -136,8 +139,7 @@ class SandboxApp:
         try:
             reply = await self.route(req, receive, send)
         except Exception as exc:  # never leak a traceback page; look like QBO's gateway
-            import traceback
-            traceback.print_exc()
+            log.exception("qbo_sandbox: error while handling %s %s", req.method, req.path)
             reply = gateway_reply("003100", f"sandbox error: {type(exc).__name__}: {exc}")
         if reply.action == "drop":
             await self._abort(send)
