@@ -112,7 +112,8 @@ class Runner:
                                       self.sqlite.fresh("overhead"), port=port))
         if self.pg is not None:
             say(f"overhead: PostgreSQL ingest of {p['orders']:,} orders (once; snapshot for each worker count)")
-            ing = self.with_sandbox("overhead", {**common, "mode": "ingest", "workers": 0, "label": "PostgreSQL"},
+            ing = self.with_sandbox("overhead", {**common, "mode": "ingest", "workers": 0, "label": "PostgreSQL",
+                                                 "ingest_processes": p.get("pg_ingest_processes", 2)},
                                     self.pg.fresh(), port=port)
             self.pg.snapshot()
             for k in p["pg_workers"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -162,21 +163,67 @@ class PgBackendCpu:
         return sum(max(0.0, v - self.base.get(pid, 0.0)) for pid, v in self.last.items())
 
 
-def ingest(jobs: list[tuple[int, str]], n: int, *, label: str) -> dict:
-    """Ingest ``n`` orders round-robin over ``jobs`` [(source id, email)] through ingest_order."""
+def _ingest_range(jobs: list[tuple[int, str]], indexes: range, label: str, n: int) -> tuple[float, float]:
+    """ingest_order for the given order indexes; returns (cpu seconds, build_payload cpu seconds)."""
     from ledgerlink.core.services.orders import ingest_order
 
     step = max(1, n // 10)
-    with PayloadTimer() as pt, PgBackendCpu() as pg:
+    with PayloadTimer() as pt:
         cpu0, t0 = self_cpu(), time.perf_counter()
-        for i in range(n):
+        for k, i in enumerate(indexes):
             source_id, email = jobs[i % len(jobs)]
             ingest_order(order_data(source_id, i, email), actor_label="bench")
-            if (i + 1) % step == 0:
-                log(f"{label}: ingested {i + 1:,}/{n:,} ({(i + 1) / (time.perf_counter() - t0):,.0f} orders/s)")
-        wall, cpu = time.perf_counter() - t0, self_cpu() - cpu0
-    return {"orders": n, "wall_s": wall, "cpu_s": cpu, "payload_cpu_s": pt.cpu, "db_server_cpu_s": pg.cpu,
-            "orders_per_s": n / wall}
+            if (k + 1) % step == 0:
+                log(f"{label}: ingested {k + 1:,}/{len(indexes):,} ({(k + 1) / (time.perf_counter() - t0):,.0f} orders/s)")
+        return self_cpu() - cpu0, pt.cpu
+
+
+def _ingest_child(conn, jobs, indexes, label, n) -> None:
+    from django.db import connections
+
+    try:
+        conn.send(_ingest_range(jobs, indexes, label, n))
+    finally:
+        connections.close_all()
+        conn.close()
+
+
+def ingest(jobs: list[tuple[int, str]], n: int, *, label: str, processes: int = 1) -> dict:
+    """Ingest ``n`` orders round-robin over ``jobs`` [(source id, email)] through ingest_order, in
+    ``processes`` processes (forked; PostgreSQL) or in this one."""
+    import multiprocessing
+
+    from django.db import connections
+
+    with PgBackendCpu() as pg:
+        if processes <= 1:
+            t0 = time.perf_counter()
+            cpu, payload_cpu = _ingest_range(jobs, range(n), label, n)
+            wall = time.perf_counter() - t0
+        else:
+            connections.close_all()
+            ctx = multiprocessing.get_context("fork")
+            before = os.times()
+            t0 = time.perf_counter()
+            children = []
+            for k in range(processes):
+                parent_end, child_end = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_ingest_child,
+                                   args=(child_end, jobs, range(k, n, processes), f"{label} #{k + 1}", n))
+                proc.start()
+                children.append((proc, parent_end))
+            payload_cpu = 0.0
+            for proc, end in children:
+                if end.poll(3600):
+                    payload_cpu += end.recv()[1]
+                proc.join()
+                if proc.exitcode != 0:
+                    raise RuntimeError(f"ingest process exited with {proc.exitcode}")
+            wall = time.perf_counter() - t0
+            after = os.times()
+            cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return {"orders": n, "processes": processes, "wall_s": wall, "cpu_s": cpu, "payload_cpu_s": payload_cpu,
+            "db_server_cpu_s": pg.cpu, "orders_per_s": n / wall}
 
 
 def start_worker(worker_id: str, concurrency: int, *extra: str) -> subprocess.Popen:
@@ -246,6 +293,10 @@ def case_ceiling(p: dict) -> dict:
     worker_cpu = wait_cpu(worker, 180)
     sb_cpu = proc_cpu(p["sandbox_pid"]) - sb_cpu0
 
+    # The first attempt recorded need not be the first one started: the window starts at the earliest
+    # start (so it ends no later than the worker was stopped).
+    first = Attempt.objects.order_by("started_at").values_list("started_at", flat=True).first()
+    end = first + timedelta(seconds=window)
     ok = Attempt.objects.filter(outcome="succeeded")
     in_window = ok.filter(started_at__gte=first, started_at__lt=end)
     minutes = []
@@ -368,7 +419,7 @@ def case_overhead(p: dict) -> dict:
             realms.append(realm["realm_id"])
             jobs.append((source.pk, BUYER_EMAIL if method == "invoice" else f"shopper{c}@example.com"))
         log(f"overhead [{p['label']}]: {n_companies} companies connected; ingesting {n:,} orders")
-        ing = ingest(jobs, n, label=f"overhead [{p['label']}]")
+        ing = ingest(jobs, n, label=f"overhead [{p['label']}]", processes=int(p.get("ingest_processes", 1)))
         if mode == "ingest":
             return {"ingest": ing, "realms": realms}
     else:
@@ -472,8 +523,13 @@ def case_profile_ingest(p: dict) -> dict:
     _, rec, _ = make_company(ctl, "Profile B", push_method="sales_receipt")
     jobs = [(inv.pk, BUYER_EMAIL), (rec.pk, "shopper@example.com")]
     ingest(jobs, 50, label="profile warm-up")
+    from django.test.utils import CaptureQueriesContext
+
     from ledgerlink.core.services.orders import ingest_order
 
+    with CaptureQueriesContext(connection) as q:
+        ingest_order(order_data(inv.pk, 999, BUYER_EMAIL), actor_label="bench")
+    statements = [x["sql"][:160] for x in q.captured_queries]
     n = int(p["orders"])
     prof = cProfile.Profile()
     cpu0 = self_cpu()
@@ -483,7 +539,8 @@ def case_profile_ingest(p: dict) -> dict:
         ingest_order(order_data(source_id, i, email), actor_label="bench")
     prof.disable()
     cpu = self_cpu() - cpu0
-    return {"orders": n, "cpu_ms_per_order_profiled": cpu * 1000 / n, "profile": _profile_text(prof, p.get("limit", 40))}
+    return {"orders": n, "cpu_ms_per_order_profiled": cpu * 1000 / n, "queries_per_order": len(statements),
+            "statements": statements, "profile": _profile_text(prof, p.get("limit", 40))}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -825,14 +882,17 @@ def case_admin(p: dict) -> dict:
         for _ in range(2):
             client.get(url, **headers)
         times = []
-        for _ in range(reps):
+        page_t0 = time.perf_counter()
+        for k in range(reps):
+            if k >= 5 and time.perf_counter() - page_t0 > float(p.get("page_seconds", 20)):
+                break  # a slow page: at least 5 samples, then bounded by time
             t = time.perf_counter()
             r = client.get(url, **headers)
             times.append((time.perf_counter() - t) * 1000)
         with CaptureQueriesContext(connection) as q:
             r = client.get(url, **headers)
         slowest = max(q.captured_queries, key=lambda x: float(x.get("time") or 0), default={"sql": "", "time": 0})
-        out.append({"page": label, "url": url, "status": r.status_code, "p50_ms": percentile(times, 50),
+        out.append({"page": label, "url": url, "status": r.status_code, "samples": len(times), "p50_ms": percentile(times, 50),
                     "p95_ms": percentile(times, 95), "queries": len(q), "bytes": len(r.content),
                     "slowest_query_ms": float(slowest.get("time") or 0) * 1000, "slowest_sql": slowest["sql"][:600]})
         log(f"admin: {label}: p50 {out[-1]['p50_ms']:.1f} ms, p95 {out[-1]['p95_ms']:.1f} ms, {len(q)} queries")
