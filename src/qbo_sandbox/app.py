@@ -19,10 +19,19 @@ from . import control as C
 from . import faults as F
 from .oauth import OAuth, discovery, parse_form
 from .store import Realm, Store
-from .util import dumps, intuit_tid, meta_time, now_ts
+from .util import dumps, intuit_tid, meta_time, now_ts, response_time
 from .webhooks import Dispatcher
 
 log = logging.getLogger("qbo_sandbox")
+
+HTML_503 = (b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body bgcolor=\"white\">"
+            b"\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n<hr><center>Avi Vantage/</center>"
+            b"\r\n</body>\r\n</html>\r\n")
+XML_504 = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+           '<IntuitResponse time="{time}" xmlns="http://schema.intuit.com/finance/v3">\n'
+           '    <Fault type="SERVICE">\n        <Error code="6002">\n'
+           '            <Message>message=GatewayTimeout; errorCode=006002; statusCode=504</Message>\n'
+           '        </Error>\n    </Fault>\n</IntuitResponse>\n')
 
 DISCOVERY_PATHS = {"/.well-known/openid-configuration", "/.well-known/openid_configuration",
                    "/.well-known/openid_sandbox_configuration"}
@@ -322,6 +331,12 @@ class SandboxApp:
                 entry["status"] = reply.status
                 entry["fault_code"] = F.GATEWAY[gk][2]
                 return reply
+            if kind == "503":  # the load balancer's HTML page (gateway-503-html-avi-vantage.json)
+                entry.update(status=503, fault_code=None)
+                return Reply(503, HTML_503, "text/html", {"connection": "close"})
+            if kind == "504":  # XML gateway timeout even for JSON clients (gateway-504-gateway-timeout-6002-xml.json)
+                entry.update(status=504, fault_code="6002")
+                return Reply(504, XML_504.replace("{time}", response_time()).encode(), "application/xml")
             if kind == "timeout":
                 entry["status"] = None
                 await self._hold(receive, float(realm.config.get("timeout_max_s", 30)))

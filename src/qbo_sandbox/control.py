@@ -17,7 +17,7 @@ from .store import (
 )
 from .util import clock_offset, meta_time, now_ts, set_clock_offset
 
-FAULT_KINDS = ("003202", "401", "500", "429", "timeout", "drop_after_commit")
+FAULT_KINDS = ("003202", "401", "500", "429", "503", "504", "timeout", "drop_after_commit")
 FAULT_OPERATIONS = ("create", "update", "delete", "void", "read", "query", "batch", "cdc", "send", "write")
 
 

@@ -445,3 +445,18 @@ def test_webhook_payload_shapes(make_realm):
     mine = json.loads(cloudevents_payload("310687", [Ev]))[0]
     assert set(ce) <= set(mine)
     assert mine["type"] == "qbo.customer.created.v1" and mine["intuitaccountid"] == "310687"
+
+
+def test_injected_503_and_504_look_like_the_captures(realm):
+    for kind, rec_file in (("503", "gateway-503-html-avi-vantage.json"), ("504", "gateway-504-gateway-timeout-6002-xml.json")):
+        rec = recorded(rec_file)["response"]
+        realm.control("POST", "faults", {"kind": kind})
+        r = realm.get("customer/1")
+        assert r.status_code == rec["status"]
+        if kind == "503":
+            assert r.headers["content-type"] == rec["headers"]["content-type"]
+            assert r.text == rec["body"]  # byte for byte (213 bytes, CRLF line ends)
+        else:
+            assert re.sub(r'time="[^"]+"', "", r.text) == re.sub(r'time="[^"]+"', "", rec["body"])
+        assert "intuit_tid" in r.headers
+    assert realm.post("customer", {"DisplayName": "After"}).status_code == 200
