@@ -169,7 +169,12 @@ def create_customer_for_request(request_id: int, *, actor=None, actor_label: str
     Returns the customer request."""
     label = actor_label or actor_label_for(actor)
     with transaction.atomic():
-        pr = PushRequest.objects.select_for_update().select_related("order", "company").filter(pk=request_id).first()
+        pr = (
+            PushRequest.objects.select_for_update(of=("self",))
+            .select_related("order", "company")
+            .filter(pk=request_id)
+            .first()
+        )
         if pr is None:
             raise ServiceError(f"push request {request_id} does not exist", field="id", status=404)
         if pr.state != S.FAILED or pr.error_kind != "customer_ref_required":

@@ -116,7 +116,7 @@ def heal_requests_for_items(company, items: list[Item]) -> list[int]:
     ).order_by("id")
     for pr in waiting:
         with transaction.atomic():
-            locked = PushRequest.objects.select_for_update().select_related("order").get(pk=pr.pk)
+            locked = PushRequest.objects.select_for_update(of=("self",)).select_related("order").get(pk=pr.pk)
             if locked.waiting_on not in keys or locked.state != S.QUEUED:
                 continue
             _, payload = build_payload(locked.order)
