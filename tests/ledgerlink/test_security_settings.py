@@ -10,9 +10,11 @@ from datetime import timedelta
 
 from cryptography.fernet import Fernet
 from django.conf import settings
-from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
+from django.test import Client
 from django.utils import timezone
+
+from tests.ledgerlink.test_ingest_factories import make_user
 
 PROD_SECRET = "k3J9-prod-test-secret-" + "Qx7wZr2LmN8vB4tY6uH1" * 3
 
@@ -139,7 +141,7 @@ def test_production_security_settings(tmp_path):
 def test_session_cookie_is_httponly_samesite_and_expires_after_idle_time(client, db):
     assert settings.SESSION_COOKIE_AGE == 1800
     assert settings.SESSION_SAVE_EVERY_REQUEST is True
-    user = User.objects.create_user("alice", password="a-long-enough-password-1")
+    user = make_user("alice", "viewer")
     client.force_login(user)
 
     response = client.get("/healthz")
@@ -157,8 +159,34 @@ def test_session_cookie_is_httponly_samesite_and_expires_after_idle_time(client,
     renewed = Session.objects.get(pk=session.pk).expire_date
     assert timedelta(seconds=1790) < renewed - timezone.now() <= timedelta(seconds=1800)
 
+    assert client.get("/").status_code == 200
+
     # After the idle time the session is gone: the same cookie no longer signs anybody in.
     Session.objects.filter(pk=session.pk).update(expire_date=timezone.now() - timedelta(seconds=1))
-    from django.contrib.sessions.backends.db import SessionStore
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/login/?next=/"
 
-    assert SessionStore(session_key=cookie.value).load() == {}
+
+def test_logout_ends_the_session_on_the_server(client, db):
+    user = make_user("olga", "operator")
+    client.force_login(user)
+    old_key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    assert client.post("/logout/").status_code == 302
+    assert not Session.objects.filter(session_key=old_key).exists()
+    # Replaying the old cookie signs nobody in.
+    replay = Client()
+    replay.cookies[settings.SESSION_COOKIE_NAME] = old_key
+    response = replay.get("/")
+    assert (response.status_code, response["Location"]) == (302, "/login/?next=/")
+
+
+def test_a_deactivated_user_is_signed_out_at_the_next_request(client, db):
+    user = make_user("pat", "operator")
+    client.force_login(user)
+    assert client.get("/").status_code == 200
+    user.is_active = False
+    user.save()
+    response = client.get("/")
+    assert (response.status_code, response["Location"]) == (302, "/login/?next=/")
+    assert client.post("/requests/1/requeue").status_code == 302
