@@ -299,3 +299,75 @@ def test_postgres_client_tools_older_than_the_server_or_missing_are_clear_errors
     with pytest.raises(CommandError, match="pg_dump was not found. Install the PostgreSQL client tools"):
         call_command("backup", output=str(tmp_path / "b.pgdump"), stdout=StringIO())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bin"]
+
+
+def _database_url() -> str:
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backup_command_while_orders_keep_arriving_is_one_consistent_snapshot(tmp_path):
+    """`ledgerlink backup` in its own process while this one ingests orders (each order and its
+    push request in one transaction): the backup holds whole transactions only, so every order in
+    it has its push request, and restoring it finds exactly those."""
+    import os
+    import subprocess
+    import sys
+
+    from django.db import connections
+
+    from ledgerlink.core.services.orders import ingest_order
+    from tests.ledgerlink.test_ingest_factories import make_world, order_data
+
+    make_world()
+    for n in range(20):
+        ingest_order(order_data(external_id=f"BASE-{n}"))
+    stop = threading.Event()
+    written = []
+    errors = []
+
+    def keep_ingesting():
+        try:
+            n = 0
+            while not stop.is_set():
+                ingest_order(order_data(external_id=f"LIVE-{n}"))
+                written.append(n)
+                n += 1
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=keep_ingesting)
+    writer.start()
+    try:
+        while len(written) < 5:
+            threading.Event().wait(0.01)
+        path = tmp_path / ("live.sqlite3" if connection.vendor == "sqlite" else "live.pgdump")
+        env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "ledgerlink.settings"}
+        before = len(written)
+        result = subprocess.run(
+            [sys.executable, "-m", "ledgerlink.cli", "backup", "--output", str(path)],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+        during = len(written)
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    assert errors == []
+    assert during > before  # orders kept arriving while the backup ran
+    assert result.returncode == 0, result.stderr
+    assert f"Backup written to {path}" in result.stdout
+    total = Order.objects.count()
+    assert total >= 20 + during
+
+    call_command("restore", str(path), "--noinput", "--no-safety-backup", stdout=StringIO())
+    restored = Order.objects.count()
+    assert 20 + before <= restored <= total
+    assert not Order.objects.filter(push_requests__isnull=True).exists()
+    assert PushRequest.objects.count() == restored
+    assert PushRevision.objects.count() == restored
