@@ -279,13 +279,34 @@ def handle(app, method: str, parts: list[str], query: dict, body: bytes) -> tupl
                     store.save_token(tok)
             return 200, {"realm_id": realm.realm_id, "expired_access_tokens": n_access,
                          "expired_refresh_tokens": n_refresh}
+        if rest == ["reset"] and method == "POST":
+            # wipe the company data back to a new company; config, tokens and the realm id stay
+            config = copy.deepcopy(realm.config)
+            fresh = Realm(realm.realm_id, config)
+            from .store import seed_realm
+
+            seed_realm(fresh)
+            apply_preferences(fresh, None)
+            fresh.log, fresh.webhook_log = realm.log, realm.webhook_log
+            store.realms[realm.realm_id] = fresh
+            if store.persist:
+                store.persist.delete_prefix(f"realm/{realm.realm_id}")
+            app.persist_realm_all(fresh)
+            return 200, fresh.summary()
         if rest == ["tokens"] and method == "POST":
             spec = parse_json(body)
             return 201, dict(app.oauth.mint(realm, str(spec.get("client_id") or "sandbox-client")),
                              realm_id=realm.realm_id)
         if rest == ["requests"]:
             if method == "GET":
-                return 200, {"requests": list(realm.log)}
+                entries = list(realm.log)
+                if query.get("since"):
+                    try:
+                        since = float(query["since"])
+                    except ValueError:
+                        raise ControlError(400, "since must be epoch seconds") from None
+                    entries = [e for e in entries if e["started"] > since]
+                return 200, {"requests": entries}
             if method == "DELETE":
                 realm.log.clear()
                 return 200, {"requests": []}

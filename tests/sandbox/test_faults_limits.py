@@ -188,3 +188,19 @@ def test_limits_config_validation(realm):
     r = realm.control("PUT", "config", {"limits": {"concurrent": 3}})
     assert r.json()["config"]["limits"] == {"per_minute": 500, "concurrent": 3, "batch_per_minute": 40}
     assert realm.control("PUT", "config", {"limits": False}).json()["config"]["limits"] is None
+
+
+def test_reset_keeps_realm_and_tokens_and_log_since(realm):
+    realm.create("Customer", {"DisplayName": "Temp"})
+    first = realm.requests_log()[-1]["started"]
+    realm.control("PUT", "config", {"custom_txn_numbers": True})
+    r = realm.control("POST", "reset")
+    assert r.status_code == 200 and "Customer" not in r.json()["counts"]
+    assert realm.entities("Customer") == []
+    assert [i["Name"] for i in realm.entities("Item")] == ["Services", "Hours"]
+    assert realm.get(f"companyinfo/{realm.realm_id}").status_code == 200  # same token still works
+    assert realm.get("preferences").json()["Preferences"]["SalesFormsPrefs"]["CustomTxnNumbers"] is True
+    c = realm.create("Customer", {"DisplayName": "Amy's Bird Sanctuary"})  # the old name is free again
+    assert c["Id"] == "1"
+    log = realm.control("GET", f"requests?since={first}").json()["requests"]
+    assert [e["operation"] for e in log] == ["read", "read", "create"]
