@@ -176,3 +176,22 @@ def test_a_viewer_api_token_changes_nothing(world):
                 refused += resp.status_code == 403
     assert refused >= 12
     assert database_state() == before
+
+
+def test_every_post_needs_the_csrf_token_even_for_an_admin(world):
+    """CSRF on every state change: an admin's browser tricked into posting (no CSRF token) changes
+    nothing anywhere. The API takes no cookies (bearer tokens only, checked above) and the webhook
+    is authenticated by its HMAC signature instead."""
+    admin = make_user("ada", "admin")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin)
+    before = database_state()
+    checked = 0
+    for url in all_urls():
+        if url.startswith("/api/") or url == "/webhooks/quickbooks":
+            continue
+        resp = client.post(url, {"payload": "{}", "action": "save", "status": "paused", "role": "viewer", "name": "x"})
+        assert resp.status_code in (403, 405), (url, resp.status_code)
+        checked += resp.status_code == 403
+    assert checked >= 20
+    assert database_state() == before
