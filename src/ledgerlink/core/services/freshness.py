@@ -25,22 +25,46 @@ CDC_LOOKBACK_LIMIT = timedelta(days=29)
 CDC_ENTITIES = ("Customer", "Item")
 
 
-def _compare_with_mirror(model, company: Company, record: dict) -> str:
-    """"new", "newer", "same" (the overlap of CDC re-reads it) or "older" (out of order)."""
+def _compare(row: tuple | None, record: dict) -> str:
+    """"new", "newer", "same" (the overlap of CDC re-reads it) or "older" (out of order), given the
+    mirror's (qbo_updated_at, sync_token) for the record's Id."""
     from ledgerlink.core.services.mirror import _updated_at
 
-    stamp = _updated_at(record)
-    row = model.objects.filter(company=company, qbo_id=str(record.get("Id"))).values_list(
-        "qbo_updated_at", "sync_token"
-    ).first()
     if row is None:
         return "new"
+    stamp = _updated_at(record)
     current, token = row
     if stamp is None or current is None or stamp > current:
         return "newer"
     if stamp == current:
         return "same" if str(record.get("SyncToken", "")) == token else "newer"
     return "older"
+
+
+def _compare_with_mirror(model, company: Company, record: dict) -> str:
+    """_compare against the mirror's row for this record (one query)."""
+    row = model.objects.filter(company=company, qbo_id=str(record.get("Id"))).values_list(
+        "qbo_updated_at", "sync_token"
+    ).first()
+    return _compare(row, record)
+
+
+def _newest_per_id(records: list[dict]) -> list[dict]:
+    """One record per Id: the latest by LastUpdatedTime, then SyncToken (a CDC answer or a burst of
+    webhook reads may hold the same record twice, in any order)."""
+    from ledgerlink.core.services.mirror import _updated_at
+
+    def key(record):
+        stamp = _updated_at(record)
+        token = str(record.get("SyncToken", ""))
+        return (stamp.timestamp() if stamp else float("-inf"), int(token) if token.isdigit() else -1)
+
+    best: dict[str, dict] = {}
+    for record in records:
+        rid = str(record.get("Id"))
+        if rid not in best or key(record) >= key(best[rid]):
+            best[rid] = record
+    return list(best.values())
 
 
 def apply_records(company: Company, entity: str, records: list[dict]) -> list[Customer | Item]:
@@ -53,10 +77,31 @@ def apply_records(company: Company, entity: str, records: list[dict]) -> list[Cu
     model, apply = (Customer, apply_customer) if entity == "Customer" else (Item, apply_item)
     if entity not in CDC_ENTITIES:
         return []
+    from ledgerlink.core.services.mirror import _upsert_customers, _upsert_items
+
+    upsert = _upsert_customers if entity == "Customer" else _upsert_items
     applied: list = []
-    for record in records:
-        if record.get("status") == "Deleted" or _compare_with_mirror(model, company, record) in ("new", "newer"):
-            applied.append(apply(company, record))
+    if any(r.get("status") == "Deleted" for r in records):
+        live = []  # tombstones (webhook deletes and merges, one event at a time): in order, one by one
+        for record in records:
+            if record.get("status") == "Deleted" or _compare_with_mirror(model, company, record) in ("new", "newer"):
+                applied.append(apply(company, record))
+    else:
+        live = _newest_per_id([r for r in records if r.get("Id") is not None])
+    fresh = []
+    for start in range(0, len(live), 500):
+        chunk = live[start:start + 500]
+        # One query for the mirror's stamps of the whole chunk, one upsert for what is new or newer.
+        current = {
+            qbo_id: (stamp, token)
+            for qbo_id, stamp, token in model.objects.filter(
+                company=company, qbo_id__in=[str(r["Id"]) for r in chunk]
+            ).values_list("qbo_id", "qbo_updated_at", "sync_token")
+        }
+        fresh += [r for r in chunk if _compare(current.get(str(r["Id"])), r) in ("new", "newer")]
+    if fresh:
+        with transaction.atomic():
+            applied += upsert(company, fresh)
     applied = [row for row in applied if row is not None]
     if entity == "Customer":
         heal_after_mirror_change(company, applied)
