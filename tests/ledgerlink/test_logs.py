@@ -243,3 +243,20 @@ def test_logs_of_a_full_pipeline_run_hold_no_token_secret_or_payload(
     assert len(lines_out) > 20
     assert any(line["logger"] == "httpx" and f"/v3/company/{company.realm_id}/" in line["event"] for line in lines_out)
     assert_no_secret(out, settings.QBO_CLIENT_SECRET, *seen_tokens, *ciphertexts)
+
+
+def test_long_texts_are_cut_so_no_document_reaches_a_line_whole(json_log):
+    document = json.dumps({"Line": [{"Description": f"line {i} {PAYLOAD_MARKER}"} for i in range(400)]})
+    assert len(document) > 10000
+    try:
+        raise ValueError(f"QBO said no to {document}")
+    except ValueError:
+        logging.getLogger("ledgerlink.worker").exception("could not send %s", document)
+    log_event("push.debug", note=document)
+    first, second = lines_of(json_log)
+    assert len(first["event"]) == 2000 + len(f"...[{len('could not send ' + document) - 2000} chars cut]")
+    assert first["event"].endswith(" chars cut]")
+    assert len(first["exc"]) < 6100 and first["exc"].startswith("[") and first["exc"].endswith(
+        f"ValueError: QBO said no to {document}"[-100:])
+    assert len(second["note"]) < 2100
+    assert document not in json_log.getvalue()

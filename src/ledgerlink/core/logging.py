@@ -85,6 +85,21 @@ _context: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.Context
 )
 
 
+# Long texts are cut: a document or response body pasted into a message or an exception never
+# reaches a line whole.
+MAX_TEXT = 2000
+MAX_EXC = 6000
+
+
+def _cut(text: str, limit: int = MAX_TEXT, *, keep_tail: bool = False) -> str:
+    if len(text) <= limit + 40:  # the slack keeps an already cut text as it is
+        return text
+    cut = len(text) - limit
+    if keep_tail:
+        return f"[{cut} chars cut]..." + text[-limit:]
+    return text[:limit] + f"...[{cut} chars cut]"
+
+
 def redact_text(text: str) -> str:
     """Replace credentials found in free text."""
     for pattern, repl in _PATTERNS:
@@ -119,9 +134,9 @@ def redact_value(name: str, value: Any) -> Any:
 
 def _redact_nested(value: Any) -> Any:
     if isinstance(value, str):
-        return redact_text(value)
+        return _cut(redact_text(value))
     if isinstance(value, bytes):
-        return redact_text(value.decode("utf-8", "replace"))
+        return _cut(redact_text(value.decode("utf-8", "replace")))
     if isinstance(value, Mapping):
         return {str(k): redact_value(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
@@ -130,7 +145,7 @@ def _redact_nested(value: Any) -> Any:
         return value
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
-    return redact_text(str(value))
+    return _cut(redact_text(str(value)))
 
 
 def redact_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,7 +171,7 @@ class RedactionFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a broken format string must not hide the line
             message = str(record.msg)
-        record.msg = redact_text(message)
+        record.msg = _cut(redact_text(message))
         record.args = None
         for key, value in list(vars(record).items()):
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
@@ -179,17 +194,17 @@ class JsonFormatter(logging.Formatter):
         line: dict[str, Any] = {
             "ts": dt.datetime.fromtimestamp(record.created, tz=dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
-            "event": redact_text(str(event)),
+            "event": _cut(redact_text(str(event))),
             "logger": record.name,
         }
         if message != event:
-            line["message"] = redact_text(message)
+            line["message"] = _cut(redact_text(message))
         for key, value in redact_fields(_record_fields(record)).items():
             line.setdefault(key, value)
         if record.exc_info:
-            line["exc"] = redact_text(self.formatException(record.exc_info))
+            line["exc"] = _cut(redact_text(self.formatException(record.exc_info)), MAX_EXC, keep_tail=True)
         elif record.exc_text:
-            line["exc"] = redact_text(record.exc_text)
+            line["exc"] = _cut(redact_text(record.exc_text), MAX_EXC, keep_tail=True)
         return json.dumps(line, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -203,11 +218,11 @@ class TextFormatter(logging.Formatter):
             message = str(record.msg)
         fields = redact_fields(_record_fields(record))
         ts = dt.datetime.fromtimestamp(record.created, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        text = f"{ts} {record.levelname:<7} {record.name}: {redact_text(message)}"
+        text = f"{ts} {record.levelname:<7} {record.name}: {_cut(redact_text(message))}"
         if fields:
             text += " " + " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in fields.items())
         if record.exc_info:
-            text += "\n" + redact_text(self.formatException(record.exc_info))
+            text += "\n" + _cut(redact_text(self.formatException(record.exc_info)), MAX_EXC, keep_tail=True)
         return text
 
 
