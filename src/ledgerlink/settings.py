@@ -45,6 +45,9 @@ QBO_CLIENT_SECRET = os.environ.get("QBO_CLIENT_SECRET", "ledgerlink-dev-secret")
 QBO_REDIRECT_URI = os.environ.get("QBO_REDIRECT_URI", "http://127.0.0.1:8000/connections/callback")
 QBO_MINOR_VERSION = os.environ.get("QBO_MINOR_VERSION", "75")
 QBO_WEBHOOK_VERIFIER = os.environ.get("QBO_WEBHOOK_VERIFIER", "")
+# The web app's "Connect to QuickBooks" may target a qbo_sandbox URL (a server-side fetch of an
+# admin-given URL); off in production unless allowed.
+LEDGERLINK_ALLOW_SANDBOX_CONNECT = _env_bool("LEDGERLINK_ALLOW_SANDBOX_CONNECT", False)
 
 INSTALLED_APPS = [
     "django.contrib.auth",

@@ -355,6 +355,8 @@ def test_run_rules_endpoint_releases_a_held_order():
     ]
     r = post(operator, f"/api/v1/orders/{order['id']}/run-rules")
     assert (r.status_code, r.json()["field"]) == (409, "id")
-    assert post(viewer, "/api/v1/automation-rules/preview", {"actions": {"hold": True}}).json() == {
+    # The preview runs a rule's pattern over many orders: operators and admins only.
+    assert post(viewer, "/api/v1/automation-rules/preview", {"actions": {"hold": True}}).status_code == 403
+    assert post(operator, "/api/v1/automation-rules/preview", {"actions": {"hold": True}}).json() == {
         "would_change": 1, "last_n": 1000,
     }

@@ -224,3 +224,20 @@ def test_run_rules_that_change_the_push_method_replace_the_failed_request():
     new = order.push_requests.exclude(pk=old.pk).get()
     assert (old.state, new.kind, new.state) == ("cancelled", "sales_receipt", "queued")
     assert order.status == "queued"
+
+
+@pytest.mark.parametrize("pattern", ["(a+)+$", "([a-z]+)*@", r"(\w+\.)+com", "(x|xy)*z", r"(a)\1"])
+def test_patterns_that_can_backtrack_exponentially_are_refused(pattern):
+    from ledgerlink.core.services.automation import validate_rule
+
+    with pytest.raises(ServiceError) as err:
+        validate_rule({"email_pattern": pattern}, {"hold": True})
+    assert err.value.field == "conditions.email_pattern"
+    assert "exponential time" in err.value.message
+
+
+def test_safe_patterns_are_kept():
+    from ledgerlink.core.services.automation import validate_rule
+
+    conditions, _ = validate_rule({"email_pattern": r"^(sales|ap)@acme\.com$"}, {"hold": True})
+    assert conditions == {"email_pattern": r"^(sales|ap)@acme\.com$"}

@@ -141,3 +141,11 @@ def test_web_connect_button_round_trip_and_disconnect(sandbox, qbo):
     assert client.post(f"/connections/{company.pk}/disconnect").status_code == 302
     company.refresh_from_db()
     assert company.status == "disconnected"
+
+
+def test_sandbox_target_is_off_in_production_unless_allowed(settings):
+    settings.PRODUCTION = True
+    with pytest.raises(ServiceError) as err:
+        start_connect({}, target="qbo_sandbox", base_url="http://169.254.169.254", name="X")
+    assert err.value.field == "target"
+    assert "LEDGERLINK_ALLOW_SANDBOX_CONNECT" in err.value.message

@@ -626,8 +626,11 @@ def create_rule(request, payload: RuleIn):
 
 @api.post("/automation-rules/preview", response={200: RulePreviewOut, **ERRORS}, tags=["automation rules"])
 def preview_rule(request, payload: RulePreviewIn):
-    """How many of the last ``last_n`` orders this rule would change (nothing is written)."""
+    """How many of the last ``last_n`` orders this rule would change (nothing is written). Operators
+    and admins only: it runs the rule's pattern over many orders."""
     from ledgerlink.core.services.automation import preview_rule as preview
+
+    _need(request, "operator")
 
     return {"would_change": preview(payload.conditions, payload.actions, payload.last_n), "last_n": payload.last_n}
 

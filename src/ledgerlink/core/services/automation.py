@@ -20,6 +20,14 @@ from ledgerlink.core.services.audit import actor_label_for, record_audit
 from ledgerlink.core.services.errors import ServiceError
 from ledgerlink.core.services.payloads import build_payload, is_valid_email
 
+# Catastrophic backtracking comes from a quantified group that itself contains a quantifier, e.g.
+# (a+)+, (a*)*, (a|aa)+ ... {n,}; we refuse any group holding a quantifier that is quantified again.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{?]")
+_QUANTIFIED_ALTERNATION = re.compile(r"\((?:[^()\\]|\\.)*\|(?:[^()\\]|\\.)*\)\s*[+*{]")
+_BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
+# Emails are at most 320 characters; the pattern never sees more.
+MAX_MATCHED_EMAIL = 320
+
 CONDITION_KEYS = ("order_source", "site_area", "email", "email_pattern", "total_min", "total_max", "ship_country")
 ACTION_KEYS = ("set_email", "set_push_method", "set_customer", "set_default_item", "hold")
 EMAIL_STATES = ("missing", "invalid", "present")
@@ -97,12 +105,19 @@ def validate_rule(conditions, actions) -> tuple[dict, dict]:
                 raise ServiceError(f"must be one of {', '.join(EMAIL_STATES)}", field=field)
             clean_c[key] = value
         elif key == "email_pattern":
-            if not isinstance(value, str) or len(value) > 500:
-                raise ServiceError("must be a regular expression of at most 500 characters", field=field)
+            if not isinstance(value, str) or len(value) > 200:
+                raise ServiceError("must be a regular expression of at most 200 characters", field=field)
             try:
                 re.compile(value, re.IGNORECASE)
             except re.error as exc:
                 raise ServiceError(f"is not a valid regular expression: {exc}", field=field) from exc
+            if any(p.search(value) for p in (_NESTED_QUANTIFIER, _QUANTIFIED_ALTERNATION, _BACKREFERENCE)):
+                raise ServiceError(
+                    "must not repeat a group holding a repetition or an alternative (like (a+)+ or (a|ab)*) "
+                    "nor use back-references: such patterns can take exponential time; write it without "
+                    "nesting, e.g. ^orders@.*\\.example$",
+                    field=field,
+                )
             clean_c[key] = value
         elif key in ("total_min", "total_max"):
             clean_c[key] = str(_decimal(value, field))
@@ -261,7 +276,7 @@ def rule_matches(conditions: dict, order: Order) -> bool:
     if state == "invalid" and (not email or is_valid_email(email)):
         return False
     pattern = conditions.get("email_pattern")
-    if pattern and not re.search(pattern, email, re.IGNORECASE):
+    if pattern and not re.search(pattern, email[:MAX_MATCHED_EMAIL], re.IGNORECASE):
         return False
     total = Decimal(order.total or 0)
     if "total_min" in conditions and total < Decimal(conditions["total_min"]):

@@ -64,6 +64,11 @@ def start_connect(session, *, target: str, name: str, base_url: str = "", actor=
         raise ServiceError("Give the company a name", field="name")
     if target not in TARGETS:
         raise ServiceError(f"Choose one of: {', '.join(TARGETS)}", field="target")
+    if target == "qbo_sandbox" and settings.PRODUCTION and not settings.LEDGERLINK_ALLOW_SANDBOX_CONNECT:
+        raise ServiceError(
+            "Connecting to a qbo_sandbox is off in production (set LEDGERLINK_ALLOW_SANDBOX_CONNECT=1 to allow it)",
+            field="target",
+        )
     if target == "qbo_sandbox":
         base_url = (base_url or "").strip().rstrip("/")
         if not base_url.startswith(("http://", "https://")):
