@@ -444,6 +444,8 @@ def validate_edited_payload(kind: str, payload, current: dict | None = None) -> 
     except ValueError as exc:
         _check_finite(payload, "payload")
         raise ServiceError(f"is not valid JSON: {exc}", field="payload") from exc
+    except RecursionError as exc:
+        raise ServiceError("is nested too deeply: a QuickBooks document is a few levels deep", field="payload") from exc
     if size > MAX_EDIT_BYTES:
         raise ServiceError(
             f"is {size:,} bytes; an edited payload may be at most {MAX_EDIT_BYTES:,} bytes",
