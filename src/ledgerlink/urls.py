@@ -1,4 +1,8 @@
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
 from django.urls import include, path
+from django.views.defaults import bad_request
 
 from ledgerlink.core.api import api
 from ledgerlink.core.webhook_views import quickbooks_webhook
@@ -9,3 +13,18 @@ urlpatterns = [
     path("", include("ledgerlink.ops.urls")),
     path("", include("ledgerlink.web.urls")),
 ]
+
+
+def handler400(request, exception=None):
+    """A form over DATA_UPLOAD_MAX_MEMORY_SIZE (e.g. a 10 MB payload edit) gets a 413 that says what to
+    do instead of a bare "Bad Request" (the API answers its own JSON 413)."""
+    if isinstance(exception, RequestDataTooBig):
+        from ledgerlink.core.services.payloads import MAX_EDIT_BYTES
+
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return HttpResponse(
+            f"The form you sent is too large (the limit is {limit:,} bytes; an edited payload may be at most "
+            f"{MAX_EDIT_BYTES:,} bytes). Nothing was saved. Go back, shorten the payload and send it again.\n",
+            status=413, content_type="text/plain; charset=utf-8",
+        )
+    return bad_request(request, exception)
