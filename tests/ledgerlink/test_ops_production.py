@@ -31,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ledgerlink.core import crypto
 from ledgerlink.core.models import Attempt, AuditLog, Company, OrderSource, PushRequest, SiteArea, UserProfile
+from tests.ledgerlink.test_ops_factories import smtp_server  # noqa: F401
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -128,7 +129,7 @@ class Cluster:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_gunicorn_three_workers_postgres_and_sandbox(tmp_path, settings):
+def test_gunicorn_three_workers_postgres_and_sandbox(tmp_path, settings, smtp_server):  # noqa: F811
     from ledgerlink.core.services.companies import connect_company
     from ledgerlink.core.services.mirror import sync_company
     from ledgerlink.core.services.tokens import create_api_token
@@ -183,6 +184,10 @@ def test_gunicorn_three_workers_postgres_and_sandbox(tmp_path, settings):
             "LOG_LEVEL": "INFO",
             "LOG_FORMAT": "json",
             "PYTHONUNBUFFERED": "1",
+            "EMAIL_HOST": smtp_server.host,
+            "EMAIL_PORT": str(smtp_server.port),
+            "LEDGERLINK_ADMIN_EMAILS": "ops@example.com",
+            "LEDGERLINK_BASE_URL": "https://ledgerlink.example.com",
             "DJANGO_SETTINGS_MODULE": "ledgerlink.settings",
         })
         cluster = Cluster(tmp_path, env)
@@ -292,6 +297,16 @@ def test_gunicorn_three_workers_postgres_and_sandbox(tmp_path, settings):
             _wait(lambda: http.get("/readyz").status_code == 200, 30, "/readyz after a worker starts")
             assert cluster.stop("worker4") == 0  # SIGTERM: clean stop, heartbeat marked stopped
             assert http.get("/readyz").status_code == 503
+
+            # Failure digest over SMTP from the production environment: one email for the growth.
+            for _ in range(2):
+                sent = cluster.run([ledgerlink, "send-digests"])
+                assert sent.returncode == 0, sent.stderr
+            assert len(smtp_server.messages) == 1
+            _from, rcpts, msg = smtp_server.messages[0]
+            assert rcpts == ["ops@example.com"]
+            assert msg["Subject"] == f"[Ledgerlink] Prod Co: {BAD} failed request(s) - CustomerRef is required"
+            assert "https://ledgerlink.example.com/requests/completed/?outcome=failed" in msg.get_content()
 
             # `ledgerlink status --json` from the production environment agrees.
             status = cluster.run([ledgerlink, "status", "--json"])
