@@ -184,6 +184,11 @@ def request_edit(request, pk: int):
         error = {"message": f"Line {exc.lineno}, column {exc.colno}: {exc.msg}", "line": exc.lineno, "col": exc.colno}
         ctx = _detail_context(request, push_request, form=form, json_error=error, editing=True)
         return render(request, "web/request_detail.html", ctx, status=422)
+    except RecursionError:
+        error = {"message": "The payload is nested too deeply to read: a QuickBooks document is a few levels deep.",
+                 "line": 1, "col": 1}
+        ctx = _detail_context(request, push_request, form=form, json_error=error, editing=True)
+        return render(request, "web/request_detail.html", ctx, status=422)
     if not isinstance(payload, dict):
         error = {"message": "The payload must be a JSON object ({ ... }).", "line": 1, "col": 1}
         ctx = _detail_context(request, push_request, form=form, json_error=error, editing=True)
