@@ -24,7 +24,7 @@ import re
 from django.db import transaction
 from django.utils import timezone
 
-from ledgerlink.core.models import Customer, Order, PushRequest, PushRevision, SiteArea
+from ledgerlink.core.models import Customer, CustomerEmail, Order, PushRequest, PushRevision, SiteArea
 from ledgerlink.core.services.audit import actor_label_for, record_audit
 from ledgerlink.core.services.errors import ServiceError
 from ledgerlink.core.services.payloads import is_valid_email, normalise_email
@@ -271,11 +271,22 @@ def heal_after_mirror_change(company, customers: list[Customer]) -> list[int]:
     """After a sync, CDC or webhook upserted ``customers``: heal every request waiting on one of
     their (active) emails."""
     healed: list[int] = []
-    for customer in customers:
-        if customer is None or not customer.active:
-            continue
-        for row in customer.emails.all():
-            healed += heal_requests_for_email(company, row.email)
+    active = [c for c in customers if c is not None and c.active]
+    for start in range(0, len(active), 500):
+        chunk = active[start:start + 500]
+        emails = list(CustomerEmail.objects.filter(customer__in=chunk).order_by("customer_id", "id")
+                      .values_list("customer_id", "email"))
+        # One query for which of these emails anything waits on (a CDC page is mostly unrelated changes).
+        waiting = set(PushRequest.objects.filter(
+            company=company, waiting_on__in={waiting_key(e) for _, e in emails}, state__in=(S.QUEUED, S.FAILED)
+        ).values_list("waiting_on", flat=True))
+        by_customer: dict[int, list[str]] = {}
+        for customer_id, email in emails:
+            by_customer.setdefault(customer_id, []).append(email)
+        for customer in chunk:
+            for email in by_customer.get(customer.pk, []):
+                if waiting_key(email) in waiting:
+                    healed += heal_requests_for_email(company, email)
     return healed
 
 
