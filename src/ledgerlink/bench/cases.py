@@ -607,6 +607,8 @@ def _seed_customers_in_state(state: Path, realm_id: str, template_id: str, n: in
         ids.append(cid)
         rows.append((f"realm/{realm_id}/rec/Customer/{cid}", json.dumps(rec)))
     meta["seq"]["name"] = start + n
+    tpl["ts"] = ts  # the template too is older than the CDC window
+    rows.append((f"realm/{realm_id}/rec/Customer/{template_id}", json.dumps(tpl)))
     with db:
         db.executemany("INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)", rows)
         db.execute("UPDATE kv SET value = ? WHERE key = ?", (json.dumps(meta), f"realm/{realm_id}"))
