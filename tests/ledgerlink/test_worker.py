@@ -306,3 +306,26 @@ def test_in_flight_never_exceeds_company_limit(transactional_db, wholesale, orde
     assert 2 <= peak <= 3
     assert WorkerHeartbeat.objects.get(worker_id=worker.worker_id).stopped_at is not None
     assert Order.objects.filter(status="pushed").count() == 24
+
+
+def test_look_up_never_adopts_another_orders_document(wholesale, order_factory, qbo, company, run_worker_until_idle):
+    """After an unknown outcome, a document with the same DocNumber whose marker is another order's
+    (``ledgerlink-order:{id}1`` contains ``ledgerlink-order:{id}``) is not taken for ours."""
+    from ledgerlink.core.worker import has_marker
+
+    order, pr = order_factory(wholesale, email="name2@example.com", number="DUP-1")
+    claim_for_company(company.pk, "dead-worker", 1)  # dies before sending
+    PushRequest.objects.filter(pk=pr.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    recover_expired_leases()
+    payload = pr.revisions.get(number=1).payload
+    other = qbo.api(company.realm_id, "POST", "invoice",
+                    json={**payload, "PrivateNote": f"ledgerlink-order:{order.pk}1"}).json()["Invoice"]
+    run_worker_until_idle(timeout=20)
+    pr.refresh_from_db()
+    invoices = qbo.entities(company.realm_id, "Invoice")
+    assert len(invoices) == 2
+    ours = [i for i in invoices if i["Id"] != other["Id"]]
+    assert (pr.state, pr.qbo_id) == ("succeeded", ours[0]["Id"])
+    assert ours[0]["PrivateNote"] == f"ledgerlink-order:{order.pk}"
+    assert has_marker("x ledgerlink-order:4 y", 4) and has_marker("ledgerlink-order:4", 4)
+    assert not has_marker("ledgerlink-order:42", 4) and not has_marker("", 4) and not has_marker(None, 4)

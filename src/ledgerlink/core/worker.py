@@ -34,6 +34,7 @@ import logging
 import os
 import queue
 import random
+import re
 import socket
 import threading
 import time
@@ -378,11 +379,17 @@ def _lookup(client: QBOClient, entity: str, req: Claimed) -> tuple[dict | None, 
         return None, e.response
     if marker:
         for row in rows:
-            if marker in (row.get("PrivateNote") or ""):
+            if has_marker(row.get("PrivateNote"), req.order_id):
                 return row, None
-    if doc_number and rows and not (marker and marker in (req.payload.get("PrivateNote") or "")):
+    if doc_number and rows and not (marker and has_marker(req.payload.get("PrivateNote"), req.order_id)):
         return rows[0], None  # a payload without our marker: the DocNumber is all we can match on
     return None, None
+
+
+def has_marker(note: str | None, order_id) -> bool:
+    """Whether a PrivateNote carries this order's marker (``ledgerlink-order:4`` is not in
+    ``ledgerlink-order:42``)."""
+    return bool(note) and re.search(re.escape(order_marker(order_id)) + r"(?!\d)", note) is not None
 
 
 def _result_from_response(req: Claimed, resp: QBOResponse, entity: str, item: dict | None = None,
