@@ -54,9 +54,11 @@ from django.db import (
 from django.db.models import Q
 from django.utils import timezone
 
+from ledgerlink.core.logging import log_attempt
 from ledgerlink.core.models import Attempt, Company, Order, PushRequest, PushRevision, WorkerHeartbeat
 from ledgerlink.core.qbo.client import QBOClient, QBOError, QBOResponse, batch_results
 from ledgerlink.core.qbo.errors import Classification, make
+from ledgerlink.core.services.digests import maybe_send_digests
 
 log = logging.getLogger("ledgerlink.worker")
 
@@ -596,6 +598,14 @@ def record_results(unit: Unit, results: list[Result], resp: QBOResponse | None, 
             Company.objects.filter(pk=unit.company_id).filter(
                 Q(last_success_at__isnull=True) | Q(last_success_at__lt=now - timedelta(seconds=5))
             ).update(last_success_at=now)
+    # One structured line per attempt, after commit (never the response body).
+    if log_attempts_enabled():
+        for res, attempt in zip(results, attempts, strict=True):
+            log_attempt(attempt, order=res.request.order_id)
+
+
+def log_attempts_enabled() -> bool:
+    return logging.getLogger("ledgerlink").isEnabledFor(logging.INFO)
 
 
 def after_customer_results(client: QBOClient, results: list[Result]) -> None:
@@ -800,6 +810,7 @@ class Worker:
                     self.heartbeat()
                     self.maybe_recover()
                     self.maybe_refresh_mirror()
+                    maybe_send_digests()
                     claimed = self.claim_round()
                     busy = self.concurrency and self._busy
                     if claimed == 0 and not busy:
