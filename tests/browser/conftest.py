@@ -84,10 +84,23 @@ class Shots:
         self.n = 0
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    def take(self, page, step: str, *, full_page: bool = True, readme: str | None = None) -> Path:
+    def take(self, page, step: str, *, full_page: bool = True, readme: str | None = None,
+             around: list[str] | None = None) -> Path:
+        """``around``: CSS selectors; the shot is clipped to the box holding all of them."""
         self.n += 1
         path = ARTIFACTS / f"{self.name}-{self.n:02d}-{step}.png"
-        page.screenshot(path=str(path), full_page=full_page)
+        clip = None
+        if around:
+            page.evaluate("window.scrollTo(0, 0)")
+            boxes = [page.locator(sel).first.bounding_box() for sel in around]
+            boxes = [b for b in boxes if b]
+            if boxes:
+                x0 = max(min(b["x"] for b in boxes) - 8, 0)
+                y0 = max(min(b["y"] for b in boxes) - 8, 0)
+                x1 = max(b["x"] + b["width"] for b in boxes) + 8
+                y1 = max(b["y"] + b["height"] for b in boxes) + 8
+                clip = {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0}
+        page.screenshot(path=str(path), full_page=full_page, clip=clip)
         if readme:
             DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, DOCS_SCREENSHOTS / readme)

@@ -61,8 +61,7 @@ def test_story_customer_ref_required(page, shots, world):
     page.get_by_label("Note (why)").fill("Acme Tools set up in QBO")
     page.get_by_role("button", name="Preview changes").click()
     assert page.locator("pre.diff .d-add", has_text='"value": "56"').count() == 1
-    page.locator("#edit").scroll_into_view_if_needed()
-    shots.take(page, "edit-for-requeue", readme="edit-for-requeue.png")
+    shots.take(page, "edit-for-requeue", readme="edit-for-requeue.png", around=[".error-card", "#edit"])
 
     page.get_by_role("button", name="Save & Re-Queue").click()
     assert "Saved as a new revision and re-queued" in page.locator(".messages").inner_text()

@@ -36,6 +36,8 @@ def invoices(qbo, company):
 
 def test_sandbox_story_customer_ref_required(operator, shots, wholesale, company, qbo, customer_factory,
                                              order_factory, run_worker_until_idle):
+    """The seed's story: the customer is set up in QBO under another email than the order's, so the
+    person finds it in the Customers tab and sets BillEmail and CustomerRef by hand."""
     page = operator
     order, pr = order_factory(wholesale, email="buyer@newco.example", number="WP-1001")
     run_worker_until_idle(timeout=20)
@@ -47,8 +49,8 @@ def test_sandbox_story_customer_ref_required(operator, shots, wholesale, company
     assert row.locator(".err-title").inner_text() == "CustomerRef is required"
     shots.take(page, "failed")
 
-    # The person adds the customer in QuickBooks, then syncs the Customers tab.
-    created = customer_factory(company, "New Co", "buyer@newco.example", sync=False)
+    # The person adds the customer in QuickBooks (accounts payable address), then syncs.
+    created = customer_factory(company, "New Co", "ap@newco.example", sync=False)
     page.get_by_role("link", name="Customers").click()
     assert page.get_by_role("cell", name="New Co").count() == 0
     page.get_by_role("button", name="Sync now").click()
@@ -59,8 +61,8 @@ def test_sandbox_story_customer_ref_required(operator, shots, wholesale, company
 
     page.get_by_role("link", name="Requests Completed").click()
     page.locator(f'tr[data-id="{pr.pk}"]').get_by_role("link", name="Edit for Re-Queue").click()
-    page.get_by_label("Find customer (email or name)").fill("buyer@newco")
-    page.get_by_role("button", name=f"New Co — buyer@newco.example (Id {created['Id']})").click()
+    page.get_by_label("Find customer (email or name)").fill("new co")
+    page.get_by_role("button", name=f"New Co — ap@newco.example (Id {created['Id']})").click()
     page.get_by_role("button", name="Save & Re-Queue").click()
     assert page.locator("h1 .state").inner_text() == "Queued"
 
@@ -71,12 +73,31 @@ def test_sandbox_story_customer_ref_required(operator, shots, wholesale, company
     docs = invoices(qbo, company)
     assert len(docs) == 1
     assert docs[0]["CustomerRef"]["value"] == created["Id"]
-    assert docs[0]["BillEmail"] == {"Address": "buyer@newco.example"}
+    assert docs[0]["BillEmail"] == {"Address": "ap@newco.example"}
     pr.refresh_from_db()
     assert (pr.state, pr.revision, pr.qbo_id) == ("succeeded", 2, docs[0]["Id"])
     assert list(Attempt.objects.filter(push_request=pr).values_list("revision", "outcome")) == [
         (1, "preflight"), (2, "succeeded")]
     assert page.js_errors == []
+
+
+def test_sandbox_customer_with_the_orders_email_heals_the_request_on_sync(
+        operator, shots, wholesale, company, qbo, customer_factory, order_factory, run_worker_until_idle):
+    """When the new QBO customer has the order's email, "Sync now" is the whole fix."""
+    page = operator
+    order, pr = order_factory(wholesale, email="buyer@newco.example", number="WP-1101")
+    run_worker_until_idle(timeout=20)
+    customer_factory(company, "New Co", "buyer@newco.example", sync=False)
+    page.goto("/customers/")
+    page.get_by_role("button", name="Sync now").click()
+    page.goto(f"/requests/{pr.pk}/")
+    assert page.locator("h1 .state").inner_text() == "Queued"
+    assert "by system" in page.locator(".revision").first.inner_text()
+    run_worker_until_idle(timeout=20)
+    page.reload()
+    assert page.locator("h1 .state").inner_text() == "Succeeded"
+    shots.take(page, "healed")
+    assert len(invoices(qbo, company)) == 1
 
 
 def test_sandbox_story_invalid_email(operator, shots, wholesale, company, qbo, order_factory, run_worker_until_idle):

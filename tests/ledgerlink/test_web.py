@@ -12,6 +12,7 @@ from django.urls import URLPattern, get_resolver, reverse
 
 from ledgerlink.core.models import (
     ApiToken,
+    Attempt,
     AuditLog,
     AutomationRule,
     Company,
@@ -505,23 +506,26 @@ def test_dashboard_numbers(client, world, users):
     from ledgerlink.web.services import dashboard_data
 
     now = timezone.now()
-    make_failed_request(world, number="D-1")
-    make_failed_request(world, number="D-2", kind="invalid_email", title="Invalid Email Address format")
-    ok = make_failed_request(world, number="D-3", state=PushRequest.State.SUCCEEDED)
-    PushRequest.objects.filter(pk=ok.pk).update(completed_at=now - timedelta(hours=2))
+    d1 = make_failed_request(world, number="D-1")
+    d2 = make_failed_request(world, number="D-2", kind="invalid_email", title="Invalid Email Address format")
+    make_failed_request(world, number="D-3", state=PushRequest.State.SUCCEEDED)
     old = make_failed_request(world, number="D-4", state=PushRequest.State.QUEUED)
     PushRequest.objects.filter(pk=old.pk).update(created_at=now - timedelta(minutes=90))
     make_failed_request(world, number="D-5", state=PushRequest.State.RETRYING)
-    PushRequest.objects.filter(state="failed").update(completed_at=now)
+    Attempt.objects.filter(push_request=d1).update(started_at=now - timedelta(hours=2))
+    Attempt.objects.filter(push_request=d2).update(started_at=now)
+    Attempt.objects.create(push_request=d2, company=world["company"], revision=1, requestid="x", started_at=now,
+                           outcome="succeeded")
     data = dashboard_data(now=now)
     assert data["oldest"].pk == old.pk
     assert data["oldest_age"] == timedelta(minutes=90)
     assert data["pending_by_state"] == {"queued": 1, "retrying": 1}
     assert data["hourly_chart"]["total"] == 3
-    assert sorted((b["title"]) for b in data["hourly_chart"]["bars"]) == [
-        f"{(now - timedelta(hours=2)).strftime('%Y-%m-%d %H')}:00 UTC: succeeded 1",
-        f"{now.strftime('%Y-%m-%d %H')}:00 UTC: failed 2",
-    ]
+    assert sorted((b["title"]) for b in data["hourly_chart"]["bars"]) == sorted([
+        f"{(now - timedelta(hours=2)).strftime('%Y-%m-%d %H')}:00 UTC: failed 1",
+        f"{now.strftime('%Y-%m-%d %H')}:00 UTC: failed 1",
+        f"{now.strftime('%Y-%m-%d %H')}:00 UTC: succeeded 1",
+    ])
     assert [s["name"] for s in data["kind_chart"]["legend"]] == ["customer_ref_required", "invalid_email"]
     assert data["kind_chart"]["total"] == 2
     assert {(r["error_kind"], r["n"]) for r in data["failed_by_kind"]} == {

@@ -12,11 +12,11 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Count, Min
+from django.db.models import Count, F
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
-from ledgerlink.core.models import Attempt, AuditLog, PushRequest, PushRevision
+from ledgerlink.core.models import Attempt, AuditLog, Company, PushRequest, PushRevision
 
 PAGE_SIZE = 50
 LOGIN_MAX_FAILURES = 5
@@ -74,11 +74,21 @@ def parse_int(value) -> int | None:
 
 
 def keyset_page(qs, after, size: int = PAGE_SIZE) -> Page:
-    """Rows ordered by -id, starting below ``after``. One query, no COUNT, no OFFSET."""
+    """Rows ordered by -id, starting below ``after``: no COUNT, no OFFSET.
+
+    ``qs`` may be a list of querysets over disjoint rows (one per state): each is read with its own
+    ``ORDER BY id DESC LIMIT size+1`` (an index range scan on (state, id)) and the results merged,
+    instead of one IN (...) query that sorts every matching row."""
     after_id = parse_int(after)
-    if after_id:
-        qs = qs.filter(id__lt=after_id)
-    rows = list(qs.order_by("-id")[: size + 1])
+    parts = qs if isinstance(qs, list | tuple) else [qs]
+    rows = []
+    for part in parts:
+        if after_id:
+            part = part.filter(id__lt=after_id)
+        rows.extend(part.order_by("-id")[: size + 1])
+    if len(parts) > 1:
+        rows.sort(key=lambda row: row.id, reverse=True)
+    rows = rows[: size + 1]
     next_after = rows[size - 1].id if len(rows) > size else None
     return Page(rows=rows[:size], next_after=next_after, after=after_id)
 
@@ -87,21 +97,20 @@ def keyset_page(qs, after, size: int = PAGE_SIZE) -> Page:
 
 
 def request_list_queryset(tab: str, filters: dict):
+    """The querysets of a Requests Pending / Completed page (see keyset_page)."""
     states = PushRequest.PENDING_STATES if tab == "pending" else PushRequest.COMPLETED_STATES
     qs = PushRequest.objects.select_related("company", "order", "site_area", "order_source")
-    outcome = filters.get("outcome") or ""
-    if outcome and outcome in states:
-        qs = qs.filter(state=outcome)
-    else:
-        qs = qs.filter(state__in=states)
     if filters.get("error_kind"):
         qs = qs.filter(error_kind=filters["error_kind"])
+    # Site areas and order sources are few, so each matches many rows: "+ 0" keeps the planner on the
+    # (state, id) range scan (stopping after LIMIT rows) instead of sorting every row of the FK index.
     if parse_int(filters.get("site_area")):
-        qs = qs.filter(site_area_id=parse_int(filters["site_area"]))
+        qs = qs.alias(site_area_key=F("site_area_id") + 0).filter(site_area_key=parse_int(filters["site_area"]))
     if parse_int(filters.get("order_source")):
-        qs = qs.filter(order_source_id=parse_int(filters["order_source"]))
+        qs = qs.alias(source_key=F("order_source_id") + 0).filter(source_key=parse_int(filters["order_source"]))
     if filters.get("email"):
-        qs = qs.filter(email__iexact=filters["email"].strip())
+        # Stored case-folded; the company sub-select lets the (company, email) index answer it.
+        qs = qs.filter(company_id__in=Company.objects.values("id"), email=filters["email"].strip().casefold())
     day = filters.get("date")
     if day:
         try:
@@ -113,7 +122,13 @@ def request_list_queryset(tab: str, filters: dict):
             qs = qs.filter(**{f"{field}__gte": start, f"{field}__lt": start + timedelta(days=1)})
         except ValueError:
             pass
-    return qs
+    outcome = filters.get("outcome") or ""
+    if outcome and outcome in states:
+        return [qs.filter(state=outcome)]
+    if filters.get("error_kind") or filters.get("email"):
+        # A selective index ((error_kind, id) or (company, email)) answers these in one query.
+        return [qs.filter(state__in=states)]
+    return [qs.filter(state=state) for state in states]
 
 
 def pretty(payload) -> str:
@@ -180,6 +195,14 @@ def fix_patch(push_request: PushRequest) -> dict:
     return {k: new[k] for k in QUICK_FIX_KEYS if k in new and new.get(k) != old.get(k)}
 
 
+SIMILAR_COUNT_CAP = 1000
+
+
+def capped_count(qs, cap: int = SIMILAR_COUNT_CAP) -> int:
+    """COUNT over at most cap + 1 rows (never over a whole table)."""
+    return qs.order_by()[: cap + 1].count()
+
+
 def similar_failed_queryset(push_request: PushRequest, by: str, kind: str):
     qs = PushRequest.objects.filter(state=PushRequest.State.FAILED).exclude(pk=push_request.pk)
     if by == "order_source":
@@ -212,8 +235,10 @@ def login_blocked(username: str, ip: str) -> bool:
 OUTCOME_COLOURS = {
     "succeeded": "#2e7d32",
     "failed": "#c62828",
-    "cancelled": "#757575",
-    "retrying": "#ef6c00",
+    "transient": "#ef6c00",
+    "unknown": "#6a1b9a",
+    "preflight": "#ad1457",
+    "abandoned": "#757575",
 }
 PALETTE = ["#1565c0", "#c62828", "#6a1b9a", "#ef6c00", "#00838f", "#558b2f", "#ad1457", "#4e342e", "#37474f"]
 
@@ -268,24 +293,24 @@ def dashboard_data(now=None) -> dict:
     hour_buckets = [{"key": h, "label": h.strftime("%Y-%m-%d %H:00 UTC"), "short": h.strftime("%H")} for h in hours]
     hour_values: dict = {}
     per_hour = (
-        PushRequest.objects.filter(completed_at__gte=hour0)
-        .annotate(bucket=TruncHour("completed_at"))
-        .values("bucket", "state")
+        Attempt.objects.filter(company_id__in=Company.objects.values("id"), started_at__gte=hour0)
+        .annotate(bucket=TruncHour("started_at"))
+        .values("bucket", "outcome")
         .annotate(n=Count("id"))
         .order_by()
     )
     for row in per_hour:
         i = _bucket_index(hour_buckets, row["bucket"])
         if i is not None:
-            hour_values[(i, row["state"])] = hour_values.get((i, row["state"]), 0) + row["n"]
-    outcomes = ["succeeded", "failed", "cancelled"]
+            hour_values[(i, row["outcome"])] = hour_values.get((i, row["outcome"]), 0) + row["n"]
+    outcomes = [o for o in Attempt.Outcome.values if any(key[1] == o for key in hour_values)]
     hourly_chart = stacked_bars(hour_buckets, outcomes, hour_values, OUTCOME_COLOURS)
 
     day0 = (now - timedelta(days=13)).replace(hour=0, minute=0, second=0, microsecond=0)
     days = [(day0 + timedelta(days=i)).date() for i in range(14)]
     day_buckets = [{"key": d, "label": d.isoformat(), "short": d.strftime("%d %b")} for d in days]
     per_day = (
-        Attempt.objects.filter(started_at__gte=day0)
+        Attempt.objects.filter(company_id__in=Company.objects.values("id"), started_at__gte=day0)
         .exclude(error_kind="")
         .annotate(bucket=TruncDay("started_at"))
         .values("bucket", "error_kind")
@@ -319,12 +344,14 @@ def dashboard_data(now=None) -> dict:
         .annotate(n=Count("id"))
         .order_by()
     }
-    failed_open = (
-        PushRequest.objects.filter(state=PushRequest.State.FAILED)
-        .values("error_kind")
-        .annotate(n=Count("id"), first=Min("id"))
-        .order_by("-n")[:10]
-    )
+    # Failed requests per error kind, each counted through the (error_kind, id) index and capped.
+    failed_open = []
+    for kind in error_kinds() or {}:
+        n = capped_count(PushRequest.objects.filter(error_kind=kind, state=PushRequest.State.FAILED))
+        if n:
+            failed_open.append({"error_kind": kind, "n": n, "label": f"{n:,}" if n <= SIMILAR_COUNT_CAP
+                                else f"{SIMILAR_COUNT_CAP:,}+"})
+    failed_open.sort(key=lambda row: -row["n"])
     return {
         "hourly_chart": hourly_chart,
         "kind_chart": kind_chart,
@@ -332,4 +359,5 @@ def dashboard_data(now=None) -> dict:
         "oldest_age": (now - oldest.created_at) if oldest else None,
         "pending_by_state": pending_by_state,
         "failed_by_kind": [{**row, "title": error_info(row["error_kind"])["title"]} for row in failed_open],
+        "count_cap": SIMILAR_COUNT_CAP,
     }

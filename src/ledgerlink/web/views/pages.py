@@ -85,7 +85,8 @@ def customers(request):
             except Exception as exc:  # noqa: BLE001 - QBO unreachable etc.: tell the person, keep the page
                 messages.error(request, f"Sync failed: {type(exc).__name__}: {exc}")
             else:
-                messages.success(request, f"Customers of {company.name} synced" + (f": {result}" if result else "."))
+                counts = ", ".join(f"{n} {entity.lower()}s" for entity, n in (result or {}).items())
+                messages.success(request, f"{company.name} synced from QuickBooks" + (f": {counts}." if counts else "."))
         return redirect(f"{request.path}?company={company.pk}")
     q = (request.GET.get("q") or "").strip()
     page = None

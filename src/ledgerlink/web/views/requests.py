@@ -111,8 +111,13 @@ def _detail_context(request, push_request: PushRequest, **extra) -> dict:
     similar = {}
     if push_request.state == PushRequest.State.FAILED or patch:
         if kind:
-            similar["email"] = ui.similar_failed_queryset(push_request, "email", kind).count() if push_request.email else 0
-            similar["order_source"] = ui.similar_failed_queryset(push_request, "order_source", kind).count()
+            similar["email"] = (
+                ui.capped_count(ui.similar_failed_queryset(push_request, "email", kind)) if push_request.email else 0
+            )
+            similar["order_source"] = ui.capped_count(ui.similar_failed_queryset(push_request, "order_source", kind))
+            for key in ("email", "order_source"):
+                n = similar[key]
+                similar[f"{key}_label"] = f"{n:,}" if n <= ui.SIMILAR_COUNT_CAP else f"{ui.SIMILAR_COUNT_CAP:,}+"
     bill_email = ""
     if isinstance(payload, dict):
         bill_email = ((payload.get("BillEmail") or {}) if isinstance(payload.get("BillEmail"), dict) else {}).get(
