@@ -238,6 +238,13 @@ def build_payload(order: Order) -> tuple[str, dict]:
     company = site_area.company
     kind = push_kind(order)
     fallback_item = order.default_item or site_area.default_item
+    refs: dict[str, dict] = {}
+
+    def item_ref(qbo_id: str) -> dict:
+        # One look-up per item for the whole order (the default item usually serves every line).
+        if qbo_id not in refs:
+            refs[qbo_id] = _item_ref(company, qbo_id)
+        return dict(refs[qbo_id])
 
     lines = []
     for line in order.lines.all().order_by("position", "id"):
@@ -246,7 +253,7 @@ def build_payload(order: Order) -> tuple[str, dict]:
         if item is not None:
             detail["ItemRef"] = {"value": item.qbo_id, "name": item.name}
         elif fallback_item:
-            detail["ItemRef"] = _item_ref(company, fallback_item)
+            detail["ItemRef"] = item_ref(fallback_item)
         detail["Qty"] = json_number(line.quantity)
         detail["UnitPrice"] = json_number(line.unit_price)
         entry = {
@@ -264,7 +271,7 @@ def build_payload(order: Order) -> tuple[str, dict]:
         # SHIPPING_ITEM_ID only when chosen explicitly or nothing else is set, because QBO accepts it
         # only when the company's AllowShipping preference is on.
         shipping_item = site_area.shipping_item or fallback_item or SHIPPING_ITEM_ID
-        ref = {"value": SHIPPING_ITEM_ID} if shipping_item == SHIPPING_ITEM_ID else _item_ref(company, shipping_item)
+        ref = {"value": SHIPPING_ITEM_ID} if shipping_item == SHIPPING_ITEM_ID else item_ref(shipping_item)
         lines.append(
             {
                 "DetailType": "SalesItemLineDetail",
