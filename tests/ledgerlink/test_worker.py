@@ -329,3 +329,23 @@ def test_look_up_never_adopts_another_orders_document(wholesale, order_factory, 
     assert ours[0]["PrivateNote"] == f"ledgerlink-order:{order.pk}"
     assert has_marker("x ledgerlink-order:4 y", 4) and has_marker("ledgerlink-order:4", 4)
     assert not has_marker("ledgerlink-order:42", 4) and not has_marker("", 4) and not has_marker(None, 4)
+
+
+def test_batch_with_a_failing_item_parks_only_that_one(company, site_area_factory, order_source_factory,
+                                                       order_factory, qbo, run_worker_until_idle):
+    good = order_source_factory(site_area_factory(company, "Web", "sales_receipt"), "Good Shop")
+    bad = order_source_factory(site_area_factory(company, "Broken", "sales_receipt", default_item="999"), "Bad Shop")
+    ok1 = order_factory(good)[1]
+    broken = order_factory(bad)[1]
+    ok2 = order_factory(good)[1]
+    run_worker_until_idle(timeout=20)
+    for pr in (ok1, broken, ok2):
+        pr.refresh_from_db()
+    assert [ok1.state, broken.state, ok2.state] == ["succeeded", "failed", "succeeded"]
+    assert (broken.error_kind, broken.error_code, broken.error_element) == (
+        "invalid_reference", "2500", "Line.SalesItemLineDetail.ItemRef")
+    assert list(Attempt.objects.order_by("id").values_list("batched", "http_status", "outcome")) == [
+        (True, 200, "succeeded"), (True, 200, "failed"), (True, 200, "succeeded")]
+    assert len({a.started_at for a in Attempt.objects.all()}) == 1  # one exchange
+    assert [e["operation"] for e in qbo.requests(company.realm_id) if e["operation"] != "query"] == ["batch"]
+    assert len(qbo.entities(company.realm_id, "SalesReceipt")) == 2
