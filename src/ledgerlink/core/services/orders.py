@@ -344,12 +344,16 @@ def import_orders_csv(path_or_file, *, actor=None, actor_label: str = "csv", pro
         return report
 
     groups: dict[tuple[str, str], list[tuple[int, dict]]] = {}
+    broken: dict[tuple[str, str], int] = {}  # order -> first unreadable line: the order is not imported
     start = reader.line_num + 1
     for row in reader:
         line_no = start
         start = reader.line_num + 1
         if None in row:  # more cells than columns
             report.errors.append((line_no, f"has {len(header) + len(row[None])} cells, the header has {len(header)}"))
+            key = ((row.get("order_source") or "").strip(), (row.get("external_id") or "").strip())
+            if all(key):
+                broken.setdefault(key, line_no)
             continue
         row = {key: (value or "").strip() for key, value in row.items()}
         if not any(row.values()):
@@ -364,9 +368,12 @@ def import_orders_csv(path_or_file, *, actor=None, actor_label: str = "csv", pro
 
     total = len(groups)
     report.orders = total
-    for done, rows in enumerate(groups.values(), start=1):
+    for done, (key, rows) in enumerate(groups.items(), start=1):
         conflicts = _conflicts(rows)
-        if conflicts:
+        if key in broken:
+            # importing the other rows would store the order without one of its lines
+            report.errors.append((rows[0][0], f"order not imported: its line {broken[key]} could not be read"))
+        elif conflicts:
             report.errors.extend(conflicts)
             report.errors.append((rows[0][0], "order not imported: its rows disagree (see the lines reported)"))
         else:
