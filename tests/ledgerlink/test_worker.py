@@ -349,3 +349,17 @@ def test_batch_with_a_failing_item_parks_only_that_one(company, site_area_factor
     assert len({a.started_at for a in Attempt.objects.all()}) == 1  # one exchange
     assert [e["operation"] for e in qbo.requests(company.realm_id) if e["operation"] != "query"] == ["batch"]
     assert len(qbo.entities(company.realm_id, "SalesReceipt")) == 2
+
+
+def test_heartbeat_row_and_lease_extension(wholesale, order_factory, company):
+    import os
+
+    order, pr = order_factory(wholesale, email="name2@example.com")
+    worker = Worker("hb-worker", concurrency=0, lease_seconds=300)
+    units = claim_for_company(company.pk, "hb-worker", 1, lease_seconds=5)
+    assert units[0].owner.startswith("hb-worker")
+    worker.heartbeat(force=True)
+    hb = WorkerHeartbeat.objects.get(worker_id="hb-worker")
+    assert (hb.pid, hb.stopped_at) == (os.getpid(), None)
+    pr.refresh_from_db()
+    assert pr.lease_expires_at > timezone.now() + timedelta(seconds=290)
