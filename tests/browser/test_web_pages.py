@@ -45,6 +45,8 @@ def test_every_tab_is_labelled_and_fits(browser, live_server, shots, width):
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # CSP violations (inline script or style) are reported on the console as errors.
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     sign_in(page, "ada", PASSWORD)
     urls = {
         "dashboard": "/", "orders": "/orders/", "customers": "/customers/", "pending": "/requests/pending/",

@@ -99,9 +99,10 @@
       var payload;
       try { payload = JSON.parse(area.value); } catch (e) { return; }
       if (!payload || typeof payload !== "object" || Array.isArray(payload)) return;
-      var email = form.querySelector("[name=bill_email]").value.trim();
-      var value = form.querySelector("[name=customer_value]").value.trim();
-      var name = form.querySelector("[name=customer_name]").value.trim();
+      function val(n) { var el = form.querySelector("[name=" + n + "]"); return el ? el.value.trim() : ""; }
+      var email = val("bill_email");
+      var value = val("customer_value");
+      var name = val("customer_name");
       if (email) payload.BillEmail = { Address: email };
       if (value) { payload.CustomerRef = { value: value }; if (name) payload.CustomerRef.name = name; }
       if (email || value) area.value = JSON.stringify(payload, null, 2);
