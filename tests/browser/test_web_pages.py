@@ -63,6 +63,9 @@ def test_every_tab_is_labelled_and_fits(browser, live_server, shots, width):
         assert overflow <= 0, (name, overflow)
         shots.take(page, f"{name}-{width}", readme="requests-completed.png" if (name, width) == ("completed", 1280)
                    else None)
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/login/")
+    assert page.goto("/requests/completed/").url.endswith("/login/?next=/requests/completed/")
     assert errors == []
     context.close()
 
