@@ -61,6 +61,8 @@ def test_every_tab_is_labelled_and_fits(browser, live_server, shots, width):
         assert page.evaluate(UNLABELLED) == [], name
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, (name, overflow)
+        if (name, width) == ("completed", 1280):
+            page.locator("tr[data-id] details summary").last.click()  # the steps of one failure, opened
         shots.take(page, f"{name}-{width}", readme="requests-completed.png" if (name, width) == ("completed", 1280)
                    else None)
     page.get_by_role("button", name="Sign out").click()
