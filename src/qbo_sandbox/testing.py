@@ -38,6 +38,9 @@ class SandboxServer:
             return self
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit TCP_NODELAY: without it Nagle holds the response body until the
+        # client's delayed ACK, about 40 ms per keep-alive request.
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.bind((self.host, self.port))
         self.port = self.sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_level=self.log_level, lifespan="off", access_log=False,

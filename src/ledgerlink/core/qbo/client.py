@@ -13,6 +13,7 @@ the call answers with the ``auth_reconnect`` fault.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -118,7 +119,12 @@ class QBOClient:
         self.timeout = float(timeout if timeout is not None else settings.LEDGERLINK_HTTP_TIMEOUT)
         self._own_http = http is None
         self.http = http or httpx.Client(
-            timeout=self.timeout, limits=httpx.Limits(max_connections=64, max_keepalive_connections=32)
+            timeout=self.timeout,
+            # TCP_NODELAY: a request's headers and body go out at once instead of waiting on Nagle.
+            transport=httpx.HTTPTransport(
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            ),
         )
         self._lock = threading.Lock()
         self._token: str | None = None
