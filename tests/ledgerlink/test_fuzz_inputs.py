@@ -258,6 +258,7 @@ def test_editor_10_mb_payload_with_csrf_checks_on_gets_the_same_clear_413(editor
     _, pr = editor
     client = Client(enforce_csrf_checks=True)
     client.force_login(web_factories.get_user_model().objects.get(username="op"))
+    assert client.get(reverse("web:request_detail", args=[pr.pk])).status_code == 200  # sets the CSRF cookie
     before = stored()
     resp = client.post(reverse("web:request_edit", args=[pr.pk]), {"payload": "x" * (10 * 1024 * 1024)})
     assert resp.status_code == 413
