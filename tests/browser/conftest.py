@@ -101,7 +101,9 @@ class Shots:
                 y1 = max(b["y"] + b["height"] for b in boxes) + 8
                 clip = {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0}
         page.screenshot(path=str(path), full_page=full_page, clip=clip)
-        if readme:
+        # The README's screenshots are refreshed on request only (LEDGERLINK_UPDATE_SCREENSHOTS=1), so a
+        # test run leaves the work tree clean.
+        if readme and os.environ.get("LEDGERLINK_UPDATE_SCREENSHOTS"):
             DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, DOCS_SCREENSHOTS / readme)
         return path
