@@ -355,6 +355,8 @@ class PushRequest(models.Model):
             models.Index(fields=["error_kind", "id"], name="push_error_kind_id"),
             models.Index(fields=["company", "email"], name="push_company_email"),
             models.Index(fields=["order"], name="push_order"),
+            models.Index(fields=["completed_at"], name="push_completed_at"),
+            models.Index(fields=["email", "id"], name="push_email_id"),
         ]
 
     def __str__(self) -> str:
