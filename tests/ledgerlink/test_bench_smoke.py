@@ -49,6 +49,7 @@ def test_overhead_all_orders_succeeded_once(smoke):
     (run,) = results["overhead"]["runs"]
     assert run["label"] == "SQLite, 1 worker"
     assert run["queued_after_ingest"] == run["orders"] == 100
+    assert run["ingest"]["orders"] == 40 and run["ingest"]["cloned"] == 60  # 40 ingested, 60 copied
     assert run["succeeded"] == run["orders_pushed"] == run["documents"] == 100
     assert run["attempts"] == 100  # no retries: one attempt per request
     assert run["duplicate_documents"] == 0 and run["orders_without_document"] == 0

@@ -29,7 +29,7 @@ PG_URL = os.environ.get("LEDGERLINK_BENCH_PG", "postgres://postgres@127.0.0.1:54
 SIZES = {
     "smoke": {
         "ceiling": {"window_s": 2, "orders": 60, "pq_window_s": 1, "median_ms": 20, "p99_ms": 100, "concurrency": 10},
-        "overhead": {"orders": 100, "companies": 2, "pg_workers": [1, 2], "concurrency": 4},
+        "overhead": {"orders": 100, "companies": 2, "pg_workers": [1, 2], "concurrency": 4, "ingest_sample": 40},
         "mirror": {"customers": 300, "changes": 30, "match_customers": 2000},
         "admin": {"requests": 1000, "repeats": 1},
         "profile": {"orders": 10, "limit": 10},
@@ -53,6 +53,7 @@ SIZES = {
 }
 SIZES["full"] = json.loads(json.dumps(SIZES["default"]))
 SIZES["full"]["ceiling"].update(window_s=120, orders=4400, pq_window_s=60)
+SIZES["full"]["overhead"]["ingest_sample"] = None  # every order through ingest_order
 
 
 def say(msg: str) -> None:
@@ -147,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ledgerlink.bench", description=__doc__.split("\n\n")[0])
     size = ap.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="small sizes, short windows (development)")
-    size.add_argument("--full", action="store_true", help="the ceiling over two full minutes")
+    size.add_argument("--full", action="store_true",
+                      help="the ceiling over two whole minutes; all overhead orders through ingest_order")
     size.add_argument("--smoke", action="store_true", help="tiny sizes (the test suite)")
     ap.add_argument("--only", action="append", choices=NAMES, help="run only this benchmark (repeatable)")
     ap.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL runs")
