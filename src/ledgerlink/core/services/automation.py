@@ -314,6 +314,7 @@ def _rules():
 def apply_rules(order: Order, *, rules: list[AutomationRule] | None = None, save: bool = True) -> list[OrderRuleLog]:
     """Apply the enabled rules to ``order`` (in memory, then saved) and log every change."""
     logs: list[OrderRuleLog] = []
+    status_before = order.status
     for rule in _rules() if rules is None else rules:
         if not rule_matches(rule.conditions or {}, order):
             continue
@@ -327,7 +328,7 @@ def apply_rules(order: Order, *, rules: list[AutomationRule] | None = None, save
             break
     if order.held and order.status in (Order.Status.RECEIVED, Order.Status.FAILED):
         order.status = Order.Status.HELD
-    if save:
+    if save and (logs or order.status != status_before):  # nothing changed: nothing to write
         order.save()
         for log in logs:
             log.order = order
