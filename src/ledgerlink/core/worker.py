@@ -331,6 +331,18 @@ def recover_expired_leases(now: datetime | None = None, *, limit: int = 500) -> 
     return recovered
 
 
+def lease_still_held(unit: Unit, margin: float) -> bool:
+    """True when every request of the unit is still ``sending`` under this unit's lease with at least
+    ``margin`` seconds left. A process that stalled past its lease (GC pause, swap, SIGSTOP) must not send
+    what recovery has handed to another worker: QBO would not recognise a late batch as a repeat of the
+    single requests sent since (other requestids) and would create every document twice."""
+    cutoff = timezone.now() + timedelta(seconds=margin)
+    held = PushRequest.objects.filter(
+        pk__in=[r.id for r in unit.requests], state=S.SENDING, lease_owner=unit.owner, lease_expires_at__gt=cutoff,
+    ).count()
+    return held == len(unit.requests)
+
+
 def release_unit(unit: Unit) -> None:
     """Give back a claimed unit that was never sent."""
     now = timezone.now()
@@ -739,6 +751,11 @@ class Worker:
         try:
             if self.concurrency:
                 close_old_connections()
+            if not lease_still_held(unit, margin=min(30.0, self.lease_seconds / 4)):
+                log.warning("worker %s: the lease of a unit of company %s ran out before it was sent; not sent",
+                            self.worker_id, unit.company_id)
+                release_unit(unit)  # a no-op for rows another worker has taken over
+                return
             client = self.client_for(unit.company_id)
             results, resp, started, duration = send_unit(client, unit)
             record_results(unit, results, resp, started, duration, self.worker_id)
