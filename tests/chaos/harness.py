@@ -163,6 +163,7 @@ class ChaosConfig:
     seed: int = 20261125
     window: float = 60.0             # seconds of chaos (kills, faults, token expiry) after the start
     kills: int = 8                   # SIGKILLs, at random moments within the window
+    pauses: int = 0                  # SIGSTOP ... SIGCONT past the lease (a stalled process that wakes up)
     faults_per_kind: int = 6         # injections of each fault kind, spread over the window and realms
     expirations: int = 4             # expire-tokens calls
     pg_restart: bool = False         # restart PostgreSQL once, in the middle of the window
@@ -330,6 +331,31 @@ class WorkerPool:
             self.slots[slot] = None
             return rec
 
+    def pause(self, slot: int, *, in_flight_wait: float = 10.0) -> dict | None:
+        """SIGSTOP the slot's process while it holds a lease; ``resume`` sends SIGCONT."""
+        rec = self.slots[slot]
+        deadline = time.monotonic() + in_flight_wait
+        held = 0
+        while rec is not None and time.monotonic() < deadline:
+            held = self.holds_leases(rec["worker_id"])
+            if held:
+                break
+            time.sleep(0.02)
+        with self.lock:
+            rec = self.slots[slot]
+            if rec is None or rec["proc"].poll() is not None or rec.get("paused"):
+                return None
+            rec["proc"].send_signal(signal.SIGSTOP)
+            rec["paused"] = True
+            rec["leases_at_pause"] = held
+            return rec
+
+    def resume(self, rec: dict) -> None:
+        with self.lock:
+            if rec.get("paused") and rec["proc"].poll() is None:
+                rec["proc"].send_signal(signal.SIGCONT)
+            rec["paused"] = False
+
     def reap_crashed(self) -> list[dict]:
         """Processes that exited on their own (a crash): recorded and restarted."""
         crashed = []
@@ -362,7 +388,7 @@ class WorkerPool:
             self.slots[slot] = None
 
     def summary(self) -> list[dict]:
-        return [{k: v for k, v in r.items() if k not in ("proc", "out")} for r in self.history]
+        return [{k: v for k, v in r.items() if k not in ("proc", "out", "paused")} for r in self.history]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -379,7 +405,7 @@ def other_pg_clients(own_db: str) -> int:
     return int(res.stdout.strip() or 0)
 
 
-def restart_postgres(cfg: ChaosConfig, *, quiet_wait: float = 90.0) -> dict:
+def restart_postgres(cfg: ChaosConfig, *, quiet_wait: float = 240.0) -> dict:
     """``pg_ctlcluster --skip-systemctl-redirect <v> main restart``, then wait for pg_isready. The server is
     shared: wait up to ``quiet_wait`` seconds for a moment without other databases' clients."""
     own_db = cfg.database_url.rsplit("/", 1)[-1]
@@ -429,6 +455,8 @@ class ChaosRun:
         for _ in range(cfg.kills):
             plan.append((rng.uniform(0.5, cfg.window), "kill", {"slot": rng.randrange(cfg.workers),
                                                                  "restart_after": rng.uniform(0.2, 2.0)}))
+        for _ in range(cfg.pauses):
+            plan.append((rng.uniform(0.5, cfg.window), "pause", {"slot": rng.randrange(cfg.workers)}))
         for kind in FAULT_KINDS:
             for _ in range(cfg.faults_per_kind):
                 spec: dict = {"count": {"500": rng.randint(1, 3), "429": rng.randint(3, 8),
@@ -503,6 +531,10 @@ class ChaosRun:
             now = time.monotonic() - t_chaos
             for item in [r for r in restarts if r[0] <= now]:
                 restarts.remove(item)
+                if item[1] == "resume":
+                    self.pool.resume(item[2])
+                    self.event("sigcont", worker=item[2]["worker_id"])
+                    continue
                 rec = self.pool.start(item[1])
                 self.event("start", worker=rec["worker_id"])
             for crashed in self.pool.reap_crashed():
@@ -563,6 +595,13 @@ class ChaosRun:
                 self.event("sigkill", worker=rec["worker_id"], pid=rec["pid"], leases=rec["leases_at_kill"])
                 log(f"SIGKILL {rec['worker_id']}")
                 restarts.append((now + data["restart_after"], data["slot"]))
+        elif what == "pause":
+            rec = self.pool.pause(data["slot"])
+            if rec is not None:
+                stall = self.cfg.lease_seconds + 7  # the lease expires and recovery (every 5 s) takes it
+                self.event("sigstop", worker=rec["worker_id"], leases=rec["leases_at_pause"], seconds=stall)
+                log(f"SIGSTOP {rec['worker_id']} for {stall} s")
+                restarts.append((now + stall, "resume", rec))
         elif what == "fault":
             f = self.control.add_fault(data["realm"], data["kind"], **data["spec"])
             self.event("fault", realm=data["realm"], fault=data["kind"], count=f.get("count"),
@@ -728,6 +767,7 @@ def check_history(control: Control, plant: Plant, workers: list[dict], events: l
         },
         "chaos": {
             "sigkills": sum(1 for e in events if e["kind"] == "sigkill"),
+            "sigstops": sum(1 for e in events if e["kind"] == "sigstop"),
             "worker_crashes": sum(1 for e in events if e["kind"] == "crash"),
             "worker_processes": len(workers),
             "faults_scheduled": dict(Counter(e["fault"] for e in events if e["kind"] == "fault")),

@@ -27,6 +27,7 @@ def main(argv=None) -> int:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--window", type=float, default=60)
     ap.add_argument("--kills", type=int, default=8)
+    ap.add_argument("--pauses", type=int, default=0)
     ap.add_argument("--faults-per-kind", type=int, default=6)
     ap.add_argument("--expirations", type=int, default=4)
     ap.add_argument("--pg-restart", action="store_true")
@@ -68,7 +69,7 @@ def main(argv=None) -> int:
         cfg = ChaosConfig(
             database_url=url, orders=args.orders, companies=args.companies,
             workers=args.workers or (3 if args.db == "postgresql" else 1), concurrency=args.concurrency,
-            seed=args.seed, window=args.window, kills=args.kills, faults_per_kind=args.faults_per_kind,
+            seed=args.seed, window=args.window, kills=args.kills, pauses=args.pauses, faults_per_kind=args.faults_per_kind,
             expirations=args.expirations, pg_restart=args.pg_restart and args.db == "postgresql", logdir=logdir,
         )
         control = Control(sandbox.base_url)

@@ -1,6 +1,6 @@
 """The full chaos suite (``make chaos``): ≥ 2,000 orders across 3 Companies pushed by real worker
 processes — three on PostgreSQL (which restarts once), one on SQLite — while the harness SIGKILLs and
-restarts them at random moments, the sandbox injects 500s, bursts of 429, 003202, timeouts and
+restarts them at random moments, stalls them past their lease (SIGSTOP ... SIGCONT), the sandbox injects 500s, bursts of 429, 003202, timeouts and
 commit-then-drop, and access tokens expire. The history check (tests/chaos/harness.py) must find 0
 duplicates, 0 missing, nothing stuck and no attempt missing. Summaries: test-artifacts/chaos/."""
 
@@ -56,6 +56,7 @@ def assert_clean(s: dict, *, workers: int) -> None:
     assert s["harness_errors"] == []
     # the chaos really happened
     assert s["chaos"]["sigkills"] >= 4
+    assert s["chaos"]["sigstops"] >= 1  # a worker stalled past its lease and woke up
     assert s["abandoned_by_killed_worker"] >= 1  # at least one kill hit an exchange in flight
     assert s["chaos"]["token_expirations"] >= 2 and s["sandbox"]["auth_401"] >= 1
     for kind in FAULT_KINDS:
@@ -67,14 +68,15 @@ def assert_clean(s: dict, *, workers: int) -> None:
 
 
 def test_chaos_sqlite_one_worker():
-    s = run_chaos("sqlite", "--window", "90", "--kills", "6", "--faults-per-kind", "6", "--expirations", "4")
+    s = run_chaos("sqlite", "--window", "90", "--kills", "6", "--pauses", "2", "--faults-per-kind", "6",
+                  "--expirations", "4")
     assert_clean(s, workers=1)
 
 
 def test_chaos_postgresql_three_workers_and_a_restart():
     if not postgres_reachable():
         pytest.skip("PostgreSQL not reachable")
-    s = run_chaos("postgresql", "--window", "90", "--kills", "8", "--faults-per-kind", "6", "--expirations", "4",
-                  "--pg-restart")
+    s = run_chaos("postgresql", "--window", "90", "--kills", "8", "--pauses", "4", "--faults-per-kind", "6",
+                  "--expirations", "4", "--pg-restart")
     assert_clean(s, workers=3)
     assert len(s["chaos"]["pg_restarts"]) == 1 and s["chaos"]["pg_restarts"][0]["returncode"] == 0

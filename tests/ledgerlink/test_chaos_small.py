@@ -101,3 +101,32 @@ def test_worker_process_survives_its_database_connections_being_terminated(invoi
     assert "database unavailable" in err
     invoices = qbo.entities(company.realm_id, "Invoice")
     assert len(invoices) == len(prs) == len({i["PrivateNote"] for i in invoices})
+
+
+def test_stalled_worker_does_not_send_a_batch_whose_lease_has_expired(company, site_area_factory, order_source_factory,
+                                                                      order_factory, qbo, fast_retries):
+    """A process that stalls (GC pause, swap, SIGSTOP) after claiming a batch and wakes up after its lease
+    expired must not send it: meanwhile recovery handed the requests to another worker, which sent them
+    one by one with their own requestids, so QBO cannot recognise the late batch as a repeat."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ledgerlink.core.worker import Worker, claim_for_company, recover_expired_leases, run_until_idle
+
+    source = order_source_factory(site_area_factory(company, "Web", "sales_receipt"), "Web Shop")
+    prs = [order_factory(source)[1] for _ in range(3)]
+    stalled = Worker("stalled-worker", concurrency=0, lease_seconds=60)
+    (unit,) = claim_for_company(company.pk, "stalled-worker", 5, lease_seconds=60)
+    assert unit.batched and len(unit.requests) == 3
+    # ... the process stalls past its lease; recovery and another worker take over
+    PushRequest.objects.filter(pk__in=[p.pk for p in prs]).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert recover_expired_leases() == 3
+    run_until_idle(timeout=30)
+    assert set(PushRequest.objects.values_list("state", flat=True)) == {"succeeded"}
+    # ... then it wakes up and goes on with what it had claimed
+    stalled.process(unit)
+    receipts = qbo.entities(company.realm_id, "SalesReceipt")
+    assert sorted(r["PrivateNote"] for r in receipts) == sorted(f"ledgerlink-order:{p.order_id}" for p in prs)
+    assert [e for e in qbo.requests(company.realm_id) if e["operation"] == "batch"] == []
