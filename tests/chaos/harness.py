@@ -458,13 +458,15 @@ class ChaosRun:
         for _ in range(cfg.pauses):
             plan.append((rng.uniform(0.5, cfg.window), "pause", {"slot": rng.randrange(cfg.workers)}))
         for kind in FAULT_KINDS:
-            for _ in range(cfg.faults_per_kind):
+            for n in range(cfg.faults_per_kind):
                 spec: dict = {"count": {"500": rng.randint(1, 3), "429": rng.randint(3, 8),
                                         "003202": rng.randint(1, 3), "timeout": rng.randint(1, 2),
                                         "drop_after_commit": rng.randint(1, 3)}[kind]}
                 if kind == "drop_after_commit":
                     spec["operation"] = "write"  # commit-then-drop on a create / batch
-                at = 0.0 if cfg.faults_up_front else rng.uniform(0.2, cfg.window)
+                # the first injection of each kind comes as the window opens, while every Company still
+                # has work (so each kind surely fires); the others at random moments
+                at = 0.0 if cfg.faults_up_front else (0.05 if n == 0 else rng.uniform(0.2, cfg.window))
                 plan.append((at, "fault", {"realm": rng.choice(realms), "kind": kind, "spec": spec}))
         for _ in range(cfg.expirations):
             plan.append((rng.uniform(0.2, cfg.window), "expire_tokens", {"realm": rng.choice(realms)}))
