@@ -51,7 +51,7 @@ from django.db import (
     connections,
     transaction,
 )
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from ledgerlink.core.logging import log_attempt
@@ -273,15 +273,18 @@ def _load_payloads(requests: list[Claimed]) -> None:
 
 
 def due_company_ids(now: datetime | None = None) -> list[int]:
+    """Active, un-throttled Companies with a request due now: one query (an EXISTS per Company inside
+    the database, not one round trip per Company)."""
     now = now or timezone.now()
-    active = Company.objects.filter(status=Company.Status.ACTIVE).filter(
-        Q(throttled_until__isnull=True) | Q(throttled_until__lte=now)
-    ).values_list("id", flat=True)
-    out = []
-    for cid in active:
-        if PushRequest.objects.filter(company_id=cid, state__in=(S.QUEUED, S.RETRYING), next_attempt_at__lte=now).exists():
-            out.append(cid)
-    return out
+    due = PushRequest.objects.filter(
+        company_id=OuterRef("pk"), state__in=(S.QUEUED, S.RETRYING), next_attempt_at__lte=now
+    )
+    return list(
+        Company.objects.filter(status=Company.Status.ACTIVE)
+        .filter(Q(throttled_until__isnull=True) | Q(throttled_until__lte=now))
+        .filter(Exists(due))
+        .values_list("id", flat=True)
+    )
 
 
 # ------------------------------------------------------------------------------------------------
