@@ -115,17 +115,41 @@ class Runner:
                                       self.sqlite.fresh("overhead"), port=port))
         if self.pg is not None:
             say(f"overhead: PostgreSQL ingest of {p['orders']:,} orders (once; snapshot for each worker count)")
-            ing = self.with_sandbox("overhead", {**common, "mode": "ingest", "workers": 0, "label": "PostgreSQL",
-                                                 "ingest_processes": p.get("pg_ingest_processes", 4)},
-                                    self.pg.fresh(), port=port)
-            self.pg.snapshot()
+
+            def ingest_step():
+                out = self.with_sandbox("overhead", {**common, "mode": "ingest", "workers": 0, "label": "PostgreSQL",
+                                                     "ingest_processes": p.get("pg_ingest_processes", 4)},
+                                        self.pg.fresh(), port=port)
+                self.pg.snapshot()
+                return out
+
+            ing = self.pg_retry("PostgreSQL ingest", ingest_step)
             for k in p["pg_workers"]:
                 say(f"overhead: PostgreSQL, {k} worker process(es)")
-                self.pg.restore()
-                runs.append(self.with_sandbox(
-                    "overhead", {**common, "mode": "push", "workers": k, "label": f"PostgreSQL, {k} worker(s)",
-                                 "ingest": ing["ingest"], "realms": ing["realms"]}, self.pg.db_url, port=port))
+
+                def push_step(k=k):
+                    self.pg.restore()
+                    return self.with_sandbox(
+                        "overhead", {**common, "mode": "push", "workers": k, "label": f"PostgreSQL, {k} worker(s)",
+                                     "ingest": ing["ingest"], "realms": ing["realms"]}, self.pg.db_url, port=port)
+
+                runs.append(self.pg_retry(f"PostgreSQL, {k} workers", push_step))
         return {"runs": runs}
+
+    def pg_retry(self, label: str, step, attempts: int = 3):
+        """PostgreSQL is shared with other work on this machine (its server may be restarted): a step
+        that fails is run again from its start once the server answers (at most ``attempts`` times)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return step()
+            except Exception as exc:  # noqa: BLE001 - retried, then raised
+                if attempt == attempts:
+                    raise
+                say(f"{label}: failed ({str(exc)[:120]}); waiting for PostgreSQL, then again")
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline and not self.pg.available():
+                    time.sleep(2)
+                time.sleep(2)
 
     def mirror(self) -> dict:
         p = self.sizes["mirror"]
@@ -181,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         say("migrating the template databases")
         runner.sqlite.prepare()
         if runner.pg is not None:
-            runner.pg.prepare()
+            runner.pg_retry("PostgreSQL template", runner.pg.prepare)
         for name in names:
             t = time.monotonic()
             try:
@@ -198,7 +222,12 @@ def main(argv: list[str] | None = None) -> int:
                 report.write(results, out)
     finally:
         if runner.pg is not None:
-            runner.pg.drop()
+            for _ in range(30):
+                try:
+                    runner.pg.drop()
+                    break
+                except Exception:  # noqa: BLE001 - the server may be restarting
+                    time.sleep(2)
     info["seconds"] = time.monotonic() - t0
     info["load_end"] = os.getloadavg()
     out.mkdir(parents=True, exist_ok=True)
