@@ -208,12 +208,15 @@ def main(argv: list[str] | None = None) -> int:
             runner.pg_retry("PostgreSQL template", runner.pg.prepare)
         for name in names:
             t = time.monotonic()
-            try:
-                results[name] = getattr(runner, name)()
-            except Exception as exc:  # noqa: BLE001 - reported, the other benchmarks still run
-                failed.append(name)
-                results[name] = {"error": str(exc)}
-                say(f"{name}: FAILED: {exc}")
+            for attempt in (1, 2):
+                try:
+                    results[name] = getattr(runner, name)()
+                    break
+                except Exception as exc:  # noqa: BLE001 - tried once more, then reported; the others still run
+                    say(f"{name}: FAILED: {exc}" + (" (trying once more)" if attempt == 1 else ""))
+                    if attempt == 2:
+                        failed.append(name)
+                        results[name] = {"error": str(exc)}
             say(f"{name}: done in {time.monotonic() - t:.0f} s")
             if write_docs:  # after each benchmark, so a run stopped early still leaves what it measured
                 info["seconds"] = time.monotonic() - t0
