@@ -308,8 +308,8 @@ commit (the machine was shared, so wall times are noisy; query counts and CPU se
 
 ## Profiles (this run)
 
-cProfile, sorted by cumulative time (profiling roughly doubles the CPU per call; shares matter, not
-absolute times).
+cProfile from the standard library (no new dependency; py-spy or pyinstrument would add one), sorted by
+cumulative time. Profiling roughly doubles the CPU per call: shares matter, not absolute times.
 
 {_profiles(results.get('profile'))}
 """
