@@ -196,3 +196,18 @@ def test_preflight_customer_ref_failure_waits_on_the_email_and_heals_when_the_mi
     assert {k: v for k, v in rev.payload.items() if k != "CustomerRef"} == pr.revisions.get(number=1).payload
     other.refresh_from_db()
     assert (other.state, other.revision) == ("failed", 1)
+
+
+def test_nul_characters_are_refused_with_their_field_and_nothing_is_stored():
+    """PostgreSQL's jsonb and text columns cannot hold NUL; QBO refuses it too (found by hypothesis)."""
+    from ledgerlink.core.models import Order
+    from ledgerlink.core.services.payloads import validate_edited_payload
+
+    with pytest.raises(ServiceError) as err:
+        validate_edited_payload("invoice", {"DocNumber": "A\x00", "Line": []})
+    assert (err.value.field, err.value.message) == ("payload.DocNumber", "must not contain the NUL character (\\u0000)")
+    make_world()
+    with pytest.raises(ServiceError) as err:
+        ingest_order(order_data(email="a\x00@example.com"))
+    assert err.value.field == "email"
+    assert Order.objects.count() == 0

@@ -40,6 +40,8 @@ def _text(data: dict, key: str, *, field_name: str | None = None, required: bool
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ServiceError("must be text", field=name)
     value = str(value).strip()
+    if "\x00" in value:
+        raise ServiceError("must not contain the NUL character (\\u0000)", field=name)
     if required and not value:
         raise ServiceError("is required", field=name)
     if len(value) > max_len:

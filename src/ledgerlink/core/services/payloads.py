@@ -438,6 +438,20 @@ def _check_finite(value, path: str) -> None:
             _check_finite(inner, f"{path}[{index}]")
 
 
+def _check_no_nul(value, path: str) -> None:
+    """QuickBooks refuses the NUL character and PostgreSQL's jsonb cannot store it."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ServiceError("must not contain the NUL character (\\u0000)", field=path)
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if "\x00" in key:
+                raise ServiceError("has a key with the NUL character (\\u0000)", field=path)
+            _check_no_nul(inner, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            _check_no_nul(inner, f"{path}[{index}]")
+
+
 def validate_edited_payload(kind: str, payload, current: dict | None = None) -> dict:
     """Check an edited payload before it becomes a new revision. Returns it (a dict) or raises
     ServiceError naming the field (``payload.Line[0].Amount``). The edit may change the JSON body
@@ -447,7 +461,10 @@ def validate_edited_payload(kind: str, payload, current: dict | None = None) -> 
     if not isinstance(payload, dict):
         raise ServiceError("must be a JSON object (the bare document body)", field="payload")
     try:
-        size = len(json.dumps(payload, allow_nan=False).encode())
+        text = json.dumps(payload, allow_nan=False)
+        size = len(text.encode())
+        if "\\u0000" in text:
+            _check_no_nul(payload, "payload")
     except ValueError as exc:
         _check_finite(payload, "payload")
         raise ServiceError(f"is not valid JSON: {exc}", field="payload") from exc
