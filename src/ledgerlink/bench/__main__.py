@@ -234,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     info["seconds"] = time.monotonic() - t0
     info["load_end"] = os.getloadavg()
     out.mkdir(parents=True, exist_ok=True)
-    (out / "benchmarks.json").write_text(json.dumps(results, indent=1, default=str))
+    # The raw figures: next to the document only when --out was given (docs/ keeps the .md and .svg).
+    (args.out or workdir).joinpath("benchmarks.json").write_text(json.dumps(results, indent=1, default=str))
     table = report.table(results)
     print()
     print(table)

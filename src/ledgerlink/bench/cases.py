@@ -604,7 +604,12 @@ def case_profile_ingest(p: dict) -> dict:
         ingest_order(order_data(source_id, i, email), actor_label="bench")
     prof.disable()
     cpu = self_cpu() - cpu0
+    import pstats
+
+    st = pstats.Stats(prof)
+    in_db = sum(v[2] for k, v in st.stats.items() if k[0] == "~" and "execute" in k[2])  # the C-level execute
     return {"orders": n, "cpu_ms_per_order_profiled": cpu * 1000 / n, "queries_per_order": len(statements),
+            "db_engine_share": in_db / st.total_tt if st.total_tt else None,
             "statements": statements, "profile": _profile_text(prof, p.get("limit", 40))}
 
 
