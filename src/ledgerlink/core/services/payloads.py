@@ -15,7 +15,7 @@ import re
 from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from ledgerlink.core.models import Company, Customer, CustomerEmail, Item, Order, PushRequest, SiteArea
+from ledgerlink.core.models import Company, Customer, Item, Order, PushRequest, SiteArea
 from ledgerlink.core.services.errors import ServiceError
 
 CENT = Decimal("0.01")
@@ -150,23 +150,11 @@ def is_valid_email(email: str) -> bool:
 
 
 def find_customer_by_email(company: Company, email: str) -> Customer | None:
-    """The mirror's customer for an email: ``services.mirror.match_customer_by_email`` when it exists,
-    else a local look-up (normalised email, active first, then most recently updated)."""
-    if not normalise_email(email):
-        return None
-    try:
-        from ledgerlink.core.services.mirror import match_customer_by_email  # noqa: PLC0415
-    except ImportError:
-        match_customer_by_email = None
-    if match_customer_by_email is not None:
-        return match_customer_by_email(company, email)
-    row = (
-        CustomerEmail.objects.filter(company=company, email=normalise_email(email))
-        .select_related("customer")
-        .order_by("-customer__active", "-customer__qbo_updated_at", "-customer__synced_at", "-customer_id")
-        .first()
-    )
-    return row.customer if row else None
+    """The mirror's customer for an email (``services.mirror.match_customer_by_email``: normalised
+    email, active customers only, the most recently updated first)."""
+    from ledgerlink.core.services.mirror import match_customer_by_email  # noqa: PLC0415 - mirror imports payloads' users
+
+    return match_customer_by_email(company, email)
 
 
 def find_item_for_sku(company: Company, sku: str) -> Item | None:
