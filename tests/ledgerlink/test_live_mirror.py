@@ -261,3 +261,20 @@ def test_one_email_on_two_customers_is_resolved_deterministically_and_flagged(
         f"flag: 2 active QuickBooks customers have twin@example.com (Ids {older['Id']}, {newer['Id']}); "
         f"used {newer['Id']}, the most recently updated"
     )
+
+
+@pytest.mark.django_db
+def test_cdc_reads_past_qbos_1000_records_per_answer(qbo, company):
+    sync_company(company)
+    try:
+        for n in range(1205):
+            if n == 600:  # the rest ten seconds later (QBO's times have one-second resolution)
+                assert qbo.http.put("/_sandbox/clock", json={"offset_seconds": 10}).status_code == 200
+            r = qbo.api(company.realm_id, "POST", "customer", json={
+                "DisplayName": f"Bulk {n:04d}", "PrimaryEmailAddr": {"Address": f"bulk{n}@example.com"}})
+            assert r.status_code == 200, r.text
+        counts = freshness.cdc_sync_company(company)
+    finally:
+        qbo.http.put("/_sandbox/clock", json={"offset_seconds": 0})
+    assert counts["Customer"] == 1205
+    assert Customer.objects.filter(company=company, display_name__startswith="Bulk ").count() == 1205

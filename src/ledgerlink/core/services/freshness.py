@@ -23,6 +23,8 @@ log = logging.getLogger("ledgerlink.freshness")
 CDC_OVERLAP = timedelta(minutes=2)
 CDC_LOOKBACK_LIMIT = timedelta(days=29)
 CDC_ENTITIES = ("Customer", "Item")
+CDC_PAGE = 1000  # QBO's most objects per entity in one CDC answer
+CDC_MAX_PASSES = 50
 
 
 def _compare(row: tuple | None, record: dict) -> str:
@@ -162,14 +164,38 @@ def cdc_sync_company(company: Company, *, client=None) -> dict[str, int]:
     try:
         if since is None:
             return sync_company(company, CDC_ENTITIES, client=client)
-        response = client.cdc(CDC_ENTITIES, since).raise_for_fault()
+        from ledgerlink.core.services.mirror import _updated_at
+
         counts = {entity: 0 for entity in CDC_ENTITIES}
-        for block in (response.data or {}).get("CDCResponse") or []:
-            for query_response in block.get("QueryResponse") or []:
-                for entity in CDC_ENTITIES:
-                    records = query_response.get(entity) or []
-                    if records:
+        start = since
+        # QBO answers at most CDC_PAGE records per entity: when an answer is full, ask again from the
+        # newest LastUpdatedTime it held.
+        for _ in range(CDC_MAX_PASSES):
+            response = client.cdc(CDC_ENTITIES, start).raise_for_fault()
+            full = False
+            newest = None
+            for block in (response.data or {}).get("CDCResponse") or []:
+                for query_response in block.get("QueryResponse") or []:
+                    for entity in CDC_ENTITIES:
+                        records = query_response.get(entity) or []
+                        if not records:
+                            continue
                         counts[entity] += len(apply_records(company, entity, records))
+                        if len(records) >= CDC_PAGE:
+                            full = True
+                            stamps = [t for t in (_updated_at(r) for r in records) if t is not None]
+                            if stamps:
+                                newest = max(stamps) if newest is None else min(newest, max(stamps))
+            # QBO's times have one-second resolution: step back a second so nothing at that instant
+            # is skipped (what is re-read is "same" and not applied again).
+            if not full:
+                break
+            if newest is None or newest - timedelta(seconds=1) <= start:
+                # Over a thousand changes within one second: CDC cannot page past them. A full sync can.
+                for entity, total in sync_company(company, CDC_ENTITIES, client=client).items():
+                    counts[entity] = max(counts[entity], total)
+                break
+            start = newest - timedelta(seconds=1)
         with transaction.atomic():
             for entity in CDC_ENTITIES:
                 SyncState.objects.update_or_create(
