@@ -84,6 +84,17 @@ def _apply_preflight_failure(pr: PushRequest, error: PreflightError) -> None:
     _set_order_status(pr.order, Order.Status.FAILED)
 
 
+def lock_request(request_id: int, allowed_states, allowed: str) -> PushRequest:
+    """The push request, locked for the caller's transaction: 404 when it does not exist, 409 unless
+    its state is one of ``allowed_states`` (``allowed`` says which, for the message)."""
+    pr = PushRequest.objects.select_for_update(of=("self",)).filter(pk=request_id).first()
+    if pr is None:
+        raise ServiceError(f"push request {request_id} does not exist", field="id", status=404)
+    if pr.state not in allowed_states:
+        raise ServiceError(f"request {pr.pk} is {pr.state}; only {allowed}", field="state", status=409)
+    return pr
+
+
 def create_push_request(
     *,
     company: Company,
@@ -206,15 +217,7 @@ def requeue_request(
     label = _label(actor, actor_label)
     note = (note or "").strip()
     with transaction.atomic():
-        pr = PushRequest.objects.select_for_update().filter(pk=request_id).first()
-        if pr is None:
-            raise ServiceError(f"push request {request_id} does not exist", field="id", status=404)
-        if pr.state not in REQUEUEABLE:
-            raise ServiceError(
-                f"request {pr.pk} is {pr.state}; only failed, cancelled or retrying requests can be re-queued",
-                field="state",
-                status=409,
-            )
+        pr = lock_request(request_id, REQUEUEABLE, "failed, cancelled or retrying requests can be re-queued")
         if payload is not None:
             payload = validate_edited_payload(pr.kind, payload, current_payload(pr))
             if pr.outcome_unknown:
@@ -342,15 +345,7 @@ def cancel_request(request_id: int, *, note: str = "", actor=None, actor_label: 
     """Cancel a request that is queued, retrying or failed (a sending one is the worker's: 409)."""
     label = _label(actor, actor_label)
     with transaction.atomic():
-        pr = PushRequest.objects.select_for_update().filter(pk=request_id).first()
-        if pr is None:
-            raise ServiceError(f"push request {request_id} does not exist", field="id", status=404)
-        if pr.state not in CANCELLABLE:
-            raise ServiceError(
-                f"request {pr.pk} is {pr.state}; only queued, retrying or failed requests can be cancelled",
-                field="state",
-                status=409,
-            )
+        pr = lock_request(request_id, CANCELLABLE, "queued, retrying or failed requests can be cancelled")
         if pr.outcome_unknown:
             raise ServiceError(
                 "the last attempt's outcome is unknown (the document may exist in QuickBooks); "
