@@ -149,16 +149,9 @@ def defer_until_customer_exists(pr: PushRequest, order: Order) -> bool:
     )
     if customer_req.state == S.SUCCEEDED and customer_req.qbo_id:
         return False  # the mirror will have it; the caller's payload should already match
-    pr.error_kind = pr.error_title = pr.error_message = pr.error_detail = pr.error_code = pr.error_element = ""
-    pr.completed_at = None
-    pr.save(update_fields=[
-        "error_kind", "error_title", "error_message", "error_detail", "error_code", "error_element",
-        "completed_at",
-    ])
-    _wait(pr, order.email)
-    if order.status != Order.Status.QUEUED:
-        order.status = Order.Status.QUEUED
-        order.save(update_fields=["status", "updated_at"])
+    from ledgerlink.core.services.requests import park_waiting
+
+    park_waiting(pr, waiting_key(order.email), order)
     return True
 
 

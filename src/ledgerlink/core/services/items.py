@@ -84,16 +84,10 @@ def defer_until_items_exist(pr: PushRequest, order: Order) -> bool:
     missing = missing_skus(order)
     if not missing:
         return False
+    from ledgerlink.core.services.requests import park_waiting
+
     _item_request(site_area.company, missing[0], site_area)
-    pr.error_kind = pr.error_title = pr.error_message = pr.error_detail = pr.error_code = pr.error_element = ""
-    pr.state = S.QUEUED
-    pr.completed_at = None
-    pr.waiting_on = waiting_key(missing[0])
-    pr.next_attempt_at = timezone.now()
-    pr.save()
-    if order.status != Order.Status.QUEUED:
-        order.status = Order.Status.QUEUED
-        order.save(update_fields=["status", "updated_at"])
+    park_waiting(pr, waiting_key(missing[0]), order)
     return True
 
 

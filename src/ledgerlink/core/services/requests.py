@@ -84,6 +84,20 @@ def _apply_preflight_failure(pr: PushRequest, error: PreflightError) -> None:
     _set_order_status(pr.order, Order.Status.FAILED)
 
 
+def park_waiting(pr: PushRequest, key: str, order: Order | None = None) -> None:
+    """Queue ``pr`` behind what it waits on (``waiting_on = key``, e.g. "customer:<email>"): its error
+    is cleared, the worker skips it until it is healed, and its order reads as queued."""
+    _clear_error(pr)
+    now = timezone.now()
+    pr.state = S.QUEUED
+    pr.completed_at = None
+    pr.waiting_on = key
+    pr.next_attempt_at = now
+    pr.updated_at = now
+    pr.save()
+    _set_order_status(order, Order.Status.QUEUED)
+
+
 def lock_request(request_id: int, allowed_states, allowed: str) -> PushRequest:
     """The push request, locked for the caller's transaction: 404 when it does not exist, 409 unless
     its state is one of ``allowed_states`` (``allowed`` says which, for the message)."""
