@@ -304,7 +304,7 @@ def parse_orders(source, options: MappingOptions | None = None) -> Iterator[tupl
         try:
             order_lines.append(_line(row, _rate_from_names(first)))
         except MappingError as exc:
-            error = (start, exc)
+            error = (start, MappingError(f"{exc.message} (order {name})", exc.field))
     if (done := flush()) is not None:
         yield done
 

@@ -21,6 +21,7 @@ The creation ping is a form body ``webhook_id=N`` (no JSON, no signature, no top
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -120,6 +121,12 @@ def _rate(taxes: list, rates: dict, field: str) -> str | None:
     return fmt_plain(total) if total is not None else None
 
 
+def _unescape(value) -> str | None:
+    """WooCommerce's REST answers carry names HTML-escaped (``Ship Your Idea &ndash; Black``)."""
+    text = text_or_none(value)
+    return html.unescape(text) if text else None
+
+
 def _address(value: dict) -> dict | None:
     return address_or_none(
         {
@@ -168,7 +175,7 @@ def map_order(body: dict, options: MappingOptions | None = None) -> tuple[dict, 
         discount += before - after
         taxes = array(item.get("taxes"), f"{where}.taxes")
         sku = text_or_none(item.get("sku"))
-        description = text_or_none(item.get("name"))
+        description = _unescape(item.get("name"))
         if not sku and not description:
             raise MappingError("has neither a sku nor a name", where)
         lines.append(
@@ -203,7 +210,7 @@ def map_order(body: dict, options: MappingOptions | None = None) -> tuple[dict, 
         lines.append(
             {
                 "sku": options.fee_sku,
-                "description": text_or_none(fee.get("name")) or "Fee",
+                "description": _unescape(fee.get("name")) or "Fee",
                 "quantity": "1",
                 "unit_price": fmt_amount(gross),
                 "tax": fmt_amount(total_tax),
