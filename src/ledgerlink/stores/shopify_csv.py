@@ -17,7 +17,6 @@ with Taxes > 0: included).
 from __future__ import annotations
 
 import csv
-import io
 import os
 import re
 from collections.abc import Iterator
@@ -61,21 +60,25 @@ ORDER_TOTAL_COLUMNS = ("Subtotal", "Shipping", "Taxes", "Total")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 
 
+def _decoded(binary_lines) -> Iterator[str]:
+    """Decode line by line, so a bad byte is reported at its own line (UTF-8 never splits a newline)."""
+    first = True
+    for raw_line in binary_lines:
+        if first and raw_line.startswith(b"\xef\xbb\xbf"):
+            raw_line = raw_line[3:]
+        first = False
+        yield raw_line.decode("utf-8")
+
+
 def _text_lines(source) -> Iterator[str]:
     """Lines of text from a path, a binary or text file, or an iterable of lines (BOM removed)."""
     if isinstance(source, str | os.PathLike):
-        with open(source, encoding="utf-8-sig", newline="") as handle:
-            yield from handle
+        with open(source, "rb") as handle:
+            yield from _decoded(handle)
         return
-    if hasattr(source, "read"):
-        probe = source.read(0)
-        if isinstance(probe, bytes):
-            wrapper = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
-            try:
-                yield from wrapper
-            finally:
-                wrapper.detach()  # the caller's file stays open
-            return
+    if hasattr(source, "read") and isinstance(source.read(0), bytes):
+        yield from _decoded(source)
+        return
     first = True
     for line in source:
         if first and line.startswith("\ufeff"):

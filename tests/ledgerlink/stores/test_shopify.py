@@ -15,18 +15,44 @@ US_ORDER = {
     "email": "bob.norman@example.com",
     "customer_name": "Bob Norman",
     "customer_company": "Norman Supplies",
-    "bill_address": {"line1": "Chestnut Street 92", "line2": "Apartment 2", "city": "Louisville", "region": "KY",
-                     "postal_code": "40202", "country": "US"},
-    "ship_address": {"line1": "123 Amoebobacterieae St", "line2": None, "city": "Louisville", "region": "KY",
-                     "postal_code": "40202", "country": "US"},
+    "bill_address": {
+        "line1": "Chestnut Street 92",
+        "line2": "Apartment 2",
+        "city": "Louisville",
+        "region": "KY",
+        "postal_code": "40202",
+        "country": "US",
+    },
+    "ship_address": {
+        "line1": "123 Amoebobacterieae St",
+        "line2": None,
+        "city": "Louisville",
+        "region": "KY",
+        "postal_code": "40202",
+        "country": "US",
+    },
     "currency": "USD",
     "exchange_rate": None,
     "txn_date": "2024-03-01",
     "lines": [
-        {"sku": "IPOD-342-N", "description": "IPod Nano - 8gb - black", "quantity": "1", "unit_price": "199.99",
-         "tax": "11.70", "tax_rate": "6", "taxable": True},
-        {"sku": "CASE-1", "description": "Leather case", "quantity": "2", "unit_price": "15.00",
-         "tax": "1.80", "tax_rate": "6", "taxable": True},
+        {
+            "sku": "IPOD-342-N",
+            "description": "IPod Nano - 8gb - black",
+            "quantity": "1",
+            "unit_price": "199.99",
+            "tax": "11.70",
+            "tax_rate": "6",
+            "taxable": True,
+        },
+        {
+            "sku": "CASE-1",
+            "description": "Leather case",
+            "quantity": "2",
+            "unit_price": "15.00",
+            "tax": "1.80",
+            "tax_rate": "6",
+            "taxable": True,
+        },
     ],
     "shipping": "10.00",
     "shipping_tax": "0.60",
@@ -54,14 +80,42 @@ def test_canadian_gst_plus_pst_lines_gift_card_and_tip():
     data = intent.data
     assert data["currency"] == "CAD"
     assert data["lines"] == [
-        {"sku": "JACKET-M", "description": "Rain jacket - M", "quantity": "1", "unit_price": "100.00",
-         "tax": "12.00", "tax_rate": "12", "taxable": True},  # GST 5 + PST 7 on one line
-        {"sku": "KIDS-TEE", "description": "Kids tee", "quantity": "3", "unit_price": "10.00",
-         "tax": "1.50", "tax_rate": "5", "taxable": True},  # GST only
-        {"sku": "GIFT-CARD", "description": "Gift card - $25.00", "quantity": "1", "unit_price": "25.00",
-         "tax": "0.00", "tax_rate": None, "taxable": False},  # a gift card sold: a line (no SKU: the option's)
-        {"sku": "TIP", "description": "Tip", "quantity": "1", "unit_price": "5.00",
-         "tax": "0.00", "tax_rate": None, "taxable": False},  # total_tip_received
+        {
+            "sku": "JACKET-M",
+            "description": "Rain jacket - M",
+            "quantity": "1",
+            "unit_price": "100.00",
+            "tax": "12.00",
+            "tax_rate": "12",
+            "taxable": True,
+        },  # GST 5 + PST 7 on one line
+        {
+            "sku": "KIDS-TEE",
+            "description": "Kids tee",
+            "quantity": "3",
+            "unit_price": "10.00",
+            "tax": "1.50",
+            "tax_rate": "5",
+            "taxable": True,
+        },  # GST only
+        {
+            "sku": "GIFT-CARD",
+            "description": "Gift card - $25.00",
+            "quantity": "1",
+            "unit_price": "25.00",
+            "tax": "0.00",
+            "tax_rate": None,
+            "taxable": False,
+        },  # a gift card sold: a line (no SKU: the option's)
+        {
+            "sku": "TIP",
+            "description": "Tip",
+            "quantity": "1",
+            "unit_price": "5.00",
+            "tax": "0.00",
+            "tax_rate": None,
+            "taxable": False,
+        },  # total_tip_received
     ]
     assert (data["shipping"], data["shipping_tax"], data["shipping_tax_rate"]) == ("15.00", "1.80", "12")
     assert (data["discount"], data["tax"], data["prices_include_tax"]) == ("0.00", "15.30", False)
@@ -77,11 +131,26 @@ def test_tip_and_gift_card_skus_are_configurable():
 
 def test_a_tip_already_among_the_line_items_is_not_added_twice(fixture):
     body = fixture("shopify_order_canada_bc.json")
-    body["line_items"].append({"id": 11004, "title": "Tip", "name": "Tip", "sku": None, "quantity": 1,
-                               "price": "5.00", "taxable": False, "gift_card": False, "tax_lines": []})
+    body["line_items"].append(
+        {
+            "id": 11004,
+            "title": "Tip",
+            "name": "Tip",
+            "sku": None,
+            "quantity": 1,
+            "price": "5.00",
+            "taxable": False,
+            "gift_card": False,
+            "tax_lines": [],
+        }
+    )
     intent = shopify.route("orders/create", body)
     assert [line["description"] for line in intent.data["lines"]] == [
-        "Rain jacket - M", "Kids tee", "Gift card - $25.00", "Tip"]
+        "Rain jacket - M",
+        "Kids tee",
+        "Gift card - $25.00",
+        "Tip",
+    ]
     assert intent.meta["tip_in_line_items"] == "5.00"
 
 
@@ -93,18 +162,44 @@ def test_tax_inclusive_foreign_currency_with_duties_in_shop_money():
         "email": "oliver@example.co.uk",
         "customer_name": "Oliver Twist",
         "customer_company": None,
-        "bill_address": {"line1": "10 Downing Lane", "line2": None, "city": "London", "region": "ENG",
-                         "postal_code": "SW1A 2AA", "country": "GB"},
-        "ship_address": {"line1": "10 Downing Lane", "line2": None, "city": "London", "region": "ENG",
-                         "postal_code": "SW1A 2AA", "country": "GB"},
+        "bill_address": {
+            "line1": "10 Downing Lane",
+            "line2": None,
+            "city": "London",
+            "region": "ENG",
+            "postal_code": "SW1A 2AA",
+            "country": "GB",
+        },
+        "ship_address": {
+            "line1": "10 Downing Lane",
+            "line2": None,
+            "city": "London",
+            "region": "ENG",
+            "postal_code": "SW1A 2AA",
+            "country": "GB",
+        },
         "currency": "EUR",
         "exchange_rate": None,
         "txn_date": "2024-06-02",  # the shop's local date, not UTC (that would be the same day here)
         "lines": [
-            {"sku": "MUG-1", "description": "Stoneware mug", "quantity": "2", "unit_price": "12.00",
-             "tax": "3.60", "tax_rate": "20", "taxable": True},
-            {"sku": "DUTIES", "description": "Duties", "quantity": "1", "unit_price": "3.00",
-             "tax": "0.00", "tax_rate": None, "taxable": False},
+            {
+                "sku": "MUG-1",
+                "description": "Stoneware mug",
+                "quantity": "2",
+                "unit_price": "12.00",
+                "tax": "3.60",
+                "tax_rate": "20",
+                "taxable": True,
+            },
+            {
+                "sku": "DUTIES",
+                "description": "Duties",
+                "quantity": "1",
+                "unit_price": "3.00",
+                "tax": "0.00",
+                "tax_rate": None,
+                "taxable": False,
+            },
         ],
         "shipping": "6.00",
         "shipping_tax": "1.00",
@@ -118,11 +213,20 @@ def test_tax_inclusive_foreign_currency_with_duties_in_shop_money():
 
 
 def test_presentment_money_maps_the_buyers_currency():
-    data = shopify.route("orders/create", load("shopify_order_eu_inclusive.json"),
-                         MappingOptions(money="presentment")).data
+    data = shopify.route(
+        "orders/create", load("shopify_order_eu_inclusive.json"), MappingOptions(money="presentment")
+    ).data
     assert data["currency"] == "GBP"
-    assert [(line["unit_price"], line["tax"]) for line in data["lines"]] == [("10.20", "3.06"), ("2.55", "0.00")]
-    assert (data["shipping"], data["shipping_tax"], data["discount"], data["tax"]) == ("5.10", "0.85", "2.04", "3.91")
+    assert [(line["unit_price"], line["tax"]) for line in data["lines"]] == [
+        ("10.20", "3.06"),
+        ("2.55", "0.00"),
+    ]
+    assert (data["shipping"], data["shipping_tax"], data["discount"], data["tax"]) == (
+        "5.10",
+        "0.85",
+        "2.04",
+        "3.91",
+    )
     assert str(order_total(data)) == "26.01"
 
 
@@ -143,25 +247,46 @@ def test_orders_updated_is_a_change_carrying_the_full_order(fixture):
     body["updated_at"] = "2024-03-02T09:00:00-05:00"
     intent = shopify.route("orders/updated", body)
     assert intent.kind == "change"
-    assert intent.data == {**US_ORDER, "lines": [
-        US_ORDER["lines"][0],
-        {"sku": "CASE-1", "description": "Leather case", "quantity": "3", "unit_price": "15.00",
-         "tax": "2.70", "tax_rate": "6", "taxable": True},
-    ], "tax": "15.00"}
+    assert intent.data == {
+        **US_ORDER,
+        "lines": [
+            US_ORDER["lines"][0],
+            {
+                "sku": "CASE-1",
+                "description": "Leather case",
+                "quantity": "3",
+                "unit_price": "15.00",
+                "tax": "2.70",
+                "tax_rate": "6",
+                "taxable": True,
+            },
+        ],
+        "tax": "15.00",
+    }
     assert intent.version != shopify.route("orders/create", load("shopify_order_us.json")).version
 
 
 def test_orders_paid_is_a_payment_of_what_was_received():
     intent = shopify.route("orders/paid", load("shopify_order_us.json"))
     assert intent.kind == "payment"
-    assert intent.data == {"external_id": "5678901234:paid", "amount": "249.09", "date": "2024-03-01",
-                           "method": "shopify_payments", "reference": "XPAV284CT"}
+    assert intent.data == {
+        "external_id": "5678901234:paid",
+        "amount": "249.09",
+        "date": "2024-03-01",
+        "method": "shopify_payments",
+        "reference": "XPAV284CT",
+    }
 
 
 def test_orders_paid_in_part_by_gift_card_names_every_gateway(fixture):
     intent = shopify.route("orders/paid", fixture("shopify_order_canada_bc.json"))
-    assert intent.data == {"external_id": "6123450001:paid", "amount": "190.30", "date": "2024-04-10",
-                           "method": "gift_card, shopify_payments", "reference": None}
+    assert intent.data == {
+        "external_id": "6123450001:paid",
+        "amount": "190.30",
+        "date": "2024-04-10",
+        "method": "gift_card, shopify_payments",
+        "reference": None,
+    }
     assert intent.meta["non_cash_gateways"] == ["gift_card"]
 
 
@@ -178,7 +303,11 @@ def test_orders_cancelled_is_a_cancel_with_shopifys_reason(fixture):
     body = fixture("shopify_order_us.json")
     body.update(cancelled_at="2024-03-01T12:00:00-05:00", cancel_reason="customer", financial_status="voided")
     intent = shopify.route("orders/cancelled", body)
-    assert (intent.kind, intent.data, intent.order_external_id) == ("cancel", {"reason": "customer"}, "5678901234")
+    assert (intent.kind, intent.data, intent.order_external_id) == (
+        "cancel",
+        {"reason": "customer"},
+        "5678901234",
+    )
     assert intent.meta["cancelled_at"] == "2024-03-01T12:00:00-05:00"
 
 
@@ -186,8 +315,13 @@ def test_partial_refund_with_refunded_shipping_lines_and_transactions():
     intent = shopify.route("refunds/create", load("shopify_refund_partial.json"))
     assert intent.kind == "refund"
     assert intent.order_external_id == "5678901234"
-    assert intent.data == {"external_id": "929361001", "lines": [{"sku": "CASE-1", "quantity": "1"}],
-                           "shipping": "10.00", "amount": "26.50", "reason": "Case arrived scratched"}
+    assert intent.data == {
+        "external_id": "929361001",
+        "lines": [{"sku": "CASE-1", "quantity": "1"}],
+        "shipping": "10.00",
+        "amount": "26.50",
+        "reason": "Case arrived scratched",
+    }
     # the failed transaction does not count; the gift-card part is a refund too, and said so
     assert intent.meta["amount_by_gateway"] == {"shopify_payments": "20.00", "gift_card": "6.50"}
     assert intent.meta["non_cash_amount"] == "6.50"
@@ -195,8 +329,13 @@ def test_partial_refund_with_refunded_shipping_lines_and_transactions():
 
 def test_shipping_only_refund_as_an_order_adjustment():
     intent = shopify.route("refunds/create", load("shopify_refund_shipping_adjustment.json"))
-    assert intent.data == {"external_id": "929361467", "lines": [], "shipping": "5.00", "amount": "5.00",
-                           "reason": "Shipping was late"}
+    assert intent.data == {
+        "external_id": "929361467",
+        "lines": [],
+        "shipping": "5.00",
+        "amount": "5.00",
+        "reason": "Shipping was late",
+    }
 
 
 def test_refund_without_transactions_is_worth_its_parts(fixture):
@@ -213,7 +352,9 @@ def test_restock_only_refund_is_ignored(fixture):
     assert intent.reason == "the refund returns no line, no shipping and no money"
 
 
-@pytest.mark.parametrize("topic", ["orders/fulfilled", "orders/partially_fulfilled", "orders/edited", "orders/delete"])
+@pytest.mark.parametrize(
+    "topic", ["orders/fulfilled", "orders/partially_fulfilled", "orders/edited", "orders/delete"]
+)
 def test_known_topics_that_change_nothing_are_ignored(topic):
     intent = shopify.route(topic, load("shopify_order_us.json"))
     assert (intent.kind, intent.data, intent.order_external_id) == ("ignore", None, "5678901234")
@@ -234,15 +375,28 @@ def test_unknown_topic_is_a_mapping_error(topic):
         (lambda b: b.pop("id"), "id", "is missing"),
         (lambda b: b.update(line_items=[]), "line_items", "at least one line item"),
         (lambda b: b["line_items"][0].update(price="abc"), "line_items[0].price", "must be a number"),
-        (lambda b: b["line_items"][0].update(price="199.999"), "line_items[0].price", "more than 2 decimal places"),
+        (
+            lambda b: b["line_items"][0].update(price="199.999"),
+            "line_items[0].price",
+            "more than 2 decimal places",
+        ),
         (lambda b: b["line_items"][1].update(quantity=0), "line_items[1].quantity", "greater than 0"),
-        (lambda b: b["line_items"][0]["tax_lines"][0].update(rate=13), "line_items[0].tax_lines[0].rate",
-         "fraction between 0 and 1"),
+        (
+            lambda b: b["line_items"][0]["tax_lines"][0].update(rate=13),
+            "line_items[0].tax_lines[0].rate",
+            "fraction between 0 and 1",
+        ),
         (lambda b: b.update(taxes_included=None), "taxes_included", "true or false"),
-        (lambda b: b.update(total_price="250.00"), "total_price", "the store's total is 250.00 but the mapped"
-         " order comes to 249.09"),
-        (lambda b: b.update(total_tax="14.20", total_price="249.19"), "total_tax", "the store's total tax is 14.20"
-         " but the lines' tax (13.50) plus the shipping tax (0.60) is 14.10"),
+        (
+            lambda b: b.update(total_price="250.00"),
+            "total_price",
+            "the store's total is 250.00 but the mapped order comes to 249.09",
+        ),
+        (
+            lambda b: b.update(total_tax="14.20", total_price="249.19"),
+            "total_tax",
+            "the store's total tax is 14.20 but the lines' tax (13.50) plus the shipping tax (0.60) is 14.10",
+        ),
         (lambda b: b.update(total_tax="14.20"), "total_price", "249.19"),
         (lambda b: b.update(currency=None), "currency", "is missing"),
         (lambda b: b.update(processed_at="yesterday"), "processed_at", "is not a date-time"),

@@ -71,7 +71,9 @@ def test_text_bodies_are_refused_as_a_programming_error():
 
 
 def test_delivery_headers_are_signed_and_found_case_insensitively():
-    headers = signatures.shopify_headers(BODY, CURRENT, topic="orders/create", webhook_id="b54557e4-bdd9-4b37")
+    headers = signatures.shopify_headers(
+        BODY, CURRENT, topic="orders/create", webhook_id="b54557e4-bdd9-4b37"
+    )
     assert headers == {
         "Content-Type": "application/json",
         "X-Shopify-Topic": "orders/create",
@@ -82,11 +84,14 @@ def test_delivery_headers_are_signed_and_found_case_insensitively():
     }
     lowered = {key.lower(): value for key, value in headers.items()}
     assert signatures.shopify_signature(lowered) == SIG_CURRENT
-    assert signatures.shopify_signature({"shopify-hmac-sha256": SIG_PREVIOUS}) == SIG_PREVIOUS  # Events naming
+    assert (
+        signatures.shopify_signature({"shopify-hmac-sha256": SIG_PREVIOUS}) == SIG_PREVIOUS
+    )  # Events naming
     assert signatures.shopify_signature({}) is None
 
-    wc = signatures.woocommerce_headers(BODY, CURRENT, topic="order.updated", webhook_id=58,
-                                        delivery_id="4df0a951a314adc554e0f2016102e020")
+    wc = signatures.woocommerce_headers(
+        BODY, CURRENT, topic="order.updated", webhook_id=58, delivery_id="4df0a951a314adc554e0f2016102e020"
+    )
     assert wc == {
         "Content-Type": "application/json",
         "X-WC-Webhook-Source": "https://shop.example.com/",
