@@ -397,3 +397,15 @@ def test_bodies_that_do_not_map_name_the_field(fixture, edit, field):
     with pytest.raises(MappingError) as err:
         woocommerce.route("order.created", body)
     assert err.value.field == field
+
+
+def test_rate_unknown_without_rate_percent_but_the_tax_amounts_stay(fixture):
+    body = fixture("woo_order_us.json")
+    del body["tax_lines"][0]["rate_percent"]  # WooCommerce before rate_percent was added to tax lines
+    order = woocommerce.route("order.created", body).intents[0].data
+    assert [(line["tax"], line["tax_rate"]) for line in order["lines"]] == [
+        ("0.45", None),
+        ("1.35", None),
+        ("0.30", None),
+    ]
+    assert (order["shipping_tax"], order["shipping_tax_rate"]) == ("0.75", None)
