@@ -9,28 +9,46 @@ the API reference and python-quickbooks' object attributes). Nested objects are 
 from __future__ import annotations
 
 # Entities whose records the sandbox stores and serves.
-WRITABLE = ("Customer", "Item", "Invoice", "SalesReceipt", "Vendor", "Employee")
-READ_ONLY = ("Account", "TaxCode", "CompanyInfo", "Preferences")
+WRITABLE = ("Customer", "Item", "Invoice", "SalesReceipt", "Vendor", "Employee", "Payment", "CreditMemo",
+            "RefundReceipt", "Term", "PaymentMethod", "Account", "TaxAgency", "CompanyCurrency")
+READ_ONLY = ("TaxCode", "TaxRate", "CompanyInfo", "Preferences", "ExchangeRate")
 STORED = WRITABLE + READ_ONLY
 NAME_LISTS = ("Customer", "Vendor", "Employee")
-TRANSACTIONS = ("Invoice", "SalesReceipt")
+# Sales forms share one code path (lines, tax, currency): sales.py
+SALES_FORMS = ("Invoice", "SalesReceipt", "CreditMemo", "RefundReceipt")
+TRANSACTIONS = SALES_FORMS + ("Payment",)
+VOIDABLE = ("Invoice", "SalesReceipt", "Payment")
+# Simple named lists: created and updated through lists.py / tax.py / currency.py
+SIMPLE_LISTS = ("Term", "PaymentMethod", "Account", "TaxAgency", "CompanyCurrency")
 # Entities with an Active flag: a query without an Active condition returns active ones only.
-ACTIVE_FILTERED = ("Customer", "Vendor", "Employee", "Item", "Account", "TaxCode")
+ACTIVE_FILTERED = ("Customer", "Vendor", "Employee", "Item", "Account", "TaxCode", "TaxRate", "Term",
+                   "PaymentMethod", "CompanyCurrency")
+# Query answers of these carry totalCount next to startPosition/maxResults, as Intuit's samples show them
+# (TaxCode, TaxRate, TaxAgency, CompanyCurrency and ExchangeRate reference pages).
+WITH_TOTAL_COUNT = ("TaxCode", "TaxRate", "TaxAgency", "CompanyCurrency", "ExchangeRate")
+# CDC does not support these (facts §6.1).
+NO_CDC = ("JournalCode", "TimeActivity", "TaxAgency", "TaxCode", "TaxRate")
+# Webhook entity names (QBO's webhooks page names CompanyCurrency changes "Currency"); entities missing
+# from QBO's webhook list send none.
+WEBHOOK_NAME = {"CompanyCurrency": "Currency"}
+NO_WEBHOOK = ("TaxAgency", "TaxCode", "TaxRate", "ExchangeRate", "CompanyInfo")
 
 # Every QBO v3 entity name a query may name. Valid but not stored -> empty QueryResponse.
 QUERYABLE = set(STORED) | {
-    "Attachable", "Bill", "BillPayment", "Budget", "Class", "CompanyCurrency", "CreditCardPayment",
-    "CreditMemo", "CustomerType", "Department", "Deposit", "Estimate", "ExchangeRate", "JournalCode",
-    "JournalEntry", "Payment", "PaymentMethod", "Purchase", "PurchaseOrder", "RecurringTransaction",
-    "RefundReceipt", "TaxAgency", "TaxRate", "Term", "TimeActivity", "Transfer", "VendorCredit",
+    "Attachable", "Bill", "BillPayment", "Budget", "Class", "CreditCardPayment",
+    "CustomerType", "Department", "Deposit", "Estimate", "JournalCode",
+    "JournalEntry", "Purchase", "PurchaseOrder", "RecurringTransaction",
+    "TimeActivity", "Transfer", "VendorCredit",
 }
 CANON = {name.lower(): name for name in QUERYABLE}
+CANON["taxservice"] = "TaxService"
 
 # Id sequences: QBO numbers name-list entities, transactions, items and accounts separately.
 SEQ_GROUP = {
     "Customer": "name", "Vendor": "name", "Employee": "name",
-    "Invoice": "txn", "SalesReceipt": "txn",
-    "Item": "item", "Account": "account", "TaxCode": "taxcode",
+    "Invoice": "txn", "SalesReceipt": "txn", "Payment": "txn", "CreditMemo": "txn", "RefundReceipt": "txn",
+    "Item": "item", "Account": "account", "TaxCode": "taxcode", "TaxRate": "taxrate", "TaxAgency": "taxagency",
+    "Term": "term", "PaymentMethod": "paymentmethod", "CompanyCurrency": "currency",
 }
 
 _COMMON = {"Id", "SyncToken", "MetaData", "domain", "sparse", "status", "CustomField", "AttachableRef"}
@@ -99,6 +117,29 @@ KNOWN_PROPERTIES = {
         "DeferredRevenue",
     },
 }
+
+
+KNOWN_PROPERTIES["CreditMemo"] = _TXN_COMMON | {"RemainingCredit", "InvoiceRef"}
+KNOWN_PROPERTIES["RefundReceipt"] = _TXN_COMMON | {"CheckPayment", "CreditCardPayment", "RefundReceiptEx"}
+KNOWN_PROPERTIES["Payment"] = _COMMON | {
+    "TotalAmt", "UnappliedAmt", "CustomerRef", "CurrencyRef", "ExchangeRate", "TxnDate", "TxnSource", "PrivateNote",
+    "TxnStatus", "ProcessPayment", "PaymentRefNum", "PaymentMethodRef", "DepositToAccountRef", "ARAccountRef",
+    "CreditCardPayment", "TaxExemptionRef", "Line", "LinkedTxn", "TransactionLocationType", "DepartmentRef",
+    "ProjectRef", "PaymentEx", "DocNumber", "HomeTotalAmt",
+}
+KNOWN_PROPERTIES["Term"] = _COMMON | {"Name", "Active", "Type", "DiscountPercent", "DueDays", "DiscountDays",
+                                      "DayOfMonthDue", "DueNextMonthDays", "DiscountDayOfMonth", "AttachableRef"}
+KNOWN_PROPERTIES["PaymentMethod"] = _COMMON | {"Name", "Active", "Type"}
+KNOWN_PROPERTIES["Account"] = _COMMON | {
+    "Name", "SubAccount", "ParentRef", "Description", "FullyQualifiedName", "Active", "Classification",
+    "AccountType", "AccountSubType", "AcctNum", "AccountAlias", "TxnLocationType", "BankNum", "OpeningBalance",
+    "OpeningBalanceDate", "CurrentBalance", "CurrentBalanceWithSubAccounts", "CurrencyRef", "TaxAccount",
+    "TaxCodeRef", "OnlineBankingEnabled", "FIName", "JournalCodeRef", "AccountEx",
+}
+KNOWN_PROPERTIES["TaxAgency"] = _COMMON | {"DisplayName", "TaxRegistrationNumber", "TaxTrackedOnSales",
+                                           "TaxTrackedOnPurchases", "LastFileDate", "TaxAgencyConfig",
+                                           "SalesTaxCodeRef", "SalesTaxCountry", "TaxAgencyExt"}
+KNOWN_PROPERTIES["CompanyCurrency"] = _COMMON | {"Code", "Name", "Active"}
 
 # Schema class names used in the 2010 Detail ("class com.intuit.schema.finance.v3.Invoice").
 SCHEMA_CLASS = {name: f"com.intuit.schema.finance.v3.{name}" for name in WRITABLE}
