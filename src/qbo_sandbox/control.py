@@ -234,9 +234,16 @@ def parse_json(body: bytes):
     if not body.strip():
         return {}
     try:
-        return json.loads(body)
+        value = json.loads(body)
     except ValueError:
         raise ControlError(400, "body is not valid JSON") from None
+    from .api import refuse_unstorable
+
+    try:
+        refuse_unstorable(value)
+    except F.QBOFault as exc:
+        raise ControlError(400, "body has text QBO cannot store", exc.body()) from None
+    return value
 
 
 def handle(app, method: str, parts: list[str], query: dict, body: bytes) -> tuple[int, dict | list | None]:

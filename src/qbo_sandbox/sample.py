@@ -165,14 +165,14 @@ def build_sample(realm: Realm) -> None:
     # payments: full, partial and unapplied; two credit memos applied with their invoice
     for n, inv in enumerate(invoices[:14]):
         balance = inv["Balance"]
-        amount = balance if n % 3 else round(balance / 2, 2)
+        amount = balance if n % 3 or n < 2 else round(balance / 2, 2)
         line = [{"Amount": amount, "LinkedTxn": [{"TxnId": inv["Id"], "TxnType": "Invoice"}]}]
         total = amount
-        if n < 2:
+        if n < 2:  # the first two credit memos are used (in part) against their customer's first invoices
             memo = memos[n]
-            if memo["CustomerRef"]["value"] == inv["CustomerRef"]["value"] and memo["Balance"] <= amount:
-                line.append({"Amount": memo["Balance"], "LinkedTxn": [{"TxnId": memo["Id"], "TxnType": "CreditMemo"}]})
-                total = round(amount - memo["Balance"], 2)
+            credit = min(memo["Balance"], round(amount / 2, 2))
+            line.append({"Amount": credit, "LinkedTxn": [{"TxnId": memo["Id"], "TxnType": "CreditMemo"}]})
+            total = round(amount - credit, 2)
         _create(realm, "Payment", {"CustomerRef": inv["CustomerRef"], "TotalAmt": total, "Line": line,
                                    "PaymentMethodRef": {"value": str(1 + n % 7)},
                                    "TxnDate": inv["TxnDate"]})
