@@ -494,12 +494,15 @@ def _existing_for_write(realm: Realm, etype: str, body: dict) -> tuple[dict, dic
     return rec, rec["data"]
 
 
-def _kept_tax_override(existing: dict) -> dict | None:
-    """A sparse update keeps a stored tax override; otherwise the tax is computed again from the lines."""
+def _kept_tax_override(realm: Realm, existing: dict) -> dict | None:
+    """A sparse update keeps a stored tax override (and a legacy company's chosen TxnTaxCodeRef); otherwise the tax
+    is computed again from the lines."""
     detail = existing.get("TxnTaxDetail") or {}
     if detail.get("TaxReviewStatus") == "AST_TAX_OVERRIDE" or any(
             "OverrideDeltaAmount" in (tl.get("TaxLineDetail") or {}) for tl in detail.get("TaxLine") or []):
         return copy.deepcopy(detail)
+    if tax.model(realm) == "legacy" and detail.get("TxnTaxCodeRef"):
+        return {"TxnTaxCodeRef": dict(detail["TxnTaxCodeRef"])}
     return None
 
 
@@ -514,7 +517,7 @@ def update(realm: Realm, etype: str, body) -> tuple[dict, Event]:
             for k in ("TotalAmt", "Balance"):
                 base.pop(k, None)
             base.pop("TxnTaxDetail", None)
-            kept = _kept_tax_override(existing)
+            kept = _kept_tax_override(realm, existing)
             if kept is not None:
                 base["TxnTaxDetail"] = kept
         base.update(incoming)

@@ -183,6 +183,9 @@ def test_us_legacy_applies_the_txn_tax_code_rates(world):
          "TaxLineDetail": {"TaxRateRef": {"value": "1"}, "PercentBased": True, "TaxPercent": 8,
                            "NetAmountTaxable": 335.25}}]}
     assert (inv["TotalAmt"], inv["Balance"]) == (374.07, 374.07)
+    # a sparse update keeps the chosen code and computes again
+    up = rc.post("invoice", {"Id": inv["Id"], "SyncToken": "0", "sparse": True, "Line": [line(100, "TAX")]})
+    assert (up.json()["Invoice"]["TxnTaxDetail"]["TotalTax"], up.json()["Invoice"]["TotalAmt"]) == (8, 108)
     # without a TxnTaxCodeRef no rate applies; an explicit TotalTax is kept as sent
     inv = rc.create("Invoice", {"CustomerRef": {"value": "1"}, "Line": [line(100, "TAX")]})
     assert (inv["TxnTaxDetail"], inv["TotalAmt"]) == ({"TotalTax": 0}, 100)
