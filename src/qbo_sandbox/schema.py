@@ -1,4 +1,4 @@
-"""Static knowledge: entity names, known properties, default company data.
+"""Static knowledge: entity names and known properties.
 
 Known-property lists drive the 2010 "Request has invalid or unsupported property" fault. They are the
 top-level properties of the QBO v3 schema classes as far as the captures and python-quickbooks 0.9.12
@@ -144,82 +144,5 @@ KNOWN_PROPERTIES["CompanyCurrency"] = _COMMON | {"Code", "Name", "Active"}
 # Schema class names used in the 2010 Detail ("class com.intuit.schema.finance.v3.Invoice").
 SCHEMA_CLASS = {name: f"com.intuit.schema.finance.v3.{name}" for name in WRITABLE}
 
-US_TAX_CODES = ("TAX", "NON")
-
-USD = {"value": "USD", "name": "United States Dollar"}
-
-
-def default_accounts() -> list[dict]:
-    """Chart of accounts seeded into every realm (Ids as in Intuit's US sample company)."""
-
-    def acct(id_, name, classification, type_, subtype):
-        return {
-            "Id": id_, "Name": name, "SubAccount": False, "FullyQualifiedName": name, "Active": True,
-            "Classification": classification, "AccountType": type_, "AccountSubType": subtype,
-            "CurrentBalance": 0, "CurrentBalanceWithSubAccounts": 0, "CurrencyRef": dict(USD),
-        }
-
-    return [
-        acct("1", "Services", "Revenue", "Income", "ServiceFeeIncome"),
-        acct("4", "Undeposited Funds", "Asset", "Other Current Asset", "UndepositedFunds"),
-        acct("35", "Checking", "Asset", "Bank", "Checking"),
-        acct("79", "Sales of Product Income", "Revenue", "Income", "SalesOfProductIncome"),
-        acct("80", "Cost of Goods Sold", "Expense", "Cost of Goods Sold", "SuppliesMaterialsCogs"),
-        acct("81", "Inventory Asset", "Asset", "Other Current Asset", "Inventory"),
-        acct("84", "Accounts Receivable (A/R)", "Asset", "Accounts Receivable", "AccountsReceivable"),
-        acct("86", "Discounts given", "Revenue", "Income", "DiscountsRefundsGiven"),
-    ]
-
-
-def default_items() -> list[dict]:
-    """New US QBO companies come with the 'Services' and 'Hours' service items."""
-    base = {"Active": True, "Taxable": False, "UnitPrice": 0, "Type": "Service",
-            "IncomeAccountRef": {"value": "1", "name": "Services"}, "PurchaseCost": 0,
-            "TrackQtyOnHand": False}
-    return [dict(base, Id="1", Name="Services", FullyQualifiedName="Services"),
-            dict(base, Id="2", Name="Hours", FullyQualifiedName="Hours")]
-
-
-def default_tax_codes() -> list[dict]:
-    def code(id_, name, desc, taxable, group):
-        return {"Id": id_, "Name": name, "Description": desc, "Active": True, "Taxable": taxable,
-                "TaxGroup": group}
-
-    return [code("TAX", "TAX", "TAX", True, False), code("NON", "NON", "NON", False, False),
-            code("2", "California", "California", True, True)]
-
-
-def default_preferences(custom_txn_numbers: bool = False) -> dict:
-    """Trimmed from preferences-read.json (a US sandbox)."""
-    return {
-        "AccountingInfoPrefs": {"TrackDepartments": False, "ClassTrackingPerTxn": False,
-                                "ClassTrackingPerTxnLine": False, "CustomerTerminology": "Customers"},
-        "ProductAndServicesPrefs": {"ForSales": True, "ForPurchase": True,
-                                    "QuantityWithPriceAndRate": True, "QuantityOnHand": True},
-        "SalesFormsPrefs": {"CustomTxnNumbers": custom_txn_numbers, "AllowDeposit": False,
-                            "AllowDiscount": True, "DefaultDiscountAccount": "86", "AllowEstimates": True,
-                            "ETransactionEnabledStatus": "NotApplicable", "ETransactionAttachPDF": False,
-                            "ETransactionPaymentEnabled": False, "IPNSupportEnabled": False,
-                            "AllowServiceDate": False, "AllowShipping": False,
-                            "DefaultTerms": {"value": "3"}, "UsingPriceLevels": False},
-        "VendorAndPurchasesPrefs": {"TrackingByCustomer": True, "BillableExpenseTracking": True},
-        "TaxPrefs": {"UsingSalesTax": True, "PartnerTaxEnabled": False, "TaxGroupCodeRef": {"value": "2"}},
-        "CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "USD"}},
-        "ReportPrefs": {"ReportBasis": "Accrual", "CalcAgingReportFromTxnDate": False},
-        "OtherPrefs": {"NameValue": [{"Name": "SalesFormsPrefs.DefaultItem", "Value": "1"}]},
-    }
-
-
-def default_company_info(realm_id: str) -> dict:
-    addr = {"Id": "1", "Line1": "123 Sierra Way", "City": "San Pablo", "CountrySubDivisionCode": "CA",
-            "PostalCode": "87999"}
-    return {
-        "CompanyName": f"Sandbox Company_US_{realm_id[-4:]}", "LegalName": f"Sandbox Company_US_{realm_id[-4:]}",
-        "CompanyAddr": dict(addr), "CustomerCommunicationAddr": dict(addr), "LegalAddr": dict(addr),
-        "PrimaryPhone": {}, "CompanyStartDate": "2026-01-01", "FiscalYearStartMonth": "January",
-        "Country": "US", "Email": {"Address": "noreply@quickbooks.com"}, "WebAddr": {},
-        "SupportedLanguages": "en", "DefaultTimeZone": "America/Los_Angeles",
-        "NameValue": [{"Name": "NeoEnabled", "Value": "true"}, {"Name": "IndustryType", "Value": "Sandbox"},
-                      {"Name": "SubscriptionStatus", "Value": "SUBSCRIBED"},
-                      {"Name": "OfferingSku", "Value": "QuickBooks Online Plus"}],
-    }
+# Default company data (accounts, items, terms, payment methods, CompanyInfo, Preferences) lives in company.py;
+# tax codes, rates and agencies in tax.py.
