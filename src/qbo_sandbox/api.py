@@ -6,10 +6,10 @@ import json
 from datetime import timedelta
 from urllib.parse import parse_qs
 
+from . import currency, prefs, schema, tax
 from . import entities as E
 from . import faults as F
 from . import query as Q
-from . import schema
 from .store import STATUS_DELETED, Realm
 from .util import local_dt, parse_datetime, response_time
 
@@ -42,6 +42,33 @@ class Result:
         return None
 
 
+def _lone_surrogate(text: str) -> bool:
+    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+
+
+def refuse_unstorable(value, path: str = "") -> None:
+    """Text QBO cannot store: a lone UTF-16 surrogate (an unpaired \\uD800-\\uDFFF escape) anywhere in the body is
+    refused with 2010 before anything is looked at, so it never reaches the store (and never breaks later answers of
+    the realm) [inferred code; QBO's exact answer is not captured]."""
+    stack = [(value, path)]
+    while stack:
+        v, p = stack.pop()
+        if isinstance(v, str):
+            if _lone_surrogate(v):
+                raise F.QBOFault([F.err(2010, "Request has invalid or unsupported property",
+                                        f"Property Name:Invalid UTF-16 text (an unpaired surrogate escape) in "
+                                        f"{p or 'the request body'} specified is unsupported or invalid")])
+        elif isinstance(v, dict):
+            for k, item in v.items():
+                if isinstance(k, str) and _lone_surrogate(k):
+                    raise F.QBOFault([F.err(2010, "Request has invalid or unsupported property",
+                                            "Property Name:Invalid UTF-16 text (an unpaired surrogate escape) in a "
+                                            "property name specified is unsupported or invalid")])
+                stack.append((item, f"{p}.{k}" if p else str(k)))
+        elif isinstance(v, list):
+            stack.extend((item, p) for item in v)
+
+
 def fault_result(exc: F.QBOFault) -> Result:
     return Result(exc.status, exc.body(), content_type="application/json")
 
@@ -67,7 +94,9 @@ class Request:
     def json(self):
         if not self.body.strip():
             return None
-        return json.loads(self.body.decode("utf-8"))
+        value = json.loads(self.body.decode("utf-8"))
+        refuse_unstorable(value)
+        return value
 
     @property
     def content_type(self) -> str:
@@ -154,11 +183,19 @@ def _handle(realm: Realm, req: Request, segments: list[str]) -> Result:
             body = req.json()
         except (ValueError, UnicodeDecodeError):
             body = None
-        data, event = E.update_preferences(realm, body)
+        data, event = prefs.update_preferences(realm, body)
         r = _single("Preferences", data)
         r.events.append(event)
         r.changed.append(("Preferences", "1"))
         return r
+    if etype == "ExchangeRate" and len(segments) == 1 and req.method == "GET":
+        return _single("ExchangeRate", currency.read_exchange_rate(realm, req.query))
+    if etype == "ExchangeRate" and len(segments) == 1 and req.method == "POST":
+        data, _ = currency.update_exchange_rate(realm, _body(req))
+        return _single("ExchangeRate", data)
+    if etype == "TaxService" and len(segments) == 2 and segments[1].lower() == "taxcode" and req.method == "POST":
+        body, _ = tax.create_tax_code(realm, _body(req))
+        return Result(200, body)
     if etype == "CompanyInfo" and len(segments) == 2 and req.method == "GET":
         if segments[1] != realm.realm_id:
             raise F.not_found()
@@ -190,7 +227,7 @@ def _single(etype: str, data: dict) -> Result:
     return Result(200, {etype: data, "time": response_time()})
 
 
-def _write(realm: Realm, req: Request, etype: str) -> Result:
+def _body(req: Request):
     try:
         body = req.json()
     except (ValueError, UnicodeDecodeError) as exc:
@@ -200,6 +237,11 @@ def _write(realm: Realm, req: Request, etype: str) -> Result:
     if body is None:
         raise F.QBOFault([F.err(2010, "Request has invalid or unsupported property",
                                 "Property Name:No content to map due to end-of-input specified is unsupported or invalid")])
+    return body
+
+
+def _write(realm: Realm, req: Request, etype: str) -> Result:
+    body = _body(req)
     op, _ = classify(req, [etype.lower()])
     data, event = _apply(realm, etype, op, body)
     r = _single(etype, data)
@@ -339,6 +381,9 @@ def _cdc(realm: Realm, req: Request) -> Result:
         c = Q.canonical_entity(e)
         if c is None:
             raise F.query_invalid(f"invalid context declaration: {e}")
+        if c in schema.NO_CDC:
+            # "Not supported for JournalCode, TimeActivity, TaxAgency, TaxCode, TaxRate" (facts §6.1)
+            raise F.unsupported_operation(f"Operation cdc is not supported for {c}.")
         if c not in names:
             names.append(c)
     since_ts = since.timestamp()

@@ -79,8 +79,8 @@ def sample_latency_ms(spec) -> float:
 
 
 class SandboxApp:
-    def __init__(self, data=None, state_path: str | None = None):
-        self.store = Store(state_path)
+    def __init__(self, data=None, state_path: str | None = None, realm_defaults: dict | None = None):
+        self.store = Store(state_path, C.validate_config(realm_defaults or {}))
         self.webhooks = Dispatcher()
         self.oauth = OAuth(self.store, self._create_realm_via_oauth)
         if data is not None:
@@ -397,6 +397,7 @@ class SandboxApp:
             del realm.log[: len(realm.log) - REQUEST_LOG_MAX]
 
 
-def create_app(data=None, state_path: str | None = None) -> SandboxApp:
-    """Return the ASGI app. ``data``: dict/list (or a path to a JSON file) of realm specs."""
-    return SandboxApp(data=data, state_path=state_path)
+def create_app(data=None, state_path: str | None = None, realm_defaults: dict | None = None) -> SandboxApp:
+    """Return the ASGI app. ``data``: dict/list (or a path to a JSON file) of realm specs. ``realm_defaults``:
+    config keys every new realm starts from (e.g. ``{"refresh_token_rotation_s": 0}``)."""
+    return SandboxApp(data=data, state_path=state_path, realm_defaults=realm_defaults)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 import json
 
+from . import company as CO
+from . import currency, schema
 from . import entities as E
 from . import faults as F
-from . import schema
 from .store import (
     DEFAULT_CONFIG,
     STATUS_ACTIVE,
@@ -44,13 +45,36 @@ def validate_config(patch: dict) -> dict:
             _check_latency(value)
         elif key == "webhook_format" and value not in ("legacy", "cloudevents"):
             raise ControlError(400, "webhook_format must be 'legacy' or 'cloudevents'")
-        elif key in ("access_token_ttl", "refresh_token_ttl", "timeout_max_s") and (
+        elif key in ("access_token_ttl", "refresh_token_ttl", "timeout_max_s", "refresh_token_rotation_s") and (
                 not isinstance(value, int | float) or isinstance(value, bool) or value < 0):
             raise ControlError(400, f"{key} must be a non-negative number")
+        elif key == "ast_rate_table" and value is not None:
+            _check_ast_table(value)
+        elif key == "exchange_rates" and value is not None:
+            if not isinstance(value, dict) or not all(
+                    isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+                    for k, v in value.items()):
+                raise ControlError(400, "exchange_rates must be an object of currency code -> US dollars per unit")
         elif key == "webhook_retry_delays" and (not isinstance(value, list) or len(value) > 20):
             raise ControlError(400, "webhook_retry_delays must be a list of at most 20 numbers")
         out[key] = value
     return out
+
+
+def _check_ast_table(value) -> None:
+    msg = ('ast_rate_table must be {"<state>" or "<state> <zip>": {"name": str, "rates": [{"name": str, '
+           '"rate": number, "agency": str}]}}')
+    if not isinstance(value, dict):
+        raise ControlError(400, msg)
+    for entry in value.values():
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not isinstance(
+                entry.get("rates"), list):
+            raise ControlError(400, msg)
+        for r in entry["rates"]:
+            if not (isinstance(r, dict) and isinstance(r.get("name"), str) and isinstance(r.get("agency"), str)
+                    and isinstance(r.get("rate"), int | float) and not isinstance(r.get("rate"), bool)
+                    and 0 <= r["rate"] <= 100):
+                raise ControlError(400, msg)
 
 
 def _check_latency(value) -> None:
@@ -76,7 +100,8 @@ def _seed_accounts(realm: Realm, accounts: list) -> list[dict]:
         if not isinstance(a, dict) or not a.get("Name"):
             raise ControlError(400, "each account needs a Name")
         data = {"SubAccount": False, "Active": True, "Classification": "Revenue", "AccountType": "Income",
-                "CurrentBalance": 0, "CurrentBalanceWithSubAccounts": 0, "CurrencyRef": dict(schema.USD)}
+                "CurrentBalance": 0, "CurrentBalanceWithSubAccounts": 0,
+                "CurrencyRef": currency.ref(currency.home(realm))}
         data.update(copy.deepcopy(a))
         id_ = str(data.get("Id") or realm.next_id("Account"))
         realm.bump_seq("Account", id_)
@@ -107,6 +132,7 @@ def apply_preferences(realm: Realm, prefs: dict | None) -> None:
         if isinstance(ctn, bool):
             realm.config["custom_txn_numbers"] = ctn
     rec["data"].setdefault("SalesFormsPrefs", {})["CustomTxnNumbers"] = bool(realm.config.get("custom_txn_numbers"))
+    realm.company["multicurrency"] = bool(rec["data"].get("CurrencyPrefs", {}).get("MultiCurrencyEnabled"))
 
 
 def seed(app, realm: Realm, spec: dict) -> dict:
@@ -115,8 +141,11 @@ def seed(app, realm: Realm, spec: dict) -> dict:
     if spec.get("accounts"):
         created["Account"] = _seed_accounts(realm, spec["accounts"])
     apply_preferences(realm, spec.get("preferences"))
-    for key, etype in (("items", "Item"), ("customers", "Customer"), ("vendors", "Vendor"),
-                       ("employees", "Employee"), ("invoices", "Invoice"), ("sales_receipts", "SalesReceipt")):
+    for key, etype in (("company_currencies", "CompanyCurrency"), ("terms", "Term"),
+                       ("payment_methods", "PaymentMethod"), ("items", "Item"), ("customers", "Customer"),
+                       ("vendors", "Vendor"), ("employees", "Employee"), ("invoices", "Invoice"),
+                       ("sales_receipts", "SalesReceipt"), ("credit_memos", "CreditMemo"),
+                       ("refund_receipts", "RefundReceipt"), ("payments", "Payment")):
         for body in spec.get(key) or []:
             try:
                 data, _ = E.create(realm, etype, body)
@@ -130,10 +159,16 @@ def realm_from_spec(app, spec: dict, default_id: str | None = None) -> tuple[Rea
     if not isinstance(spec, dict):
         raise ControlError(400, "body must be a JSON object")
     known = {"realm_id", "customers", "items", "accounts", "preferences", "vendors", "employees", "invoices",
-             "sales_receipts", "config", "limits", "client_id", "tokens"}
+             "sales_receipts", "config", "limits", "client_id", "tokens", "country", "tax_model", "multicurrency",
+             "home_currency", "sample_company", "company_currencies", "terms", "payment_methods", "credit_memos",
+             "refund_receipts", "payments"}
     unknown = set(spec) - known
     if unknown:
         raise ControlError(400, f"unknown keys: {sorted(unknown)}", {"known": sorted(known)})
+    try:
+        company = CO.validate(spec)
+    except ValueError as exc:
+        raise ControlError(400, str(exc)) from None
     config = validate_config(spec.get("config") or {})
     if "limits" in spec:
         config.update(validate_config({"limits": spec["limits"]}))
@@ -144,7 +179,7 @@ def realm_from_spec(app, spec: dict, default_id: str | None = None) -> tuple[Rea
             raise ControlError(400, "bad realm_id")
         if realm_id in app.store.realms:
             raise ControlError(409, f"realm {realm_id} exists (DELETE it first)")
-    realm = app.store.create_realm(realm_id, config)
+    realm = app.store.create_realm(realm_id, config, company)
     try:
         created = seed(app, realm, spec)
     except ControlError:
@@ -199,9 +234,16 @@ def parse_json(body: bytes):
     if not body.strip():
         return {}
     try:
-        return json.loads(body)
+        value = json.loads(body)
     except ValueError:
         raise ControlError(400, "body is not valid JSON") from None
+    from .api import refuse_unstorable
+
+    try:
+        refuse_unstorable(value)
+    except F.QBOFault as exc:
+        raise ControlError(400, "body has text QBO cannot store", exc.body()) from None
+    return value
 
 
 def handle(app, method: str, parts: list[str], query: dict, body: bytes) -> tuple[int, dict | list | None]:
@@ -210,7 +252,7 @@ def handle(app, method: str, parts: list[str], query: dict, body: bytes) -> tupl
         if method == "POST":
             realm, created = realm_from_spec(app, parse_json(body))
             spec = parse_json(body)
-            out = {"realm_id": realm.realm_id, "config": realm.config, "entities": created}
+            out = {"realm_id": realm.realm_id, "config": realm.config, **realm.company, "entities": created}
             if spec.get("tokens", True):
                 out.update(app.oauth.mint(realm, str(spec.get("client_id") or "sandbox-client")))
             return 201, out
@@ -282,7 +324,7 @@ def handle(app, method: str, parts: list[str], query: dict, body: bytes) -> tupl
         if rest == ["reset"] and method == "POST":
             # wipe the company data back to a new company; config, tokens and the realm id stay
             config = copy.deepcopy(realm.config)
-            fresh = Realm(realm.realm_id, config)
+            fresh = Realm(realm.realm_id, config, copy.deepcopy(realm.company))
             from .store import seed_realm
 
             seed_realm(fresh)

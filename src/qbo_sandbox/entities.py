@@ -4,40 +4,51 @@ Order of validation (matters when a request has several problems; the seed shows
 is reported before the missing CustomerRef):
   2010 unknown property -> 2210 email syntax -> 2020 required fields -> 2050 lengths ->
   2500/610 references -> 6070 amounts -> 6240/6140 duplicates -> 5010 SyncToken.
+
+Sales forms live in sales.py (with tax.py and currency.py), payments in payments.py, simple lists in lists.py.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from datetime import date, timedelta
 from decimal import Decimal
 
+from . import currency, lists, payments, sales, schema, tax
 from . import faults as F
-from . import schema
 from .store import STATUS_ACTIVE, STATUS_DELETED, STATUS_INACTIVE, STATUS_VOIDED, Realm
-from .util import local_date, meta_time, money, now_ts, num, to_decimal
+from .util import meta_time, money, now_ts, num, to_decimal
 
 _RO_COMMON = {"Id", "SyncToken", "MetaData", "domain", "sparse", "status"}
+_RO_SALES = _RO_COMMON | {"TotalAmt", "Balance", "HomeBalance", "HomeTotalAmt", "DeliveryInfo", "TxnStatus"}
 READ_ONLY = {
     "Customer": _RO_COMMON | {"FullyQualifiedName", "Balance", "BalanceWithJobs", "Level", "V4IDPseudonym",
                               "ClientEntityId", "OverDueBalance", "TotalRevenue", "TotalExpense"},
     "Vendor": _RO_COMMON | {"FullyQualifiedName", "Balance", "V4IDPseudonym", "ClientEntityId"},
     "Employee": _RO_COMMON | {"FullyQualifiedName", "V4IDPseudonym"},
     "Item": _RO_COMMON | {"FullyQualifiedName", "Level"},
-    "Invoice": _RO_COMMON | {"TotalAmt", "Balance", "HomeBalance", "HomeTotalAmt", "InvoiceLink", "DeliveryInfo",
-                             "TxnStatus", "ExchangeRate"},
-    "SalesReceipt": _RO_COMMON | {"TotalAmt", "Balance", "HomeBalance", "HomeTotalAmt", "DeliveryInfo",
-                                  "TxnStatus", "ExchangeRate"},
+    "Invoice": _RO_SALES | {"InvoiceLink"},
+    "SalesReceipt": _RO_SALES,
+    "CreditMemo": _RO_SALES | {"RemainingCredit"},
+    "RefundReceipt": _RO_SALES,
+    "Payment": _RO_COMMON | {"UnappliedAmt", "HomeTotalAmt"},
+    "Term": _RO_COMMON | {"Type"},
+    "PaymentMethod": _RO_COMMON,
+    "Account": _RO_COMMON | {"FullyQualifiedName", "Classification", "SubAccount", "CurrentBalance",
+                             "CurrentBalanceWithSubAccounts"},
+    "TaxAgency": _RO_COMMON | {"TaxAgencyConfig", "LastFileDate"},
+    "CompanyCurrency": _RO_COMMON | {"Name"},
 }
 
 EMAIL_RE = re.compile(r"^[^@\s,;<>()\[\]\\\"]+@[^@\s,;<>()\[\]\\\"]+\.[^@\s,;<>()\[\]\\\".]+$")
-DOCNUMBER_MAX = 21
-SHIPPING_ITEM_ID = "SHIPPING_ITEM_ID"
+DOCNUMBER_MAX = sales.DOCNUMBER_MAX
+SHIPPING_ITEM_ID = sales.SHIPPING_ITEM_ID
+# QBO keeps a customer's email list in a field of 100 characters (help-qbo.breadwinner.com 44001693083)
+PRIMARY_EMAIL_MAX = 100
 # Field lengths from the API reference (facts §2.1, §2.4, §2.5).
 NAME_LENGTHS = {"GivenName": 100, "MiddleName": 100, "FamilyName": 100, "Title": 16, "Suffix": 16,
                 "CompanyName": 100}
-TXN_LENGTHS = {"PrivateNote": 4000, "PaymentRefNum": 21}
+TXN_LENGTHS = sales.TXN_LENGTHS
 
 
 class Event:
@@ -108,19 +119,26 @@ _STR = ("DisplayName", "GivenName", "FamilyName", "MiddleName", "Title", "Suffix
         "PrivateNote", "Id", "PaymentRefNum", "ShipDate", "TrackingNum", "PrintStatus", "EmailStatus",
         "GlobalTaxCalculation", "PreferredDeliveryMethod", "InvStartDate", "DetailType", "Address",
         "FreeFormNumber", "URI", "value", "name", "Line1", "Line2", "Line3", "Line4", "Line5", "City", "Country",
-        "CountrySubDivisionCode", "PostalCode", "OpenBalanceDate", "ServiceDate", "ResaleNum", "AcctNum")
+        "CountrySubDivisionCode", "PostalCode", "OpenBalanceDate", "ServiceDate", "ResaleNum", "AcctNum", "Code",
+        "TxnId", "TxnType", "TxnLineId", "AccountType", "AccountSubType", "Classification", "PaymentType",
+        "TaxRegistrationNumber", "CheckNum", "NameOnAcct", "BankName")
 _NUM = ("Amount", "Qty", "UnitPrice", "Deposit", "Balance", "TotalAmt", "PurchaseCost", "QtyOnHand", "ExchangeRate",
-        "TotalTax", "DiscountPercent", "LineNum", "TaxInclusiveAmt", "BalanceWithJobs", "HomeBalance", "HomeTotalAmt")
+        "TotalTax", "DiscountPercent", "LineNum", "TaxInclusiveAmt", "BalanceWithJobs", "HomeBalance", "HomeTotalAmt",
+        "UnappliedAmt", "RemainingCredit", "DueDays", "DiscountDays", "DayOfMonthDue", "DueNextMonthDays",
+        "DiscountDayOfMonth", "CurrentBalance", "CurrentBalanceWithSubAccounts", "OverrideDeltaAmount",
+        "NetAmountTaxable", "TaxPercent")
 _BOOL = ("Active", "sparse", "Taxable", "Job", "BillWithParent", "IsProject", "TrackQtyOnHand",
          "ApplyTaxAfterDiscount", "AllowIPNPayment", "AllowOnlinePayment", "AllowOnlineCreditCardPayment",
-         "AllowOnlineACHPayment", "PercentBased", "FreeFormAddress", "SubItem", "Vendor1099")
+         "AllowOnlineACHPayment", "PercentBased", "FreeFormAddress", "SubItem", "Vendor1099", "ProcessPayment",
+         "SubAccount", "TaxTrackedOnSales", "TaxTrackedOnPurchases", "UseAutomatedSalesTax", "Hidden")
 _OBJ = ("CustomerRef", "ItemRef", "TaxCodeRef", "ItemAccountRef", "IncomeAccountRef", "ExpenseAccountRef",
         "AssetAccountRef", "DepositToAccountRef", "DiscountAccountRef", "CurrencyRef", "DefaultTaxCodeRef",
         "BillAddr", "ShipAddr", "PrimaryAddr", "OtherAddr", "PrimaryEmailAddr", "BillEmail", "BillEmailCc",
         "BillEmailBcc", "PrimaryPhone", "AlternatePhone", "Mobile", "Fax", "WebAddr", "TxnTaxDetail", "MetaData",
         "CustomerMemo", "SalesItemLineDetail", "DiscountLineDetail", "DescriptionLineDetail",
         "SubTotalLineDetail", "GroupLineDetail", "SalesTermRef", "ClassRef", "DepartmentRef", "ParentRef",
-        "PaymentMethodRef", "ShipMethodRef", "ProjectRef", "DeliveryInfo")
+        "PaymentMethodRef", "ShipMethodRef", "ProjectRef", "DeliveryInfo", "ARAccountRef", "CheckPayment",
+        "CreditCardPayment", "TxnTaxCodeRef", "TaxRateRef", "TaxLineDetail", "InvoiceRef", "TaxExemptionRef")
 _ARR = ("Line", "CustomField", "LinkedTxn", "TaxLine")
 _JAVA = {"str": "java.lang.String", "num": "java.math.BigDecimal", "bool": "java.lang.Boolean"}
 
@@ -190,9 +208,13 @@ def check_emails(etype: str, body: dict) -> None:
         if value is None or value == "":
             continue
         value = str(value)
-        parts = [p.strip() for p in value.split(",")] if field.startswith("BillEmail") else [value]
+        # Several addresses separated by commas, in BillEmail* and (as QBO's customer Email field takes them, up to
+        # 100 characters) in PrimaryEmailAddr: every one must be valid.
+        parts = [p.strip() for p in value.split(",")]
         if not all(EMAIL_RE.match(p) for p in parts):
             raise F.invalid_email(value, f"{field}.Address")
+        if field == "PrimaryEmailAddr" and len(value) > PRIMARY_EMAIL_MAX:
+            raise F.string_length("PrimaryEmailAddr.Address", PRIMARY_EMAIL_MAX, len(value))
 
 
 def _name_taken(realm: Realm, name: str, types, exclude: tuple[str, str] | None, field="DisplayName") -> bool:
@@ -251,7 +273,10 @@ def _finalize_name(realm: Realm, etype: str, d: dict, existing: dict | None) -> 
         person = " ".join(str(d[k]).strip() for k in ("GivenName", "MiddleName", "FamilyName") if d.get(k))
         d["PrintOnCheckName"] = d.get("CompanyName") or person or dn
     d.setdefault("Active", True)
-    d["CurrencyRef"] = d.get("CurrencyRef") or dict(schema.USD)
+    if etype in ("Customer", "Vendor"):
+        d["CurrencyRef"] = currency.name_list_currency(realm, d, existing)
+    else:
+        d["CurrencyRef"] = currency.ref(currency.home(realm))
     for key in ("BillAddr", "ShipAddr", "PrimaryAddr", "OtherAddr"):
         if key in d:
             old = existing.get(key, {}).get("Id") if existing and isinstance(existing.get(key), dict) else None
@@ -261,9 +286,20 @@ def _finalize_name(realm: Realm, etype: str, d: dict, existing: dict | None) -> 
             else:
                 d[key] = a
     if etype == "Customer":
-        d.setdefault("Taxable", True)
-        if d["Taxable"] and "DefaultTaxCodeRef" not in d:
-            d["DefaultTaxCodeRef"] = {"value": "2"}
+        us = tax.model(realm) != "global"
+        if us:
+            d.setdefault("Taxable", True)
+        if d.get("Taxable") and "DefaultTaxCodeRef" not in d and realm.get("TaxCode", "2") and us:
+            d["DefaultTaxCodeRef"] = {"value": "2"}  # the company default code (customer-create.json)
+        if ref_value(d.get("DefaultTaxCodeRef")):
+            d["DefaultTaxCodeRef"] = {"value": ref_value(d["DefaultTaxCodeRef"])}
+            if realm.get("TaxCode", d["DefaultTaxCodeRef"]["value"]) is None:
+                raise F.invalid_ref("DefaultTaxCodeRef")
+        if ref_value(d.get("SalesTermRef")):
+            d["SalesTermRef"] = _resolve_ref(realm, "Term", d["SalesTermRef"], "SalesTermRef", "Name")
+        if ref_value(d.get("PaymentMethodRef")):
+            d["PaymentMethodRef"] = _resolve_ref(realm, "PaymentMethod", d["PaymentMethodRef"], "PaymentMethodRef",
+                                                 "Name")
         d.setdefault("Job", False)
         d.setdefault("BillWithParent", False)
         bal = existing.get("Balance", 0) if existing else 0
@@ -325,219 +361,6 @@ def _finalize_item(realm: Realm, d: dict, existing: dict | None) -> dict:
 
 # -- transactions ----------------------------------------------------------------------------------
 
-def _line_ids(lines) -> int:
-    m = 0
-    for line in lines or []:
-        if isinstance(line, dict) and str(line.get("Id", "")).isdigit():
-            m = max(m, int(line["Id"]))
-    return m
-
-
-def _finalize_txn(realm: Realm, etype: str, d: dict, existing: dict | None) -> dict:
-    cfg = realm.config
-    # required fields
-    if etype == "Invoice" and not ref_value(d.get("CustomerRef")):
-        raise F.required("CustomerRef")
-    lines = d.get("Line")
-    if not isinstance(lines, list) or not [x for x in lines if x]:
-        raise F.required("Line")
-    for line in lines:
-        if not isinstance(line, dict) or not line.get("DetailType"):
-            raise F.required("Line.DetailType")
-    doc = d.get("DocNumber")
-    if doc is not None:
-        doc = str(doc)
-        if len(doc) > DOCNUMBER_MAX:
-            raise F.string_length("DocNumber", DOCNUMBER_MAX, len(doc))
-    for field, limit in TXN_LENGTHS.items():
-        if isinstance(d.get(field), str) and len(d[field]) > limit:
-            raise F.string_length(field, limit, len(d[field]))
-    if d.get("EmailStatus") == "NeedToSend" and not (d.get("BillEmail") or {}).get("Address"):
-        raise F.required("BillEmail")  # invoice.md: BillEmail is required if EmailStatus=NeedToSend
-    # references
-    customer = None
-    if ref_value(d.get("CustomerRef")):
-        d["CustomerRef"] = _resolve_ref(realm, "Customer", d["CustomerRef"], "CustomerRef", "DisplayName")
-        customer = realm.get("Customer", d["CustomerRef"]["value"])["data"]
-    if etype == "SalesReceipt":
-        dep = d.get("DepositToAccountRef")
-        if ref_value(dep):
-            d["DepositToAccountRef"] = _resolve_ref(realm, "Account", dep, "DepositToAccountRef", "Name")
-        else:
-            d["DepositToAccountRef"] = {"value": "4", "name": "Undeposited Funds"}
-    next_line_id = _line_ids(existing.get("Line")) if existing else 0
-    existing_ids = {str(x.get("Id")) for x in (existing.get("Line") or [])} if existing else set()
-    out_lines: list[dict] = []
-    discount_lines: list[dict] = []
-    amount_errors: list[dict] = []
-    subtotal = Decimal("0")
-    line_num = 0
-    default_item = realm.active("Item", "1")
-    prefs = realm.get("Preferences", "1")
-    allow_shipping = bool(prefs and prefs["data"].get("SalesFormsPrefs", {}).get("AllowShipping"))
-    for raw in lines:
-        line = copy.deepcopy(raw)
-        dt = line["DetailType"]
-        if dt == "SubTotalLineDetail":
-            continue  # recomputed
-        if dt == "DiscountLineDetail":
-            discount_lines.append(line)
-            continue
-        line_num += 1
-        line_id = str(line["Id"]) if line.get("Id") is not None else None
-        if existing is None or not line_id or line_id not in existing_ids:
-            next_line_id += 1
-            line_id = str(next_line_id)
-        out = {"Id": line_id, "LineNum": line_num}
-        if line.get("Description") is not None:
-            out["Description"] = line["Description"]
-        if dt == "SalesItemLineDetail":
-            amount = to_decimal(line.get("Amount"))
-            if amount is None:
-                raise F.required("Line.Amount")
-            detail = dict(line.get("SalesItemLineDetail") or {})
-            if ref_value(detail.get("ItemRef")) == SHIPPING_ITEM_ID:
-                # US shipping pseudo-item, accepted only when the company allows shipping (facts §2.2)
-                if not allow_shipping:
-                    raise F.invalid_ref("Line.SalesItemLineDetail.ItemRef")
-                detail["ItemRef"] = {"value": SHIPPING_ITEM_ID}
-            elif ref_value(detail.get("ItemRef")):
-                detail["ItemRef"] = _resolve_ref(realm, "Item", detail["ItemRef"],
-                                                 "Line.SalesItemLineDetail.ItemRef", "Name")
-            elif default_item:
-                detail["ItemRef"] = {"value": "1", "name": default_item["data"]["Name"]}
-            else:
-                raise F.required("Line.SalesItemLineDetail.ItemRef")
-            item_rec = realm.get("Item", detail["ItemRef"]["value"])
-            item = item_rec["data"] if item_rec else {}
-            qty, price = to_decimal(detail.get("Qty")), to_decimal(detail.get("UnitPrice"))
-            if qty and price and money(qty * price) != money(amount):
-                amount_errors.append(F.err(6070, "Amount calculation incorrect in the request.",
-                                           f"Amount is not equal to UnitPrice * Qty. Supplied value:{num(amount)}",
-                                           "Line.Amount"))
-            if qty and not price and amount:
-                detail["UnitPrice"] = num(amount / qty)
-            for k in ("Qty", "UnitPrice"):
-                if k in detail:
-                    detail[k] = num(to_decimal(detail[k]))
-            tc = ref_value(detail.get("TaxCodeRef")) or "NON"
-            if tc not in schema.US_TAX_CODES:
-                raise F.QBOFault([F.err(6100, "Invalid Line TaxCode in the request",
-                                        "Invalid Line TaxCode in the request : For US, specify TAX or NON",
-                                        "Line.SalesItemLineDetail.TaxCodeRef")])
-            detail["TaxCodeRef"] = {"value": tc}
-            acct = item.get("IncomeAccountRef")
-            if acct:
-                detail["ItemAccountRef"] = dict(acct)
-            else:
-                detail.pop("ItemAccountRef", None)
-            if not to_decimal(detail.get("TaxInclusiveAmt")):
-                detail.pop("TaxInclusiveAmt", None)
-            out["Amount"] = num(money(amount))
-            out["DetailType"] = dt
-            out["SalesItemLineDetail"] = detail
-            subtotal += money(amount)
-        elif dt == "DescriptionOnly":
-            out["DetailType"] = dt
-            out["DescriptionLineDetail"] = dict(line.get("DescriptionLineDetail") or {})
-            amount = to_decimal(line.get("Amount"))
-            if amount:
-                out["Amount"] = num(money(amount))
-        else:
-            # GroupLineDetail and others: kept as sent, amount counted.
-            amount = to_decimal(line.get("Amount")) or Decimal("0")
-            out.update({k: v for k, v in line.items() if k not in ("Id", "LineNum")})
-            out["Amount"] = num(money(amount))
-            subtotal += money(amount)
-        out_lines.append(out)
-    if amount_errors:
-        raise F.QBOFault(amount_errors)
-    if not out_lines and not discount_lines:
-        raise F.required("Line")
-    out_lines.append({"Amount": num(subtotal), "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
-    discount_total = Decimal("0")
-    for line in discount_lines:
-        detail = dict(line.get("DiscountLineDetail") or {})
-        pct = to_decimal(detail.get("DiscountPercent"))
-        amount = to_decimal(line.get("Amount"))
-        if detail.get("PercentBased") and pct is not None:
-            amount = money(subtotal * pct / 100)
-        if amount is None:
-            raise F.QBOFault([F.err(6090, "Discount Line missing required info",
-                                    "Discount Line missing required info : Amount or DiscountPercent", "")])
-        if ref_value(detail.get("DiscountAccountRef")):
-            detail["DiscountAccountRef"] = _resolve_ref(realm, "Account", detail["DiscountAccountRef"],
-                                                        "Line.DiscountLineDetail.DiscountAccountRef", "Name")
-        else:
-            detail["DiscountAccountRef"] = {"value": "86", "name": "Discounts given"}
-        discount_total += money(amount)
-        out = {"Amount": num(money(amount)), "DetailType": "DiscountLineDetail", "DiscountLineDetail": detail}
-        if line.get("Description") is not None:
-            out["Description"] = line["Description"]
-        out_lines.append(out)
-    d["Line"] = out_lines
-    tax_detail = dict(d.get("TxnTaxDetail") or {})
-    tax = to_decimal(tax_detail.get("TotalTax")) or Decimal("0")
-    tax_detail["TotalTax"] = num(money(tax))
-    d["TxnTaxDetail"] = tax_detail
-    total = money(subtotal - discount_total + tax)
-    d["TotalAmt"] = num(total)
-    txn_date = d.get("TxnDate") or (existing.get("TxnDate") if existing else None) or local_date()
-    try:
-        td = date.fromisoformat(str(txn_date)[:10])
-    except ValueError:
-        raise F.QBOFault([F.err(2170, "Invalid Enumeration", f"Invalid date : TxnDate {txn_date}", "TxnDate")]) from None
-    # document numbers
-    if doc is None and existing and existing.get("DocNumber"):
-        doc = existing["DocNumber"]
-    if doc is None and not cfg.get("custom_txn_numbers"):
-        while True:  # the next number not already taken by a document of this type
-            realm.docnum[etype] = realm.docnum.get(etype, 1000) + 1
-            doc = str(realm.docnum[etype])
-            if not realm.doc_index[etype].get(doc):
-                break
-    if doc is not None:
-        if cfg.get("enforce_unique_docnumber"):
-            for id_ in sorted(realm.doc_index[etype].get(doc, ()), key=lambda x: int(x) if x.isdigit() else 0):
-                if existing and id_ == existing["Id"]:
-                    continue
-                label = "Invoice" if etype == "Invoice" else "Sales Receipt"
-                raise F.QBOFault([F.err(
-                    6140, "Duplicate Document Number Error",
-                    "Duplicate Document Number Error : You must specify a different number. This number has "
-                    f"already been used. DocNumber={doc} is assigned to TxnType={label} with TxnId={id_}", "")])
-        d["DocNumber"] = doc
-    d["TxnDate"] = td.isoformat()
-    d["CurrencyRef"] = d.get("CurrencyRef") or dict(schema.USD)
-    d.setdefault("LinkedTxn", [])
-    d.setdefault("CustomField", [])
-    d.setdefault("ApplyTaxAfterDiscount", False)
-    d.setdefault("PrintStatus", "NeedToPrint")
-    d.setdefault("EmailStatus", "NotSet")
-    if customer:
-        for key in ("BillAddr", "ShipAddr"):
-            if key not in d and isinstance(customer.get(key), dict):
-                d[key] = dict(customer[key])
-    for key in ("BillAddr", "ShipAddr"):
-        if key in d:
-            a = _addr(realm, d[key])
-            if a is None:
-                d.pop(key)
-            else:
-                d[key] = a
-    if etype == "Invoice":
-        if not d.get("DueDate"):
-            d["DueDate"] = (td + timedelta(days=30)).isoformat()  # DefaultTerms Net 30
-        deposit = to_decimal(d.get("Deposit")) or Decimal("0")
-        d["Deposit"] = num(deposit) if "Deposit" in d else 0
-        d["Balance"] = num(money(total - deposit))
-        for k in ("AllowIPNPayment", "AllowOnlinePayment", "AllowOnlineCreditCardPayment", "AllowOnlineACHPayment"):
-            d.setdefault(k, False)
-    else:
-        d["Balance"] = 0
-    return d
-
-
 def _zero_for_void(d: dict) -> dict:
     for line in d.get("Line", []):
         line["Amount"] = 0
@@ -546,8 +369,13 @@ def _zero_for_void(d: dict) -> dict:
             for k in ("Qty", "UnitPrice"):
                 if k in detail:
                     detail[k] = 0
+            if "TaxInclusiveAmt" in detail:
+                detail["TaxInclusiveAmt"] = 0
     d["TotalAmt"] = 0
     d["Balance"] = 0
+    for k in ("HomeTotalAmt", "HomeBalance"):
+        if k in d:
+            d[k] = 0
     if isinstance(d.get("TxnTaxDetail"), dict):
         d["TxnTaxDetail"] = {"TotalTax": 0}
     note = d.get("PrivateNote")
@@ -555,8 +383,21 @@ def _zero_for_void(d: dict) -> dict:
     return d
 
 
-def adjust_customer_balance(realm: Realm, old: dict | None, new: dict | None) -> None:
-    """Move an invoice's open balance between customers: subtract the old version, add the new one."""
+def customer_effect(etype: str, data: dict | None) -> Decimal:
+    """What a document adds to its customer's Balance: open invoices, less open credits and unapplied payments."""
+    if not data:
+        return Decimal("0")
+    if etype == "Invoice":
+        return to_decimal(data.get("Balance")) or Decimal("0")
+    if etype == "CreditMemo":
+        return -(to_decimal(data.get("Balance")) or Decimal("0"))
+    if etype == "Payment":
+        return -(to_decimal(data.get("UnappliedAmt")) or Decimal("0"))
+    return Decimal("0")
+
+
+def adjust_customer_balance(realm: Realm, old: dict | None, new: dict | None, etype: str = "Invoice") -> None:
+    """Move a document's effect on customer balances: subtract the old version, add the new one."""
     for data, sign in ((old, -1), (new, 1)):
         if not data:
             continue
@@ -564,7 +405,9 @@ def adjust_customer_balance(realm: Realm, old: dict | None, new: dict | None) ->
         rec = realm.get("Customer", cid) if cid else None
         if rec is None:
             continue
-        delta = (to_decimal(data.get("Balance")) or Decimal("0")) * sign
+        delta = customer_effect(etype, data) * sign
+        if not delta:
+            continue
         bal = money((to_decimal(rec["data"].get("Balance")) or Decimal("0")) + delta)
         rec["data"]["Balance"] = num(bal)
         rec["data"]["BalanceWithJobs"] = num(bal)
@@ -573,13 +416,24 @@ def adjust_customer_balance(realm: Realm, old: dict | None, new: dict | None) ->
 
 # -- public operations -----------------------------------------------------------------------------
 
+FINALIZERS = {
+    "Item": lambda realm, d, existing: _finalize_item(realm, d, existing),
+    "Payment": payments.finalize_payment,
+    "Term": lists.finalize_term,
+    "PaymentMethod": lists.finalize_payment_method,
+    "Account": lists.finalize_account,
+    "TaxAgency": tax.finalize_agency,
+    "CompanyCurrency": currency.finalize_company_currency,
+}
+
+
 def _finalize(realm: Realm, etype: str, d: dict, existing: dict | None) -> dict:
     if etype in schema.NAME_LISTS:
         return _finalize_name(realm, etype, d, existing)
-    if etype == "Item":
-        return _finalize_item(realm, d, existing)
-    if etype in schema.TRANSACTIONS:
-        return _finalize_txn(realm, etype, d, existing)
+    if etype in schema.SALES_FORMS:
+        return sales.finalize(realm, etype, d, existing)
+    if etype in FINALIZERS:
+        return FINALIZERS[etype](realm, d, existing)
     raise F.unsupported_operation(f"Operation Create/Update is not supported for {etype}.")
 
 
@@ -605,16 +459,20 @@ def _envelope_fields(data: dict, id_: str, sync: int, ts: float, created: str | 
     return out
 
 
+def _list_status(data: dict) -> str:
+    return STATUS_ACTIVE if data.get("Active", True) is not False else STATUS_INACTIVE
+
+
 def create(realm: Realm, etype: str, body) -> tuple[dict, Event]:
     d = _strip_ro(etype, _input(etype, body))
     d = _finalize(realm, etype, d, None)
     ts = now_ts()
     id_ = realm.next_id(etype)
     data = _envelope_fields(d, id_, 0, ts, None)
-    status = STATUS_ACTIVE if data.get("Active", True) is not False else STATUS_INACTIVE
-    realm.put(etype, data, status, ts)
-    if etype == "Invoice":
-        adjust_customer_balance(realm, None, data)
+    realm.put(etype, data, _list_status(data) if etype not in schema.TRANSACTIONS else STATUS_ACTIVE, ts)
+    adjust_customer_balance(realm, None, data, etype)
+    if etype == "Payment":
+        payments.refresh(realm, payments.targets(data))
     return data, Event(etype, id_, "Create", ts)
 
 
@@ -636,6 +494,18 @@ def _existing_for_write(realm: Realm, etype: str, body: dict) -> tuple[dict, dic
     return rec, rec["data"]
 
 
+def _kept_tax_override(realm: Realm, existing: dict) -> dict | None:
+    """A sparse update keeps a stored tax override (and a legacy company's chosen TxnTaxCodeRef); otherwise the tax
+    is computed again from the lines."""
+    detail = existing.get("TxnTaxDetail") or {}
+    if detail.get("TaxReviewStatus") == "AST_TAX_OVERRIDE" or any(
+            "OverrideDeltaAmount" in (tl.get("TaxLineDetail") or {}) for tl in detail.get("TaxLine") or []):
+        return copy.deepcopy(detail)
+    if tax.model(realm) == "legacy" and detail.get("TxnTaxCodeRef"):
+        return {"TxnTaxCodeRef": dict(detail["TxnTaxCodeRef"])}
+    return None
+
+
 def update(realm: Realm, etype: str, body) -> tuple[dict, Event]:
     cleaned = _input(etype, body)
     sparse = cleaned.get("sparse") in (True, "true", "True")
@@ -643,33 +513,44 @@ def update(realm: Realm, etype: str, body) -> tuple[dict, Event]:
     incoming = _strip_ro(etype, cleaned)
     if sparse:
         base = _strip_ro(etype, copy.deepcopy(existing))
-        if etype in schema.TRANSACTIONS:
+        if etype in schema.SALES_FORMS:
             for k in ("TotalAmt", "Balance"):
                 base.pop(k, None)
+            base.pop("TxnTaxDetail", None)
+            kept = _kept_tax_override(realm, existing)
+            if kept is not None:
+                base["TxnTaxDetail"] = kept
         base.update(incoming)
         d = base
     else:
         d = incoming
-        if etype in schema.TRANSACTIONS and "DocNumber" not in d and existing.get("DocNumber"):
+        if etype in schema.SALES_FORMS and "DocNumber" not in d and existing.get("DocNumber"):
             d["DocNumber"] = existing["DocNumber"]
     was_active = existing.get("Active", True) is not False
-    d = _finalize(realm, etype, d, existing)
+    old_status = rec["status"]
+    if etype == "Payment" and old_status == STATUS_VOIDED:
+        d = payments.void_data(dict(existing, **{k: v for k, v in d.items() if k in ("PrivateNote", "TxnDate")}))
+        d = _strip_ro(etype, d)
+        d["UnappliedAmt"] = 0
+    else:
+        d = _finalize(realm, etype, d, existing)
     ts = now_ts()
     data = _envelope_fields(d, existing["Id"], int(existing["SyncToken"]) + 1, ts,
                             existing["MetaData"]["CreateTime"])
-    old_status = rec["status"]
     if etype in schema.TRANSACTIONS:
         status = old_status
-        if old_status == STATUS_VOIDED:
+        if old_status == STATUS_VOIDED and etype in schema.SALES_FORMS:
             data = _zero_for_void(data)
     else:
-        status = STATUS_ACTIVE if data.get("Active", True) is not False else STATUS_INACTIVE
+        status = _list_status(data)
     realm.put(etype, data, status, ts)
     op = "Update"
-    if etype not in schema.TRANSACTIONS and was_active and status == STATUS_INACTIVE:
-        op = "Delete"  # deactivation is how name lists and items are deleted
-    if etype == "Invoice":
-        adjust_customer_balance(realm, existing, data)
+    if (etype not in schema.TRANSACTIONS and etype != "CompanyCurrency" and was_active
+            and status == STATUS_INACTIVE):
+        op = "Delete"  # deactivation is how name lists, items and other lists are deleted
+    adjust_customer_balance(realm, existing, data, etype)
+    if etype == "Payment":
+        payments.refresh(realm, payments.targets(existing, data))
     return data, Event(etype, existing["Id"], op, ts)
 
 
@@ -678,26 +559,30 @@ def delete(realm: Realm, etype: str, body) -> tuple[dict, Event]:
         raise F.unsupported_operation("Operation Delete is not supported.")
     cleaned = clean(normalize_types(body)) if isinstance(body, dict) else {}
     rec, existing = _existing_for_write(realm, etype, cleaned)
+    payments.refuse_if_paid(realm, etype, existing, "delete")
     ts = now_ts()
     realm.put(etype, existing, STATUS_DELETED, ts)["deleted_time"] = meta_time(ts)
-    if etype == "Invoice":
-        adjust_customer_balance(realm, existing, None)
+    adjust_customer_balance(realm, existing, None, etype)
+    if etype == "Payment":
+        payments.refresh(realm, payments.targets(existing))
     return {"domain": "QBO", "status": "Deleted", "Id": existing["Id"]}, Event(etype, existing["Id"], "Delete", ts)
 
 
 def void(realm: Realm, etype: str, body) -> tuple[dict, Event]:
-    if etype not in schema.TRANSACTIONS:
+    if etype not in schema.VOIDABLE:
         raise F.unsupported_operation("Operation Void is not supported.")
     cleaned = clean(normalize_types(body)) if isinstance(body, dict) else {}
     rec, existing = _existing_for_write(realm, etype, cleaned)
+    payments.refuse_if_paid(realm, etype, existing, "void")
     ts = now_ts()
     data = copy.deepcopy(existing)
-    data = _zero_for_void(data)
+    data = payments.void_data(data) if etype == "Payment" else _zero_for_void(data)
     data["SyncToken"] = str(int(existing["SyncToken"]) + 1)
     _stamp(data, ts, existing["MetaData"]["CreateTime"])
     realm.put(etype, data, STATUS_VOIDED, ts)
-    if etype == "Invoice":
-        adjust_customer_balance(realm, existing, data)
+    adjust_customer_balance(realm, existing, data, etype)
+    if etype == "Payment":
+        payments.refresh(realm, payments.targets(existing))
     return data, Event(etype, existing["Id"], "Void", ts)
 
 
@@ -728,32 +613,3 @@ def send_invoice(realm: Realm, id_: str, send_to: str | None) -> tuple[dict, Eve
     _stamp(data, ts, data["MetaData"]["CreateTime"])
     realm.put("Invoice", data, rec["status"], ts)
     return data, Event("Invoice", id_, "Emailed", ts)
-
-
-def update_preferences(realm: Realm, body) -> tuple[dict, Event]:
-    """POST /preferences: a sparse update of the Preferences object (Id 1, with SyncToken).
-    SalesFormsPrefs.CustomTxnNumbers also switches the realm's automatic DocNumbers."""
-    if not isinstance(body, dict):
-        raise F.required("Preferences")
-    body = clean(normalize_types(body))
-    if body.get("Id") is None:
-        body["Id"] = "1"
-    rec, existing = _existing_for_write(realm, "Preferences", body)
-    data = copy.deepcopy(existing)
-
-    def merge(base, patch):
-        for k, v in patch.items():
-            if isinstance(v, dict) and isinstance(base.get(k), dict):
-                merge(base[k], v)
-            else:
-                base[k] = copy.deepcopy(v)
-
-    merge(data, {k: v for k, v in body.items() if k not in _RO_COMMON})
-    ctn = data.get("SalesFormsPrefs", {}).get("CustomTxnNumbers")
-    if isinstance(ctn, bool):
-        realm.config["custom_txn_numbers"] = ctn
-    ts = now_ts()
-    data["SyncToken"] = str(int(existing["SyncToken"]) + 1)
-    _stamp(data, ts, existing["MetaData"]["CreateTime"])
-    realm.put("Preferences", data, rec["status"], ts)
-    return data, Event("Preferences", "1", "Update", ts)

@@ -1,7 +1,9 @@
 """OAuth 2.0 as Intuit runs it: discovery, authorize (instant consent), token, revoke, userinfo.
 
-Tokens are bound to the client (client_id) that obtained them and to one realm. Refresh rotates: the
-response carries a new refresh token and the old one is dead (invalid_grant).
+Tokens are bound to the client (client_id) that obtained them and to one realm. Refresh works as Intuit's does:
+the same refresh token value comes back until that value is ``refresh_token_rotation_s`` old (realm config, default
+86,400 s: "about a day"), then a new value replaces it and the old one answers invalid_grant. With 0 every refresh
+rotates, the strictest test of a client that must store the newest token.
 """
 
 from __future__ import annotations
@@ -97,6 +99,18 @@ class OAuth:
         return {"token_type": "bearer", "access_token": at, "refresh_token": rt, "expires_in": a_ttl,
                 "x_refresh_token_expires_in": r_ttl}
 
+    def mint_access(self, realm: Realm, client_id: str, refresh_token: str, info: dict) -> dict:
+        """A new access token next to the same refresh token (the value is younger than the rotation period)."""
+        now = now_ts()
+        at = new_access_token()
+        a_ttl = int(realm.config.get("access_token_ttl", 3600))
+        self.store.tokens[at] = {"realm_id": realm.realm_id, "client_id": client_id, "grant_id": info["grant_id"],
+                                 "issued": now, "scope": info.get("scope", ""), "revoked": False, "type": "access",
+                                 "expires_at": now + a_ttl}
+        self.store.save_token(at)
+        return {"token_type": "bearer", "access_token": at, "refresh_token": refresh_token, "expires_in": a_ttl,
+                "x_refresh_token_expires_in": max(0, int(info["expires_at"] - now))}
+
     def grant_alive(self, info: dict) -> bool:
         g = self.store.grants.get(info.get("grant_id"))
         return bool(g) and not g.get("revoked") and not info.get("revoked")
@@ -189,9 +203,13 @@ class OAuth:
             realm = self.store.realms.get(info["realm_id"])
             if realm is None:
                 return 400, {"error": "invalid_grant"}
-            info["rotated"] = True
-            self.store.save_token(rt)
-            body = self.mint(realm, client_id, grant_id=info["grant_id"], scope=info.get("scope", ""))
+            rotation = float(realm.config.get("refresh_token_rotation_s", 86400) or 0)
+            if rotation and now_ts() - float(info.get("issued", 0)) < rotation:
+                body = self.mint_access(realm, client_id, rt, info)
+            else:
+                info["rotated"] = True
+                self.store.save_token(rt)
+                body = self.mint(realm, client_id, grant_id=info["grant_id"], scope=info.get("scope", ""))
             return 200, self._with_hard_expiry(headers, body, info["grant_id"])
         return 400, {"error": "unsupported_grant_type"}
 

@@ -331,18 +331,29 @@ def run(realm: Realm, text: str) -> dict:
     entity = canonical_entity(q.entity)
     if entity is None:
         raise F.query_invalid(f"invalid context declaration: {q.entity}")
+    if entity == "TaxService":
+        # verbatim from ruckus/quickbooks-ruby#628 (TaxService is an endpoint, not a queryable entity)
+        raise F.query_invalid("Metadata not found for Entity: TaxService")
     for name, _, _ in q.where:
         _check_field(entity, name)
     for name, _ in q.order:
         _check_field(entity, name)
     rows = []
-    for rec in realm.records.get(entity, {}).values():
-        if rec["status"] == STATUS_DELETED:
-            continue
-        rows.append(rec["data"])
+    if entity == "ExchangeRate":
+        from .currency import query_rows
+
+        rows = query_rows(realm, q.where)
+    else:
+        for rec in realm.records.get(entity, {}).values():
+            if rec["status"] == STATUS_DELETED:
+                continue
+            rows.append(rec["data"])
     if entity in schema.ACTIVE_FILTERED and not any(n.lower() == "active" for n, _, _ in q.where):
         rows = [r for r in rows if r.get("Active", True) is not False]
-    rows = [r for r in rows if all(_match(r, c) for c in q.where)]
+    where = q.where
+    if entity == "ExchangeRate":  # AsOfDate picks the effective rate (query_rows), it does not filter
+        where = [c for c in where if c[0].lower() != "asofdate"]
+    rows = [r for r in rows if all(_match(r, c) for c in where)]
     rows.sort(key=lambda r: _sort_key(r.get("Id")))
     for name, desc in reversed(q.order):
         rows.sort(key=lambda r, n=name: _sort_key(_get(r, n)), reverse=desc)
@@ -351,6 +362,9 @@ def run(realm: Realm, text: str) -> dict:
     page = rows[q.start - 1:q.start - 1 + q.max]
     if not page:
         return {}
+    if entity in schema.WITH_TOTAL_COUNT:
+        # Intuit's samples of these list entities carry totalCount (all matching rows) next to the page
+        return {"startPosition": q.start, "totalCount": len(rows), entity: list(page), "maxResults": len(page)}
     with_sku = any(s.lower() == "sku" for s in q.select)
     out = []
     for r in page:

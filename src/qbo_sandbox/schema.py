@@ -1,4 +1,4 @@
-"""Static knowledge: entity names, known properties, default company data.
+"""Static knowledge: entity names and known properties.
 
 Known-property lists drive the 2010 "Request has invalid or unsupported property" fault. They are the
 top-level properties of the QBO v3 schema classes as far as the captures and python-quickbooks 0.9.12
@@ -9,28 +9,46 @@ the API reference and python-quickbooks' object attributes). Nested objects are 
 from __future__ import annotations
 
 # Entities whose records the sandbox stores and serves.
-WRITABLE = ("Customer", "Item", "Invoice", "SalesReceipt", "Vendor", "Employee")
-READ_ONLY = ("Account", "TaxCode", "CompanyInfo", "Preferences")
+WRITABLE = ("Customer", "Item", "Invoice", "SalesReceipt", "Vendor", "Employee", "Payment", "CreditMemo",
+            "RefundReceipt", "Term", "PaymentMethod", "Account", "TaxAgency", "CompanyCurrency")
+READ_ONLY = ("TaxCode", "TaxRate", "CompanyInfo", "Preferences", "ExchangeRate")
 STORED = WRITABLE + READ_ONLY
 NAME_LISTS = ("Customer", "Vendor", "Employee")
-TRANSACTIONS = ("Invoice", "SalesReceipt")
+# Sales forms share one code path (lines, tax, currency): sales.py
+SALES_FORMS = ("Invoice", "SalesReceipt", "CreditMemo", "RefundReceipt")
+TRANSACTIONS = SALES_FORMS + ("Payment",)
+VOIDABLE = ("Invoice", "SalesReceipt", "Payment")
+# Simple named lists: created and updated through lists.py / tax.py / currency.py
+SIMPLE_LISTS = ("Term", "PaymentMethod", "Account", "TaxAgency", "CompanyCurrency")
 # Entities with an Active flag: a query without an Active condition returns active ones only.
-ACTIVE_FILTERED = ("Customer", "Vendor", "Employee", "Item", "Account", "TaxCode")
+ACTIVE_FILTERED = ("Customer", "Vendor", "Employee", "Item", "Account", "TaxCode", "TaxRate", "Term",
+                   "PaymentMethod", "CompanyCurrency")
+# Query answers of these carry totalCount next to startPosition/maxResults, as Intuit's samples show them
+# (TaxCode, TaxRate, TaxAgency, CompanyCurrency and ExchangeRate reference pages).
+WITH_TOTAL_COUNT = ("TaxCode", "TaxRate", "TaxAgency", "CompanyCurrency", "ExchangeRate")
+# CDC does not support these (facts §6.1).
+NO_CDC = ("JournalCode", "TimeActivity", "TaxAgency", "TaxCode", "TaxRate")
+# Webhook entity names (QBO's webhooks page names CompanyCurrency changes "Currency"); entities missing
+# from QBO's webhook list send none.
+WEBHOOK_NAME = {"CompanyCurrency": "Currency"}
+NO_WEBHOOK = ("TaxAgency", "TaxCode", "TaxRate", "ExchangeRate", "CompanyInfo")
 
 # Every QBO v3 entity name a query may name. Valid but not stored -> empty QueryResponse.
 QUERYABLE = set(STORED) | {
-    "Attachable", "Bill", "BillPayment", "Budget", "Class", "CompanyCurrency", "CreditCardPayment",
-    "CreditMemo", "CustomerType", "Department", "Deposit", "Estimate", "ExchangeRate", "JournalCode",
-    "JournalEntry", "Payment", "PaymentMethod", "Purchase", "PurchaseOrder", "RecurringTransaction",
-    "RefundReceipt", "TaxAgency", "TaxRate", "Term", "TimeActivity", "Transfer", "VendorCredit",
+    "Attachable", "Bill", "BillPayment", "Budget", "Class", "CreditCardPayment",
+    "CustomerType", "Department", "Deposit", "Estimate", "JournalCode",
+    "JournalEntry", "Purchase", "PurchaseOrder", "RecurringTransaction",
+    "TimeActivity", "Transfer", "VendorCredit",
 }
 CANON = {name.lower(): name for name in QUERYABLE}
+CANON["taxservice"] = "TaxService"
 
 # Id sequences: QBO numbers name-list entities, transactions, items and accounts separately.
 SEQ_GROUP = {
     "Customer": "name", "Vendor": "name", "Employee": "name",
-    "Invoice": "txn", "SalesReceipt": "txn",
-    "Item": "item", "Account": "account", "TaxCode": "taxcode",
+    "Invoice": "txn", "SalesReceipt": "txn", "Payment": "txn", "CreditMemo": "txn", "RefundReceipt": "txn",
+    "Item": "item", "Account": "account", "TaxCode": "taxcode", "TaxRate": "taxrate", "TaxAgency": "taxagency",
+    "Term": "term", "PaymentMethod": "paymentmethod", "CompanyCurrency": "currency",
 }
 
 _COMMON = {"Id", "SyncToken", "MetaData", "domain", "sparse", "status", "CustomField", "AttachableRef"}
@@ -100,85 +118,31 @@ KNOWN_PROPERTIES = {
     },
 }
 
+
+KNOWN_PROPERTIES["CreditMemo"] = _TXN_COMMON | {"RemainingCredit", "InvoiceRef"}
+KNOWN_PROPERTIES["RefundReceipt"] = _TXN_COMMON | {"CheckPayment", "CreditCardPayment", "RefundReceiptEx"}
+KNOWN_PROPERTIES["Payment"] = _COMMON | {
+    "TotalAmt", "UnappliedAmt", "CustomerRef", "CurrencyRef", "ExchangeRate", "TxnDate", "TxnSource", "PrivateNote",
+    "TxnStatus", "ProcessPayment", "PaymentRefNum", "PaymentMethodRef", "DepositToAccountRef", "ARAccountRef",
+    "CreditCardPayment", "TaxExemptionRef", "Line", "LinkedTxn", "TransactionLocationType", "DepartmentRef",
+    "ProjectRef", "PaymentEx", "DocNumber", "HomeTotalAmt",
+}
+KNOWN_PROPERTIES["Term"] = _COMMON | {"Name", "Active", "Type", "DiscountPercent", "DueDays", "DiscountDays",
+                                      "DayOfMonthDue", "DueNextMonthDays", "DiscountDayOfMonth", "AttachableRef"}
+KNOWN_PROPERTIES["PaymentMethod"] = _COMMON | {"Name", "Active", "Type"}
+KNOWN_PROPERTIES["Account"] = _COMMON | {
+    "Name", "SubAccount", "ParentRef", "Description", "FullyQualifiedName", "Active", "Classification",
+    "AccountType", "AccountSubType", "AcctNum", "AccountAlias", "TxnLocationType", "BankNum", "OpeningBalance",
+    "OpeningBalanceDate", "CurrentBalance", "CurrentBalanceWithSubAccounts", "CurrencyRef", "TaxAccount",
+    "TaxCodeRef", "OnlineBankingEnabled", "FIName", "JournalCodeRef", "AccountEx",
+}
+KNOWN_PROPERTIES["TaxAgency"] = _COMMON | {"DisplayName", "TaxRegistrationNumber", "TaxTrackedOnSales",
+                                           "TaxTrackedOnPurchases", "LastFileDate", "TaxAgencyConfig",
+                                           "SalesTaxCodeRef", "SalesTaxCountry", "TaxAgencyExt"}
+KNOWN_PROPERTIES["CompanyCurrency"] = _COMMON | {"Code", "Name", "Active"}
+
 # Schema class names used in the 2010 Detail ("class com.intuit.schema.finance.v3.Invoice").
 SCHEMA_CLASS = {name: f"com.intuit.schema.finance.v3.{name}" for name in WRITABLE}
 
-US_TAX_CODES = ("TAX", "NON")
-
-USD = {"value": "USD", "name": "United States Dollar"}
-
-
-def default_accounts() -> list[dict]:
-    """Chart of accounts seeded into every realm (Ids as in Intuit's US sample company)."""
-
-    def acct(id_, name, classification, type_, subtype):
-        return {
-            "Id": id_, "Name": name, "SubAccount": False, "FullyQualifiedName": name, "Active": True,
-            "Classification": classification, "AccountType": type_, "AccountSubType": subtype,
-            "CurrentBalance": 0, "CurrentBalanceWithSubAccounts": 0, "CurrencyRef": dict(USD),
-        }
-
-    return [
-        acct("1", "Services", "Revenue", "Income", "ServiceFeeIncome"),
-        acct("4", "Undeposited Funds", "Asset", "Other Current Asset", "UndepositedFunds"),
-        acct("35", "Checking", "Asset", "Bank", "Checking"),
-        acct("79", "Sales of Product Income", "Revenue", "Income", "SalesOfProductIncome"),
-        acct("80", "Cost of Goods Sold", "Expense", "Cost of Goods Sold", "SuppliesMaterialsCogs"),
-        acct("81", "Inventory Asset", "Asset", "Other Current Asset", "Inventory"),
-        acct("84", "Accounts Receivable (A/R)", "Asset", "Accounts Receivable", "AccountsReceivable"),
-        acct("86", "Discounts given", "Revenue", "Income", "DiscountsRefundsGiven"),
-    ]
-
-
-def default_items() -> list[dict]:
-    """New US QBO companies come with the 'Services' and 'Hours' service items."""
-    base = {"Active": True, "Taxable": False, "UnitPrice": 0, "Type": "Service",
-            "IncomeAccountRef": {"value": "1", "name": "Services"}, "PurchaseCost": 0,
-            "TrackQtyOnHand": False}
-    return [dict(base, Id="1", Name="Services", FullyQualifiedName="Services"),
-            dict(base, Id="2", Name="Hours", FullyQualifiedName="Hours")]
-
-
-def default_tax_codes() -> list[dict]:
-    def code(id_, name, desc, taxable, group):
-        return {"Id": id_, "Name": name, "Description": desc, "Active": True, "Taxable": taxable,
-                "TaxGroup": group}
-
-    return [code("TAX", "TAX", "TAX", True, False), code("NON", "NON", "NON", False, False),
-            code("2", "California", "California", True, True)]
-
-
-def default_preferences(custom_txn_numbers: bool = False) -> dict:
-    """Trimmed from preferences-read.json (a US sandbox)."""
-    return {
-        "AccountingInfoPrefs": {"TrackDepartments": False, "ClassTrackingPerTxn": False,
-                                "ClassTrackingPerTxnLine": False, "CustomerTerminology": "Customers"},
-        "ProductAndServicesPrefs": {"ForSales": True, "ForPurchase": True,
-                                    "QuantityWithPriceAndRate": True, "QuantityOnHand": True},
-        "SalesFormsPrefs": {"CustomTxnNumbers": custom_txn_numbers, "AllowDeposit": False,
-                            "AllowDiscount": True, "DefaultDiscountAccount": "86", "AllowEstimates": True,
-                            "ETransactionEnabledStatus": "NotApplicable", "ETransactionAttachPDF": False,
-                            "ETransactionPaymentEnabled": False, "IPNSupportEnabled": False,
-                            "AllowServiceDate": False, "AllowShipping": False,
-                            "DefaultTerms": {"value": "3"}, "UsingPriceLevels": False},
-        "VendorAndPurchasesPrefs": {"TrackingByCustomer": True, "BillableExpenseTracking": True},
-        "TaxPrefs": {"UsingSalesTax": True, "PartnerTaxEnabled": False, "TaxGroupCodeRef": {"value": "2"}},
-        "CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "USD"}},
-        "ReportPrefs": {"ReportBasis": "Accrual", "CalcAgingReportFromTxnDate": False},
-        "OtherPrefs": {"NameValue": [{"Name": "SalesFormsPrefs.DefaultItem", "Value": "1"}]},
-    }
-
-
-def default_company_info(realm_id: str) -> dict:
-    addr = {"Id": "1", "Line1": "123 Sierra Way", "City": "San Pablo", "CountrySubDivisionCode": "CA",
-            "PostalCode": "87999"}
-    return {
-        "CompanyName": f"Sandbox Company_US_{realm_id[-4:]}", "LegalName": f"Sandbox Company_US_{realm_id[-4:]}",
-        "CompanyAddr": dict(addr), "CustomerCommunicationAddr": dict(addr), "LegalAddr": dict(addr),
-        "PrimaryPhone": {}, "CompanyStartDate": "2026-01-01", "FiscalYearStartMonth": "January",
-        "Country": "US", "Email": {"Address": "noreply@quickbooks.com"}, "WebAddr": {},
-        "SupportedLanguages": "en", "DefaultTimeZone": "America/Los_Angeles",
-        "NameValue": [{"Name": "NeoEnabled", "Value": "true"}, {"Name": "IndustryType", "Value": "Sandbox"},
-                      {"Name": "SubscriptionStatus", "Value": "SUBSCRIBED"},
-                      {"Name": "OfferingSku", "Value": "QuickBooks Online Plus"}],
-    }
+# Default company data (accounts, items, terms, payment methods, CompanyInfo, Preferences) lives in company.py;
+# tax codes, rates and agencies in tax.py.

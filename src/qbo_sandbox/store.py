@@ -33,7 +33,14 @@ DEFAULT_CONFIG = {
     "timeout_max_s": 30,              # how long the "timeout" fault holds a request at most
     "cdc_max_days": 30,               # null -> no look-back limit
     "user_name": "Sandbox User",      # named in 5010 Details
+    "refresh_token_rotation_s": 86400,  # a refresh token's value is kept this long, then replaced (0: every refresh)
+    "ast_rate_table": None,           # null -> tax.DEFAULT_AST_RATES (automated sales tax jurisdictions)
+    "exchange_rates": None,           # {"EUR": 1.08, ...} US dollars per unit; null -> currency.MARKET_USD
 }
+
+# The company a realm models (POST /_sandbox/realms keys; see company.py).
+DEFAULT_COMPANY = {"country": "US", "tax_model": "ast", "multicurrency": False, "home_currency": "USD",
+                   "sample_company": False}
 
 STATUS_ACTIVE = "Active"
 STATUS_INACTIVE = "Inactive"
@@ -66,16 +73,22 @@ def _name_key(etype: str, data: dict) -> tuple[str, str] | None:
 
 
 class Realm:
-    def __init__(self, realm_id: str, config: dict | None = None):
+    def __init__(self, realm_id: str, config: dict | None = None, company: dict | None = None,
+                 defaults: dict | None = None):
         self.realm_id = realm_id
         self.config = copy.deepcopy(DEFAULT_CONFIG)
+        if defaults:
+            self.config.update(copy.deepcopy(defaults))
         if config:
             self.config.update(config)
+        self.company = dict(DEFAULT_COMPANY)
+        if company:
+            self.company.update(company)
         self.created_ts = now_ts()
         # type -> id -> {"data": record, "status": str, "ts": float}
         self.records: dict[str, dict[str, dict]] = {t: {} for t in schema.STORED}
         self.seq: dict[str, int] = {"name": 0, "txn": 0, "item": 0, "account": 0, "taxcode": 0, "addr": 0}
-        self.docnum: dict[str, int] = {"Invoice": 1000, "SalesReceipt": 1000}
+        self.docnum: dict[str, int] = {t: 1000 for t in schema.SALES_FORMS}
         self.requestids: dict[str, dict] = {}
         self.doc_index: dict[str, dict[str, set[str]]] = {t: {} for t in schema.TRANSACTIONS}
         self.name_index: dict[tuple[str, str], set[tuple[str, str]]] = {}
@@ -160,12 +173,13 @@ class Realm:
 
     def meta_dict(self) -> dict:
         return {"realm_id": self.realm_id, "config": self.config, "created_ts": self.created_ts,
-                "seq": self.seq, "docnum": self.docnum}
+                "seq": self.seq, "docnum": self.docnum, "company": self.company}
 
     def summary(self) -> dict:
         return {
             "realm_id": self.realm_id,
             "config": self.config,
+            **self.company,
             "counts": {t: len(v) for t, v in self.records.items() if v},
             "created": meta_time(self.created_ts),
         }
@@ -204,7 +218,8 @@ class Persistence:
 
 
 class Store:
-    def __init__(self, state_path: str | None = None):
+    def __init__(self, state_path: str | None = None, realm_defaults: dict | None = None):
+        self.realm_defaults = dict(realm_defaults or {})  # config every new realm starts from (testing hook)
         self.realms: dict[str, Realm] = {}
         self.tokens: dict[str, dict] = {}     # token string -> info
         self.grants: dict[str, dict] = {}     # grant id -> {"revoked": bool, "realm_id", "client_id"}
@@ -219,7 +234,7 @@ class Store:
             v = json.loads(value)
             kind, _, rest = key.partition("/")
             if kind == "realm" and "/" not in rest:
-                r = Realm(v["realm_id"], v["config"])
+                r = Realm(v["realm_id"], v["config"], v.get("company"))
                 r.config = v["config"]
                 r.created_ts = v["created_ts"]
                 r.seq.update(v["seq"])
@@ -271,9 +286,10 @@ class Store:
             if rid not in self.realms:
                 return rid
 
-    def create_realm(self, realm_id: str | None = None, config: dict | None = None) -> Realm:
+    def create_realm(self, realm_id: str | None = None, config: dict | None = None,
+                     company: dict | None = None) -> Realm:
         realm_id = str(realm_id) if realm_id else self.new_realm_id()
-        realm = Realm(realm_id, config)
+        realm = Realm(realm_id, config, company, self.realm_defaults)
         self.realms[realm_id] = realm
         seed_realm(realm)
         self.save_realm(realm)
@@ -299,23 +315,7 @@ class Store:
 
 
 def seed_realm(realm: Realm) -> None:
-    """Default company data: accounts, the Services/Hours items, tax codes, CompanyInfo, Preferences."""
-    ts = realm.created_ts
-    stamp = meta_time(ts)
+    """Default company data for the realm's country and tax model (company.py)."""
+    from .company import seed_company
 
-    def add(etype, data):
-        data = dict(data)
-        data.update({"domain": "QBO", "sparse": False, "SyncToken": "0",
-                     "MetaData": {"CreateTime": stamp, "LastUpdatedTime": stamp}})
-        realm.put(etype, data, STATUS_ACTIVE, ts)
-        realm.bump_seq(etype, data["Id"])
-
-    for a in schema.default_accounts():
-        add("Account", a)
-    for i in schema.default_items():
-        add("Item", i)
-    for t in schema.default_tax_codes():
-        add("TaxCode", t)
-    add("CompanyInfo", dict(schema.default_company_info(realm.realm_id), Id="1"))
-    add("Preferences", dict(schema.default_preferences(realm.config.get("custom_txn_numbers", False)), Id="1"))
-    realm.seq["addr"] = max(realm.seq.get("addr", 0), 1)
+    seed_company(realm)

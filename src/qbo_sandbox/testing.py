@@ -20,8 +20,8 @@ from .app import create_app
 
 class SandboxServer:
     def __init__(self, data=None, state_path: str | None = None, host: str = "127.0.0.1", port: int = 0,
-                 log_level: str = "warning"):
-        self.app = create_app(data=data, state_path=state_path)
+                 log_level: str = "warning", realm_defaults: dict | None = None):
+        self.app = create_app(data=data, state_path=state_path, realm_defaults=realm_defaults)
         self.host = host
         self.port = port
         self.log_level = log_level

@@ -96,7 +96,11 @@ def intuit_tid() -> str:
 
 
 def dumps(obj) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=_default).encode("utf-8")
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=_default)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: still valid JSON, escaped (never a 500)
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=True, default=_default).encode("ascii")
 
 
 def _default(o):

@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 import uuid
 
+from . import schema
 from .util import intuit_tid, now_ts, utc_iso_millis, utc_iso_nanos
 
 VERB = {"Create": "created", "Update": "updated", "Delete": "deleted", "Void": "voided",
@@ -52,6 +53,13 @@ def cloudevents_payload(realm_id: str, events: list) -> bytes:
     return json.dumps(out, separators=(",", ":")).encode("utf-8")
 
 
+def _renamed(event):
+    name = schema.WEBHOOK_NAME.get(event.entity)
+    if name is None:
+        return event
+    return type(event)(name, event.id, event.operation, event.ts)
+
+
 class Dispatcher:
     """One background thread; groups events per realm, POSTs, retries with bounded backoff."""
 
@@ -77,6 +85,8 @@ class Dispatcher:
 
     def submit(self, realm, events: list) -> None:
         cfg = realm.config
+        # only the entities of QBO's webhook list, under its names (CompanyCurrency changes are "Currency")
+        events = [_renamed(e) for e in events if e is not None and e.entity not in schema.NO_WEBHOOK]
         if not events or not cfg.get("webhook_url"):
             return
         self.start()

@@ -80,3 +80,38 @@ def test_any_batch_or_cdc_gets_a_qbo_answer(http, fuzz_realm, items, since):
     r = http.get(f"/v3/company/{realm_id}/cdc", params={"entities": "Customer,Invoice", "changedSince": since},
                  headers=headers)
     _assert_qbo_like(r)
+
+
+NEW_FIELDS = ["CustomerRef", "TotalAmt", "Line", "LinkedTxn", "TxnId", "TxnType", "Amount", "DepositToAccountRef",
+              "PaymentMethodRef", "PaymentType", "CheckPayment", "Name", "DueDays", "DayOfMonthDue", "Type",
+              "AccountType", "AccountSubType", "ParentRef", "AcctNum", "DisplayName", "Code", "Active", "Id",
+              "SyncToken", "sparse", "CurrencyRef", "ExchangeRate", "GlobalTaxCalculation", "TxnTaxDetail",
+              "TaxLine", "TaxCode", "TaxRateDetails", "RateValue", "TaxAgencyId", "TaxRateId", "SourceCurrencyCode",
+              "Rate", "AsOfDate", "TaxPrefs", "CurrencyPrefs", "SalesFormsPrefs", "PrimaryEmailAddr"]
+new_bodies = st.dictionaries(st.sampled_from(NEW_FIELDS), json_values, max_size=6)
+
+
+@pytest.fixture(scope="module")
+def fuzz_world(http):
+    out = []
+    for spec in ({"multicurrency": True}, {"country": "CA"}, {"tax_model": "legacy"}):
+        r = http.post("/_sandbox/realms", json={"limits": None, "customers": [{"DisplayName": "Fuzz"}], **spec})
+        info = r.json()
+        out.append((info["realm_id"], {"Authorization": f"Bearer {info['access_token']}"}))
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=new_bodies, which=st.integers(0, 2),
+       entity=st.sampled_from(["payment", "creditmemo", "refundreceipt", "term", "paymentmethod", "account",
+                               "taxagency", "companycurrency", "exchangerate", "taxservice/taxcode", "preferences",
+                               "invoice", "customer"]),
+       op=st.sampled_from([None, None, "delete", "void", "update"]))
+def test_any_body_for_the_new_entities_gets_a_qbo_answer(http, fuzz_world, body, which, entity, op):
+    realm_id, headers = fuzz_world[which]
+    params = {"operation": op} if op else {}
+    if op == "update":
+        params["include"] = "void"
+    _assert_qbo_like(http.post(f"/v3/company/{realm_id}/{entity}", json=body, headers=headers, params=params))
+    _assert_qbo_like(http.get(f"/v3/company/{realm_id}/query", params={"query": "select * from TaxCode"},
+                              headers=headers))

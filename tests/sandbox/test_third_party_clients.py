@@ -20,12 +20,25 @@ from quickbooks import QuickBooks
 from quickbooks.batch import batch_create, batch_delete
 from quickbooks.cdc import change_data_capture
 from quickbooks.exceptions import AuthorizationException, QuickbooksException, ValidationException
+from quickbooks.objects.account import Account
 from quickbooks.objects.base import Address, EmailAddress, Ref
+from quickbooks.objects.companycurrency import CompanyCurrency
+from quickbooks.objects.creditmemo import CreditMemo
 from quickbooks.objects.customer import Customer
 from quickbooks.objects.detailline import SalesItemLine, SalesItemLineDetail
+from quickbooks.objects.exchangerate import ExchangeRate
 from quickbooks.objects.invoice import Invoice
 from quickbooks.objects.item import Item
+from quickbooks.objects.payment import Payment, PaymentLine
+from quickbooks.objects.paymentmethod import PaymentMethod
+from quickbooks.objects.preferences import Preferences
+from quickbooks.objects.refundreceipt import RefundReceipt, RefundReceiptCheckPayment
 from quickbooks.objects.salesreceipt import SalesReceipt
+from quickbooks.objects.taxagency import TaxAgency
+from quickbooks.objects.taxcode import TaxCode
+from quickbooks.objects.taxrate import TaxRate
+from quickbooks.objects.taxservice import TaxRateDetails, TaxService
+from quickbooks.objects.term import Term
 
 REDIRECT = "https://app.example/callback"
 
@@ -252,3 +265,203 @@ def test_python_quickbooks_requestid_replay(qb):
     assert len(qb.rc.entities("Invoice")) == 1
     third = new_invoice().save(qb=qb, request_id="order-1001-rev2")
     assert third.Id != first.Id
+
+
+# -- issue 13: the new entities, driven by the unmodified clients ------------------------------------------------
+
+def _qb_for(intuit, sandbox, rc):
+    params = consent(intuit, realm_id=rc.realm_id)
+    intuit.get_bearer_token(params["code"], realm_id=rc.realm_id)
+    client = QuickBooks(auth_client=intuit, refresh_token=intuit.refresh_token, company_id=rc.realm_id,
+                        minorversion=75)
+    client.sandbox_api_url_v3 = f"{sandbox.base_url}/v3"
+    client.rc = rc
+    return client
+
+
+def _invoice(qb, customer, item, amount):
+    inv = Invoice()
+    inv.CustomerRef = customer.to_ref()
+    inv.Line.append(_line(item, amount))
+    return inv.save(qb=qb)
+
+
+def test_python_quickbooks_payment_apply_and_void(qb):
+    customer = _customer(qb, "Payer")
+    item = _item(qb, "Payable")
+    invoice = _invoice(qb, customer, item, 100)
+    payment = Payment()
+    payment.CustomerRef = customer.to_ref()
+    payment.TotalAmt = 100
+    payment.PaymentMethodRef = Ref()
+    payment.PaymentMethodRef.value = "2"
+    pline = PaymentLine()
+    pline.Amount = 100
+    pline.LinkedTxn.append(invoice.to_linked_txn())
+    payment.Line.append(pline)
+    saved = payment.save(qb=qb)
+    assert (saved.TotalAmt, saved.UnappliedAmt, saved.DepositToAccountRef.name) == (100, 0, "Undeposited Funds")
+    assert saved.Line[0].LinkedTxn[0].TxnId == invoice.Id and saved.PaymentMethodRef.name == "Check"
+    assert Invoice.get(invoice.Id, qb=qb).Balance == 0
+    assert [p.Id for p in Payment.filter(CustomerRef=customer.Id, qb=qb)] == [saved.Id]
+    voided = saved.void(qb=qb)  # operation=update&include=void, sparse
+    assert (voided["Payment"]["TotalAmt"], voided["Payment"]["PrivateNote"]) == (0, "Voided")
+    assert Invoice.get(invoice.Id, qb=qb).Balance == 100
+    assert Payment.get(saved.Id, qb=qb).TotalAmt == 0
+
+
+def test_python_quickbooks_credit_memo_and_refund_receipt(qb):
+    customer = _customer(qb, "Refunded")
+    item = _item(qb, "Returnable")
+    invoice = _invoice(qb, customer, item, 80)
+    memo = CreditMemo()
+    memo.CustomerRef = customer.to_ref()
+    memo.Line.append(_line(item, 30))
+    memo = memo.save(qb=qb)
+    assert (memo.TotalAmt, memo.Balance, memo.RemainingCredit) == (30, 30, 30)
+    payment = Payment()
+    payment.CustomerRef = customer.to_ref()
+    payment.TotalAmt = 50
+    for txn, amount in ((invoice, 80), (memo, 30)):
+        pline = PaymentLine()
+        pline.Amount = amount
+        pline.LinkedTxn.append(txn.to_linked_txn())
+        payment.Line.append(pline)
+    payment.save(qb=qb)
+    assert (CreditMemo.get(memo.Id, qb=qb).Balance, Invoice.get(invoice.Id, qb=qb).Balance) == (0, 0)
+    refund = RefundReceipt()
+    refund.DepositToAccountRef = Ref()
+    refund.DepositToAccountRef.value = "35"
+    refund.PaymentType = "Check"
+    refund.CheckPayment = RefundReceiptCheckPayment()
+    refund.CheckPayment.CheckNum = "7001"
+    refund.Line.append(_line(item, 42))
+    refund = refund.save(qb=qb)  # python-quickbooks sends GlobalTaxCalculation TaxExcluded and ExchangeRate 1
+    assert (refund.TotalAmt, refund.Balance, refund.DepositToAccountRef.name) == (42, 0, "Checking")
+    assert (refund.PaymentType, refund.CheckPayment.CheckNum) == ("Check", "7001")
+    refund.delete(qb=qb)
+    assert [r["status"] for r in qb.rc.entities("RefundReceipt")] == ["Deleted"]
+
+
+def test_python_quickbooks_tax_entities_and_tax_service(qb):
+    agency = TaxAgency()
+    agency.DisplayName = "Pqb Agency"
+    agency = agency.save(qb=qb)
+    assert (agency.TaxTrackedOnSales, agency.TaxTrackedOnPurchases) == (True, False)
+    assert [a.DisplayName for a in TaxAgency.all(qb=qb)] == ["Board of Equalization", "Pqb Agency"]
+    assert [(r.Name, r.RateValue) for r in TaxRate.all(qb=qb)] == [("California", 8)]
+    california = TaxCode.get("2", qb=qb)
+    assert california.SalesTaxRateList.TaxRateDetail[0].TaxRateRef.value == "1"
+    assert [c.Id for c in TaxCode.all(qb=qb)] == ["2", "NON", "TAX"]
+    service = TaxService()
+    service.TaxCode = "Pqb Code"
+    detail = TaxRateDetails()
+    detail.TaxRateName = "Pqb Rate"
+    detail.RateValue = "6.5"
+    detail.TaxAgencyId = agency.Id
+    service.TaxRateDetails.append(detail)
+    created = service.save(qb=qb)
+    assert created.TaxCode == "Pqb Code" and created.TaxRateDetails[0].RateValue == "6.5"
+    code = TaxCode.get(created.TaxCodeId, qb=qb)
+    assert code.Name == "Pqb Code"
+    assert TaxRate.get(code.SalesTaxRateList.TaxRateDetail[0].TaxRateRef.value, qb=qb).RateValue == 6.5
+
+
+def test_python_quickbooks_currencies(intuit, sandbox, make_realm):
+    qb = _qb_for(intuit, sandbox, make_realm(tokens=False, multicurrency=True))
+    currency = CompanyCurrency()
+    currency.Code = "EUR"
+    currency = currency.save(qb=qb)
+    assert (currency.Name, currency.Active) == ("Euro", True)
+    assert [c.Code for c in CompanyCurrency.all(qb=qb)] == ["EUR"]
+    [rate] = ExchangeRate.where("SourceCurrencyCode = 'EUR'", qb=qb)
+    assert (rate.Rate, rate.TargetCurrencyCode) == (1.08, "USD")
+    rate.Rate = 1.1
+    assert rate.save(qb=qb).Rate == 1.1
+    buyer = Customer()
+    buyer.DisplayName = "Euro Buyer"
+    buyer.CurrencyRef = Ref()
+    buyer.CurrencyRef.value = "EUR"
+    buyer = buyer.save(qb=qb)
+    assert buyer.CurrencyRef.name == "Euro"
+    invoice = Invoice()
+    invoice.CustomerRef = buyer.to_ref()
+    invoice.CurrencyRef = Ref()
+    invoice.CurrencyRef.value = "EUR"
+    invoice.ExchangeRate = None  # python-quickbooks sends ExchangeRate 1 unless told otherwise, and 1 is honoured
+    invoice.Line.append(_line(Item.get("1", qb=qb), 50))
+    invoice = invoice.save(qb=qb)
+    assert (invoice.ExchangeRate, invoice.HomeTotalAmt) == (1.1, 55)
+
+
+def test_python_quickbooks_term_payment_method_account(qb):
+    term = Term()
+    term.Name = "Net 45"
+    term.DueDays = 45
+    term = term.save(qb=qb)
+    assert (term.Type, term.DueDays) == ("STANDARD", 45)
+    term.DueDays = 40
+    assert term.save(qb=qb).DueDays == 40
+    method = PaymentMethod()
+    method.Name = "Wire"
+    method = method.save(qb=qb)
+    assert method.Type == "NON_CREDIT_CARD"
+    method.Name = "Bank Wire"
+    assert method.save(qb=qb).Name == "Bank Wire"
+    account = Account()
+    account.Name = "Reserve"
+    account.AccountType = "Bank"
+    account.AccountSubType = "Savings"
+    account = account.save(qb=qb)
+    assert (account.Classification, account.FullyQualifiedName) == ("Asset", "Reserve")
+    fetched = Account.get(account.Id, qb=qb)
+    fetched.Description = "rainy days"
+    updated = fetched.save(qb=qb)
+    assert (updated.SyncToken, updated.Description) == ("1", "rainy days")
+    dup = Account()
+    dup.Name = "reserve"
+    dup.AccountType = "Bank"
+    with pytest.raises(QuickbooksException) as exc:
+        dup.save(qb=qb)
+    assert exc.value.error_code == 6240
+
+
+def test_python_quickbooks_preferences_read_update(qb):
+    prefs = Preferences.get(qb=qb)
+    assert (prefs.TaxPrefs.PartnerTaxEnabled, prefs.CurrencyPrefs.HomeCurrency.value) == (True, "USD")
+    assert prefs.TimeTrackingPrefs.WorkWeekStartDate == "Monday"
+    prefs.SalesFormsPrefs.AllowShipping = True
+    prefs.TimeTrackingPrefs.WorkWeekStartDate = "Sunday"
+    saved = prefs.save(qb=qb)  # the whole object back, as python-quickbooks sends it
+    assert (saved.SyncToken, saved.SalesFormsPrefs.AllowShipping, saved.TimeTrackingPrefs.WorkWeekStartDate) == (
+        "1", True, "Sunday")
+    assert Preferences.get(qb=qb).SalesFormsPrefs.AllowShipping is True
+
+
+def test_python_quickbooks_one_refresh_token_serves_many_clients_for_a_day(intuit, sandbox, make_realm):
+    rc = make_realm(tokens=False, config={"refresh_token_rotation_s": 86400})
+    params = consent(intuit, realm_id=rc.realm_id)
+    intuit.get_bearer_token(params["code"], realm_id=rc.realm_id)
+    refresh_token = intuit.refresh_token
+
+    def client(token):
+        auth = AuthClient("pqb-client-id", "pqb-secret", REDIRECT, "sandbox")
+        qb = QuickBooks(auth_client=auth, refresh_token=token, company_id=rc.realm_id, minorversion=75)
+        qb.sandbox_api_url_v3 = f"{sandbox.base_url}/v3"
+        return auth, qb
+
+    try:
+        for hours in (0, 1, 8, 16, 23):
+            sandbox.control("PUT", "/_sandbox/clock", {"offset_seconds": hours * 3600})
+            auth, qb = client(refresh_token)  # each construction refreshes with the same stored token
+            assert auth.refresh_token == refresh_token
+            assert Customer.count(qb=qb) == 0
+        sandbox.control("PUT", "/_sandbox/clock", {"offset_seconds": 25 * 3600})
+        auth, qb = client(refresh_token)
+        assert auth.refresh_token != refresh_token  # a day old: replaced
+        assert Customer.count(qb=qb) == 0
+        with pytest.raises(AuthClientError) as exc:
+            client(refresh_token)
+        assert exc.value.content == b'{"error":"invalid_grant"}'
+    finally:
+        sandbox.control("PUT", "/_sandbox/clock", {"offset_seconds": 0})
