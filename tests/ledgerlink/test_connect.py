@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 
 from ledgerlink.core import crypto
 from ledgerlink.core.models import AuditLog, Company
-from ledgerlink.core.qbo import oauth
 from ledgerlink.core.services.companies import connect_company
+from ledgerlink.quickbooks import oauth
 
 
 def test_connect_command_prints_only_the_company_json(db, qbo):

@@ -9,7 +9,6 @@ from django.conf import settings
 
 from ledgerlink.core import crypto
 from ledgerlink.core.models import AuditLog, Company, SiteArea
-from ledgerlink.core.qbo import oauth
 from ledgerlink.core.services.connections import (
     SESSION_KEY,
     disconnect_company,
@@ -17,6 +16,7 @@ from ledgerlink.core.services.connections import (
     start_connect,
 )
 from ledgerlink.core.services.errors import ServiceError
+from ledgerlink.quickbooks import oauth
 
 pytestmark = pytest.mark.django_db
 

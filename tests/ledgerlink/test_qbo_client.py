@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from ledgerlink.core import crypto
 from ledgerlink.core.models import AuditLog, Company
-from ledgerlink.core.qbo.client import QBOClient, batch_results
-from ledgerlink.core.services.companies import access_token_for
+from ledgerlink.core.services.companies import access_token_for, client_for
+from ledgerlink.quickbooks.client import QBOClient, batch_results
 
 
 def _invoice(customer_id="1"):
@@ -24,7 +24,7 @@ def _invoice(customer_id="1"):
 
 def test_create_sends_requestid_minorversion_and_captures_intuit_tid(company, qbo):
     cust = qbo.create_customer(company.realm_id, "Client Co", "client@example.com")
-    with QBOClient(company) as client:
+    with client_for(company) as client:
         r = client.create("Invoice", _invoice(cust["Id"]), requestid="ll-7-r1")
         again = client.create("Invoice", _invoice(cust["Id"]), requestid="ll-7-r1")
     assert r.ok and r.status == 200
@@ -37,7 +37,7 @@ def test_create_sends_requestid_minorversion_and_captures_intuit_tid(company, qb
 
 
 def test_fault_is_classified(company):
-    with QBOClient(company) as client:
+    with client_for(company) as client:
         r = client.create("Invoice", _invoice("424242"))
     assert not r.ok
     assert (r.status, r.fault.kind, r.fault.code, r.fault.transient) == (400, "invalid_reference", "2500", False)
@@ -46,7 +46,7 @@ def test_fault_is_classified(company):
 def test_token_is_refreshed_ahead_of_expiry(company, qbo):
     old_refresh = crypto.decrypt(company.refresh_token_enc)
     Company.objects.filter(pk=company.pk).update(access_token_expires_at=timezone.now() + timedelta(minutes=4))
-    with QBOClient(company) as client:
+    with client_for(company) as client:
         assert client.read("Item", "1").ok
     company.refresh_from_db()
     assert company.access_token_expires_at > timezone.now() + timedelta(minutes=55)
@@ -57,7 +57,7 @@ def test_token_is_refreshed_ahead_of_expiry(company, qbo):
 
 
 def test_token_is_refreshed_once_on_401_and_the_call_retried(company, qbo):
-    with QBOClient(company) as client:
+    with client_for(company) as client:
         assert client.read("Item", "1").ok
         qbo.expire_tokens(company.realm_id)
         r = client.read("Item", "1")
@@ -70,14 +70,14 @@ def test_token_is_refreshed_once_on_401_and_the_call_retried(company, qbo):
 
 def test_invalid_grant_marks_company_needs_reconnect(company, qbo):
     qbo.expire_tokens(company.realm_id, refresh=True)
-    with QBOClient(company) as client:
+    with client_for(company) as client:
         r = client.read("Item", "1")
     assert (r.ok, r.fault.kind, r.fault.transient) == (False, "auth_reconnect", False)
     company.refresh_from_db()
     assert company.status == "needs_reconnect"
     assert company.last_error.startswith("Token refresh refused: invalid_grant")
     assert AuditLog.objects.filter(action="company.needs_reconnect").count() == 1
-    with QBOClient(company) as client:  # paused: no more refresh attempts
+    with client_for(company) as client:  # paused: no more refresh attempts
         assert client.read("Item", "1").fault.kind == "auth_reconnect"
     assert AuditLog.objects.filter(action="company.needs_reconnect").count() == 1
 
@@ -116,7 +116,7 @@ def test_two_threads_refreshing_at_once_lose_no_refresh_token(company, qbo):
 def test_query_pages_batch_and_cdc(company, qbo):
     for i in range(5):
         qbo.create_customer(company.realm_id, f"Pager {i}", f"p{i}@example.com")
-    with QBOClient(company) as client:
+    with client_for(company) as client:
         pages = list(client.query_pages("Customer", "Active IN (true,false)", page_size=2))
         assert [len(p) for p in pages] == [2, 2, 1]
         assert client.count("Customer") == 5
@@ -138,9 +138,27 @@ def test_unreachable_token_endpoint_is_a_transient_fault_and_nothing_is_sent(com
         token_endpoint="http://127.0.0.1:9/oauth2/v1/tokens/bearer",
         access_token_expires_at=timezone.now() + timedelta(minutes=1))
     company.refresh_from_db()
-    with QBOClient(company) as client:
+    with client_for(company) as client:
         r = client.create("Invoice", _invoice(), requestid="ll-1-r1")
     assert (r.ok, r.sent, r.status, r.fault.kind, r.fault.transient) == (False, False, None, "network", True)
     assert qbo.requests(company.realm_id) == []
     company.refresh_from_db()
     assert company.status == "active"
+
+
+def test_client_takes_a_token_provider_and_needs_no_database(qbo):
+    """The client knows no Company model: any provider(force, stale_token) -> (token, expiry) serves."""
+    realm = qbo.create_realm()["realm_id"]
+    handed, asked = [], []
+
+    def provider(force=False, stale_token=None):
+        asked.append((force, stale_token))
+        handed.append(qbo.token(realm, fresh=force))
+        return handed[-1], None  # no expiry known: asked again before every call
+
+    with QBOClient(qbo.base_url, realm, provider) as client:
+        assert client.read("Item", "1").entity("Item")["Name"] == "Services"
+        qbo.expire_tokens(realm)
+        assert client.read("Item", "1").ok
+    assert asked == [(False, None), (False, None), (True, handed[1])]
+    assert [e["status"] for e in qbo.requests(realm)] == [200, 401, 200]

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ledgerlink.core.qbo.errors import ERROR_KINDS, classify, classify_fault
+from ledgerlink.quickbooks.errors import ERROR_KINDS, classify, classify_fault
 
 RECORDED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "qbo-recorded"
 if not RECORDED.is_dir():  # a checkout outside /work

@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 
 from ledgerlink.core.models import AuditLog, Company
-from ledgerlink.core.qbo import oauth
 from ledgerlink.core.services.companies import connect_company
 from ledgerlink.core.services.errors import ServiceError
+from ledgerlink.quickbooks import oauth
 
 
 class FakeAuthorizationServer:

@@ -9,8 +9,7 @@ import pytest
 from django.utils import timezone
 
 from ledgerlink.core.models import Attempt, Company, Order, PushRequest, WorkerHeartbeat
-from ledgerlink.core.qbo.client import QBOClient
-from ledgerlink.core.qbo.errors import ERROR_KINDS
+from ledgerlink.core.services.companies import client_for
 from ledgerlink.core.worker import (
     Worker,
     backoff_delay,
@@ -19,6 +18,7 @@ from ledgerlink.core.worker import (
     recover_expired_leases,
     send_unit,
 )
+from ledgerlink.quickbooks.errors import ERROR_KINDS
 
 
 @pytest.fixture
@@ -170,7 +170,7 @@ def test_dead_worker_lease_is_recovered_and_resolved_without_a_second_invoice(
     # A worker claims and sends, then dies before recording anything.
     units = claim_for_company(company.pk, "dead-worker", 1)
     assert [u.requests[0].id for u in units] == [pr.pk]
-    with QBOClient(company) as client:
+    with client_for(company) as client:
         send_unit(client, units[0])
     assert len(qbo.entities(company.realm_id, "Invoice")) == 1
     pr.refresh_from_db()
@@ -278,7 +278,7 @@ def test_record_results_is_fenced_by_the_lease(wholesale, order_factory, company
     order, pr = order_factory(wholesale, email="name2@example.com")
     units = claim_for_company(company.pk, "slow-worker", 1)
     PushRequest.objects.filter(pk=pr.pk).update(lease_owner="other-worker")
-    with QBOClient(company) as client:
+    with client_for(company) as client:
         results, resp, started, ms = send_unit(client, units[0])
     record_results(units[0], results, resp, started, ms, "slow-worker")
     pr.refresh_from_db()
@@ -311,7 +311,7 @@ def test_in_flight_never_exceeds_company_limit(transactional_db, wholesale, orde
 def test_look_up_never_adopts_another_orders_document(wholesale, order_factory, qbo, company, run_worker_until_idle):
     """After an unknown outcome, a document with the same DocNumber whose marker is another order's
     (``ledgerlink-order:{id}1`` contains ``ledgerlink-order:{id}``) is not taken for ours."""
-    from ledgerlink.core.worker import has_marker
+    from ledgerlink.quickbooks.wire import has_marker
 
     order, pr = order_factory(wholesale, email="name2@example.com", number="DUP-1")
     claim_for_company(company.pk, "dead-worker", 1)  # dies before sending

@@ -29,12 +29,10 @@ Outcomes
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import queue
 import random
-import re
 import socket
 import threading
 import time
@@ -56,20 +54,17 @@ from django.utils import timezone
 
 from ledgerlink.core.logging import log_attempt
 from ledgerlink.core.models import Attempt, Company, Order, PushRequest, PushRevision, WorkerHeartbeat
-from ledgerlink.core.qbo.client import QBOClient, QBOError, QBOResponse, batch_results
-from ledgerlink.core.qbo.errors import Classification, make
+from ledgerlink.core.services.companies import client_for
 from ledgerlink.core.services.digests import maybe_send_digests
+from ledgerlink.quickbooks import wire
+from ledgerlink.quickbooks.client import QBOClient, QBOError, QBOResponse, batch_results
+from ledgerlink.quickbooks.errors import Classification, make
 
 log = logging.getLogger("ledgerlink.worker")
 
 S = PushRequest.State
-ENTITY_FOR_KIND = {
-    PushRequest.Kind.INVOICE: "Invoice",
-    PushRequest.Kind.SALES_RECEIPT: "SalesReceipt",
-    PushRequest.Kind.CUSTOMER: "Customer",
-    PushRequest.Kind.ITEM: "Item",
-}
-DOCUMENT_KINDS = (PushRequest.Kind.INVOICE, PushRequest.Kind.SALES_RECEIPT)
+ENTITY_FOR_KIND = wire.ENTITY_FOR_KIND
+DOCUMENT_KINDS = wire.DOCUMENT_KINDS
 COUNTED_OUTCOMES = (
     Attempt.Outcome.SUCCEEDED, Attempt.Outcome.TRANSIENT, Attempt.Outcome.FAILED, Attempt.Outcome.UNKNOWN,
 )
@@ -81,11 +76,6 @@ CDC_CHECK_EVERY = 30.0
 MAX_BODY = 65536
 DB_RETRY_PAUSE = 1.0  # seconds between tries while the database is unavailable
 DB_ERRORS = (DatabaseError, InterfaceError)
-
-
-def order_marker(order_id) -> str:
-    """The PrivateNote marker the payload builder writes and the look-up searches for."""
-    return f"ledgerlink-order:{order_id}"
 
 
 def backoff_delay(attempt: int, *, base: float | None = None, cap: float | None = None) -> float:
@@ -117,7 +107,7 @@ class Claimed:
 
     @property
     def requestid(self) -> str:
-        return f"ll-{self.id}-r{self.revision}"
+        return wire.requestid(self.id, self.revision)
 
 
 @dataclass
@@ -323,7 +313,7 @@ def recover_expired_leases(now: datetime | None = None, *, limit: int = 500) -> 
                     Order.objects.filter(pk=r.order_id).update(status=Order.Status.FAILED, updated_at=now)
                 attempts.append(Attempt(
                     push_request_id=r.pk, company_id=r.company_id, revision=r.revision,
-                    requestid=f"ll-{r.pk}-r{r.revision}", worker=owner, started_at=now,
+                    requestid=wire.requestid(r.pk, r.revision), worker=owner, started_at=now,
                     outcome=Attempt.Outcome.ABANDONED, error_kind="network",
                     response_body="lease expired before the outcome was recorded",
                 ))
@@ -383,7 +373,7 @@ def _lookup(client: QBOClient, entity: str, req: Claimed) -> tuple[dict | None, 
     """Find the document a previous attempt may have created. Returns (document, failed response)."""
     if req.kind not in DOCUMENT_KINDS:
         return None, None
-    marker = order_marker(req.order_id) if req.order_id else None
+    marker = wire.order_marker(req.order_id) if req.order_id else None
     doc_number = req.payload.get("DocNumber")
     try:
         if doc_number:
@@ -396,17 +386,11 @@ def _lookup(client: QBOClient, entity: str, req: Claimed) -> tuple[dict | None, 
         return None, e.response
     if marker:
         for row in rows:
-            if has_marker(row.get("PrivateNote"), req.order_id):
+            if wire.has_marker(row.get("PrivateNote"), req.order_id):
                 return row, None
-    if doc_number and rows and not (marker and has_marker(req.payload.get("PrivateNote"), req.order_id)):
+    if doc_number and rows and not (marker and wire.has_marker(req.payload.get("PrivateNote"), req.order_id)):
         return rows[0], None  # a payload without our marker: the DocNumber is all we can match on
     return None, None
-
-
-def has_marker(note: str | None, order_id) -> bool:
-    """Whether a PrivateNote carries this order's marker (``ledgerlink-order:4`` is not in
-    ``ledgerlink-order:42``)."""
-    return bool(note) and re.search(re.escape(order_marker(order_id)) + r"(?!\d)", note) is not None
 
 
 def _result_from_response(req: Claimed, resp: QBOResponse, entity: str, item: dict | None = None,
@@ -470,7 +454,7 @@ def send_unit(client: QBOClient, unit: Unit) -> tuple[list[Result], QBOResponse 
     for req in unit.requests:
         entity = ENTITY_FOR_KIND.get(req.kind, "Invoice")
         items.append({"bId": str(req.id), "operation": _op_for(req.payload), entity: req.payload})
-    rid = "llb-" + hashlib.sha1(",".join(r.requestid for r in unit.requests).encode()).hexdigest()[:32]
+    rid = wire.batch_requestid(r.requestid for r in unit.requests)
     resp = client.batch(items, requestid=rid)
     results = []
     if resp.ok:
@@ -680,7 +664,7 @@ class Worker:
         with self._clients_lock:
             client = self._clients.get(company_id)
             if client is None:
-                client = QBOClient(Company.objects.get(pk=company_id))
+                client = client_for(Company.objects.get(pk=company_id))
                 self._clients[company_id] = client
             return client
 

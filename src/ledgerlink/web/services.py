@@ -40,7 +40,7 @@ def core_function(module: str, name: str):
 
 def error_kinds() -> dict:
     try:
-        from ledgerlink.core.qbo.errors import ERROR_KINDS
+        from ledgerlink.quickbooks.errors import ERROR_KINDS
     except ImportError:
         return {}
     return ERROR_KINDS

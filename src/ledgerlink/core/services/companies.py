@@ -8,6 +8,7 @@ the newest refresh token saved in the same transaction; ``invalid_grant`` pauses
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -15,12 +16,11 @@ from django.utils import timezone
 
 from ledgerlink.core import crypto
 from ledgerlink.core.models import Company
-from ledgerlink.core.qbo import oauth
-from ledgerlink.core.qbo.client import CompanyNeedsReconnect
 from ledgerlink.core.services.audit import record_audit
 from ledgerlink.core.services.errors import ServiceError
-
-REFRESH_AHEAD = timedelta(minutes=5)
+from ledgerlink.quickbooks import oauth
+from ledgerlink.quickbooks.client import CompanyNeedsReconnect, QBOClient
+from ledgerlink.quickbooks.oauth import REFRESH_AHEAD
 
 
 def _store_tokens(company: Company, tokens: oauth.TokenSet) -> None:
@@ -151,6 +151,11 @@ def access_token_for(company_id: int, *, force: bool = False, stale_token: str |
     raise error  # a transient token-endpoint failure: the caller retries later
 
 
+def client_for(company: Company, **kwargs) -> QBOClient:
+    """A QBO client for the Company, its tokens handed out by ``access_token_for``."""
+    return QBOClient(company.api_base_url, company.realm_id, partial(access_token_for, company.pk), **kwargs)
+
+
 def refresh_company_tokens(company_id: int) -> Company:
     """Refresh the Company's tokens now (under the row lock). Raises ServiceError if refused."""
     try:
@@ -160,15 +165,6 @@ def refresh_company_tokens(company_id: int) -> Company:
     except oauth.OAuthError as e:
         raise ServiceError(f"Token refresh failed: {e}", status=502) from e
     return Company.objects.get(pk=company_id)
-
-
-refresh_tokens = refresh_company_tokens
-
-
-def ensure_fresh_token(company: Company) -> str:
-    """A plaintext access token valid for at least five minutes."""
-    token, _ = access_token_for(company.pk)
-    return token
 
 
 def set_company_status(company_id: int, status: str, *, actor=None, reason: str = "") -> Company:

@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from ledgerlink.core import crypto
 from ledgerlink.core.models import Company
-from ledgerlink.core.qbo import oauth
 from ledgerlink.core.services.audit import record_audit
 from ledgerlink.core.services.errors import ServiceError
+from ledgerlink.quickbooks import oauth
 
 SESSION_KEY = "qbo_connect"
 STATE_TTL = 600
@@ -39,22 +39,14 @@ INTUIT_TARGETS = {
 TARGETS = (*INTUIT_TARGETS, "qbo_sandbox")
 
 
-def _discover(discovery_url: str) -> dict:
+def _discover(discovery_url: str) -> oauth.Discovery:
     try:
-        r = httpx.get(discovery_url, headers={"Accept": "application/json"}, timeout=settings.LEDGERLINK_HTTP_TIMEOUT)
+        return oauth.fetch_discovery(discovery_url)
     except httpx.HTTPError as e:
         raise ServiceError(f"Could not reach {discovery_url}: {e}", field="base_url", status=502) from e
-    if r.status_code != 200:
-        raise ServiceError(f"{discovery_url} answered {r.status_code}", field="base_url", status=502)
-    try:
-        doc = r.json()
-        return {
-            "authorization_endpoint": doc["authorization_endpoint"],
-            "token_endpoint": doc["token_endpoint"],
-            "revocation_endpoint": doc.get("revocation_endpoint", ""),
-        }
-    except (ValueError, KeyError) as e:
-        raise ServiceError(f"{discovery_url} is not an OpenID discovery document", field="base_url", status=502) from e
+    except oauth.OAuthError as e:
+        message = f"{discovery_url} answered {e.status}" if e.error == "discovery_failed" else e.description
+        raise ServiceError(message, field="base_url", status=502) from e
 
 
 def start_connect(session, *, target: str, name: str, base_url: str = "", actor=None) -> str:
@@ -84,10 +76,12 @@ def start_connect(session, *, target: str, name: str, base_url: str = "", actor=
         "api_base_url": api_base,
         "discovery_url": discovery_url,
         "created": time.time(),
-        **endpoints,
+        "authorization_endpoint": endpoints.authorization_endpoint,
+        "token_endpoint": endpoints.token_endpoint,
+        "revocation_endpoint": endpoints.revocation_endpoint,
     }
     return oauth.authorize_url(
-        endpoints["authorization_endpoint"],
+        endpoints.authorization_endpoint,
         client_id=settings.QBO_CLIENT_ID,
         redirect_uri=settings.QBO_REDIRECT_URI,
         state=state,

@@ -28,6 +28,7 @@ from ledgerlink.core.models import Customer, CustomerEmail, Order, PushRequest, 
 from ledgerlink.core.services.audit import actor_label_for, record_audit
 from ledgerlink.core.services.errors import ServiceError
 from ledgerlink.core.services.payloads import is_valid_email, normalise_email
+from ledgerlink.quickbooks import wire
 
 S = PushRequest.State
 WAIT_PREFIX = "customer:"
@@ -297,10 +298,8 @@ def after_customer_request(pr: PushRequest, response_entity: dict | None, client
     payload = pr.revisions.get(number=pr.revision).payload
     name = str(payload.get("DisplayName", ""))
     if client is not None:
-        from ledgerlink.core.qbo.client import sql_quote
-
         rows = client.query_rows(
-            f"SELECT * FROM Customer WHERE DisplayName = {sql_quote(name)} AND Active IN (true,false)", "Customer"
+            f"SELECT * FROM Customer WHERE DisplayName = {wire.sql_quote(name)} AND Active IN (true,false)", "Customer"
         )
         for row in rows:
             existing = normalise_email((row.get("PrimaryEmailAddr") or {}).get("Address", ""))

@@ -49,7 +49,7 @@ class Digest:
 
 def _title_of(kind: str) -> str:
     try:
-        from ledgerlink.core.qbo.errors import title_of
+        from ledgerlink.quickbooks.errors import title_of
     except ImportError:  # pragma: no cover - the classifier is always there in a full install
         return kind
     try:

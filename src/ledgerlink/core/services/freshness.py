@@ -153,14 +153,14 @@ def cdc_since(state: SyncState | None, now: datetime) -> datetime | None:
 def cdc_sync_company(company: Company, *, client=None) -> dict[str, int]:
     """One incremental pass: GET /cdc?entities=Customer,Item&changedSince=… and apply what changed.
     Falls back to a full sync when CDC cannot cover the gap."""
-    from ledgerlink.core.qbo.client import QBOClient
+    from ledgerlink.core.services.companies import client_for
     from ledgerlink.core.services.mirror import sync_company
 
     now = timezone.now()
     state = SyncState.objects.filter(company=company, entity="Customer").first()
     since = cdc_since(state, now)
     own = client is None
-    client = client or QBOClient(company)
+    client = client or client_for(company)
     try:
         if since is None:
             return sync_company(company, CDC_ENTITIES, client=client)
@@ -233,7 +233,8 @@ def run_due_cdc(*, clients=None) -> int:
 def process_webhook_events(*, limit: int = 200, clients=None) -> int:
     """Process stored webhook events: read each changed Customer / Item from QBO and apply it; merges
     and deletes deactivate; document deletes and voids are noted on the request that created them."""
-    from ledgerlink.core.qbo.client import QBOClient
+    from ledgerlink.core.services.companies import client_for
+    from ledgerlink.quickbooks.client import QBOClient
 
     events = list(WebhookEvent.objects.filter(processed_at__isnull=True).order_by("id")[:limit])
     if not events:
@@ -246,7 +247,7 @@ def process_webhook_events(*, limit: int = 200, clients=None) -> int:
             if company is not None and company.status == Company.Status.ACTIVE:
                 client = (clients or {}).get(company.pk) or own.get(company.pk)
                 if client is None:
-                    client = own[company.pk] = QBOClient(company)
+                    client = own[company.pk] = client_for(company)
                 _process_event(company, event, client)
             elif company is not None:
                 continue  # paused / needs reconnect: keep the event for later

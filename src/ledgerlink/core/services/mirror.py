@@ -16,8 +16,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from ledgerlink.core.models import Company, Customer, CustomerEmail, Item, SyncState
-from ledgerlink.core.qbo.client import QBOClient
 from ledgerlink.core.services.audit import record_audit
+from ledgerlink.core.services.companies import client_for
+from ledgerlink.quickbooks.client import QBOClient
 
 PAGE_SIZE = 1000
 _SPLIT = re.compile(r"[,;]")
@@ -183,7 +184,7 @@ def sync_company(
     """Full paged sync of the Company's Customers and Items, inactive included. Records that QBO no
     longer returns (merged or deleted) are marked inactive. Returns {entity: records synced}."""
     own = client is None
-    client = client or QBOClient(company)
+    client = client or client_for(company)
     result: dict[str, int] = {}
     try:
         for entity in entities:

@@ -17,14 +17,16 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from ledgerlink.core.models import Company, Customer, Item, Order, PushRequest, SiteArea
 from ledgerlink.core.services.errors import ServiceError
+from ledgerlink.quickbooks import wire
+from ledgerlink.quickbooks.errors import kind_info
 
 CENT = Decimal("0.01")
 DOC_NUMBER_MAX = 21
-PRIVATE_NOTE_PREFIX = "ledgerlink-order:"
 SHIPPING_ITEM_ID = "SHIPPING_ITEM_ID"
 MAX_EDIT_BYTES = 1_000_000
 
-KIND_ENTITY = {PushRequest.Kind.INVOICE: "Invoice", PushRequest.Kind.SALES_RECEIPT: "SalesReceipt"}
+# The documents an order becomes, and their QBO entity.
+KIND_ENTITY = {kind: wire.ENTITY_FOR_KIND[kind] for kind in wire.DOCUMENT_KINDS}
 
 # QBO's texts for the faults pre-flight reproduces (qbo-api-facts.md §3, qbo-recorded/, qbo_sandbox).
 MSG_REQUIRED = "Required param missing, need to supply the required value for the API"
@@ -36,47 +38,9 @@ DETAIL_INACTIVE = (
     "Check the fields with accounts, customers, items, vendors or employees."
 )
 
-# Fallback titles/fixes, used only while core/qbo/errors.py (ERROR_KINDS) is not there.
-_LOCAL_KINDS = {
-    "customer_ref_required": {
-        "title": "CustomerRef is required",
-        "fix": "Add the customer in QuickBooks with the order's email (or set the order's email to an "
-        "existing customer's), wait for the customer list to sync, then edit BillEmail and CustomerRef "
-        "and Save & Re-Queue.",
-    },
-    "invalid_email": {
-        "title": "Invalid Email Address format",
-        "fix": "Fix the email on the order and in any automation rule that sets it, then edit "
-        "BillEmail.Address and Save & Re-Queue.",
-    },
-    "invalid_reference": {
-        "title": "Invalid reference (item or customer)",
-        "fix": "Map the SKU to an active QuickBooks item (or set the site area's default item), then "
-        "edit the ItemRef and Save & Re-Queue.",
-    },
-    "doc_number_too_long": {
-        "title": "Document number too long",
-        "fix": "QuickBooks allows at most 21 characters in DocNumber: shorten it and Save & Re-Queue.",
-    },
-    "validation": {
-        "title": "QuickBooks rejected the document",
-        "fix": "Read QBO's message and detail, correct the payload and Save & Re-Queue.",
-    },
-}
-
-
 def error_kind_info(kind: str) -> dict:
-    """Title and fix for an error kind: ERROR_KINDS of core/qbo/errors.py, else a local fallback."""
-    try:
-        from ledgerlink.core.qbo.errors import ERROR_KINDS  # noqa: PLC0415 - built in parallel
-    except Exception:  # noqa: BLE001 - module not there yet
-        ERROR_KINDS = {}
-    info = ERROR_KINDS.get(kind) if kind else None
-    if info is not None:
-        if isinstance(info, dict):
-            return {"title": info.get("title", ""), "fix": info.get("fix", "")}
-        return {"title": getattr(info, "title", ""), "fix": getattr(info, "fix", "")}
-    return dict(_LOCAL_KINDS.get(kind, {"title": "", "fix": ""}))
+    """Title and fix for an error kind (``ERROR_KINDS`` of ledgerlink.quickbooks.errors)."""
+    return kind_info(kind)
 
 
 @dataclass(frozen=True)
@@ -300,7 +264,7 @@ def build_payload(order: Order) -> tuple[str, dict]:
     ship = qbo_address(order.ship_address)
     if ship:
         body["ShipAddr"] = ship
-    body["PrivateNote"] = f"{PRIVATE_NOTE_PREFIX}{order.pk}"
+    body["PrivateNote"] = wire.order_marker(order.pk)
     return kind, body
 
 

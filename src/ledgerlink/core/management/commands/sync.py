@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from ledgerlink.core.models import Company
-from ledgerlink.core.qbo.client import QBOError
 from ledgerlink.core.services.mirror import sync_company
+from ledgerlink.quickbooks.client import QBOError
 
 
 class Command(BaseCommand):

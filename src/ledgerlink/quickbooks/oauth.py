@@ -13,6 +13,8 @@ from django.conf import settings
 from django.utils import timezone
 
 SCOPE = "com.intuit.quickbooks.accounting"
+# An access token is refreshed when it has less than this left (by the client and the token provider).
+REFRESH_AHEAD = timedelta(minutes=5)
 
 
 class OAuthError(Exception):
@@ -56,8 +58,10 @@ def discovery_url(base_url: str) -> str:
     return base_url.rstrip("/") + "/.well-known/openid-configuration"
 
 
-def discover(base_url: str, *, http: httpx.Client | None = None) -> Discovery:
-    url = discovery_url(base_url)
+def fetch_discovery(url: str, *, http: httpx.Client | None = None) -> Discovery:
+    """GET an OpenID discovery document (Intuit's published URL, or a qbo_sandbox's). Raises
+    ``OAuthError("discovery_failed")`` when it does not answer 200, ``OAuthError("discovery_invalid")``
+    when the answer is not a discovery document; network errors propagate (``httpx.HTTPError``)."""
     client = http or httpx.Client(timeout=_timeout())
     try:
         r = client.get(url, headers={"Accept": "application/json"})
@@ -66,13 +70,23 @@ def discover(base_url: str, *, http: httpx.Client | None = None) -> Discovery:
             client.close()
     if r.status_code != 200:
         raise OAuthError("discovery_failed", f"GET {url} answered {r.status_code}", r.status_code, r.text)
-    doc = r.json()
-    return Discovery(
-        authorization_endpoint=doc["authorization_endpoint"],
-        token_endpoint=doc["token_endpoint"],
-        revocation_endpoint=doc.get("revocation_endpoint", ""),
-        url=url,
-    )
+    try:
+        doc = r.json()
+        return Discovery(
+            authorization_endpoint=doc["authorization_endpoint"],
+            token_endpoint=doc["token_endpoint"],
+            revocation_endpoint=doc.get("revocation_endpoint", ""),
+            url=url,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise OAuthError(
+            "discovery_invalid", f"{url} is not an OpenID discovery document", r.status_code, r.text[:500]
+        ) from exc
+
+
+def discover(base_url: str, *, http: httpx.Client | None = None) -> Discovery:
+    """The discovery document of a qbo_sandbox (or any server publishing it under ``base_url``)."""
+    return fetch_discovery(discovery_url(base_url), http=http)
 
 
 def authorize_without_browser(

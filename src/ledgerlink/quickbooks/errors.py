@@ -186,6 +186,13 @@ def fix_of(kind: str) -> str:
     return ERROR_KINDS.get(kind, ERROR_KINDS["unknown"])["fix"]
 
 
+def kind_info(kind: str) -> dict[str, str]:
+    """``{"title", "fix"}`` of a known error kind; empty strings for a kind QBO's classifier does not
+    know (the API and the pages then show the request's own title)."""
+    info = ERROR_KINDS.get(kind) if kind else None
+    return {"title": info["title"], "fix": info["fix"]} if info else {"title": "", "fix": ""}
+
+
 # --------------------------------------------------------------------------------------------------
 # Parsing
 

@@ -4,10 +4,13 @@ Knows HTTP, OAuth and QBO's wire format, nothing of orders. Every call returns a
 (status, parsed body, ``intuit_tid``, duration, and a ``fault`` Classification when it failed); the
 helpers that need data (``query_rows``, ``query_pages``) raise ``QBOError`` instead.
 
-Tokens: the client asks ``ledgerlink.core.services.companies.access_token_for`` for a token that is
-valid for at least five more minutes (refreshed under a row lock there), caches it in memory, and on
-a 401 refreshes once and retries once. An ``invalid_grant`` marks the Company ``needs_reconnect`` and
-the call answers with the ``auth_reconnect`` fault.
+Tokens: the client imports no models. It is given a *token provider*, a callable
+``provider(force=False, stale_token=None) -> (access_token, expires_at)`` (the domain's is
+``ledgerlink.domain.companies.access_token_for`` bound to one Company, wired by
+``ledgerlink.domain.companies.client_for``). It asks for a token valid for at least
+``REFRESH_AHEAD`` more, caches it in memory, and on a 401 asks once more with ``force=True`` and
+retries once. A provider that raises ``CompanyNeedsReconnect`` (an ``invalid_grant``) makes the call
+answer with the ``auth_reconnect`` fault without sending anything.
 """
 
 from __future__ import annotations
@@ -16,30 +19,24 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
 from django.conf import settings
 from django.utils import timezone
 
-from .errors import Classification, classify, classify_fault, make
-
-ENTITY_PATHS = {
-    "Invoice": "invoice",
-    "SalesReceipt": "salesreceipt",
-    "Customer": "customer",
-    "Item": "item",
-    "Account": "account",
-    "Preferences": "preferences",
-    "CompanyInfo": "companyinfo",
-}
+from ledgerlink.quickbooks import wire
+from ledgerlink.quickbooks.errors import Classification, classify, classify_fault, make
+from ledgerlink.quickbooks.oauth import REFRESH_AHEAD, OAuthError
 
 # httpx errors raised before any byte of the request could have reached the server.
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
-REFRESH_AHEAD = timedelta(minutes=5)
+# provider(force=False, stale_token=None) -> (access token, its expiry or None)
+TokenProvider = Callable[..., tuple[str, datetime | None]]
 
 
 class QBOError(Exception):
@@ -51,7 +48,8 @@ class QBOError(Exception):
 
 
 class CompanyNeedsReconnect(Exception):
-    """The Company's refresh token was refused (invalid_grant) or it is not connected."""
+    """Raised by a token provider: the Company's refresh token was refused (invalid_grant) or it is
+    not connected."""
 
 
 @dataclass
@@ -103,18 +101,17 @@ class QBOResponse:
         return self
 
 
-def _sql_quote(value: str) -> str:
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 class QBOClient:
-    """One Company's API client. Thread-safe; share one per Company within a process."""
+    """One company's (realm's) API client. Thread-safe; share one per realm within a process.
 
-    def __init__(self, company, *, http: httpx.Client | None = None, minorversion: str | None = None,
-                 timeout: float | None = None):
-        self.company_id = company.pk
-        self.realm_id = company.realm_id
-        self.base = f"{company.api_base_url.rstrip('/')}/v3/company/{company.realm_id}"
+    ``api_base_url`` is the Accounting API host (Intuit's, or a qbo_sandbox); ``token_provider`` hands
+    out access tokens (see the module docstring)."""
+
+    def __init__(self, api_base_url: str, realm_id: str, token_provider: TokenProvider, *,
+                 http: httpx.Client | None = None, minorversion: str | None = None, timeout: float | None = None):
+        self.realm_id = realm_id
+        self.base = f"{api_base_url.rstrip('/')}/v3/company/{realm_id}"
+        self.token_provider = token_provider
         self.minorversion = str(minorversion or settings.QBO_MINOR_VERSION)
         self.timeout = float(timeout if timeout is not None else settings.LEDGERLINK_HTTP_TIMEOUT)
         self._own_http = http is None
@@ -145,14 +142,12 @@ class QBOClient:
     # -- tokens --------------------------------------------------------------------------------
 
     def _access_token(self, *, force: bool = False, stale: str | None = None) -> str:
-        from ledgerlink.core.services.companies import access_token_for
-
         with self._lock:
             if not force and self._token and self._token_expires and (
                 self._token_expires - timezone.now() > REFRESH_AHEAD
             ):
                 return self._token
-            token, expires = access_token_for(self.company_id, force=force, stale_token=stale)
+            token, expires = self.token_provider(force=force, stale_token=stale)
             self._token, self._token_expires = token, expires
             return token
 
@@ -183,8 +178,6 @@ class QBOClient:
 
     def _token_or_fault(self, **kwargs) -> tuple[str, Classification | None]:
         """A token, or the fault explaining why there is none (nothing was sent to the API)."""
-        from .oauth import OAuthError
-
         try:
             return self._access_token(**kwargs), None
         except CompanyNeedsReconnect as e:
@@ -230,7 +223,7 @@ class QBOClient:
 
     @staticmethod
     def path_for(entity: str) -> str:
-        return ENTITY_PATHS.get(entity, entity.lower())
+        return wire.path_for(entity)
 
     def create(self, entity: str, body: dict, *, requestid: str | None = None) -> QBOResponse:
         return self.request("POST", self.path_for(entity), json_body=body, requestid=requestid)
@@ -271,11 +264,11 @@ class QBOClient:
             start += page_size
 
     def find_by_doc_number(self, entity: str, doc_number: str) -> list[dict]:
-        return self.query_rows(f"SELECT * FROM {entity} WHERE DocNumber = {_sql_quote(doc_number)}", entity)
+        return self.query_rows(f"SELECT * FROM {entity} WHERE DocNumber = {wire.sql_quote(doc_number)}", entity)
 
     def find_by_private_note(self, entity: str, marker: str) -> list[dict]:
         return self.query_rows(
-            f"SELECT * FROM {entity} WHERE PrivateNote LIKE {_sql_quote('%' + marker + '%')}", entity
+            f"SELECT * FROM {entity} WHERE PrivateNote LIKE {wire.sql_quote('%' + marker + '%')}", entity
         )
 
     def batch(self, items: list[dict], *, requestid: str | None = None) -> QBOResponse:
@@ -297,7 +290,3 @@ def batch_results(response: QBOResponse) -> dict[str, tuple[dict | None, Classif
         else:
             out[bid] = (item, None)
     return out
-
-
-def sql_quote(value: str) -> str:
-    return _sql_quote(value)
