@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from ledgerlink.core.models import Order, OrderLine, PushRequest
-from ledgerlink.core.services.orders import MAX_LINES, import_orders_csv
+from ledgerlink.domain.ingest.csv_import import import_orders_csv
+from ledgerlink.domain.ingest.orders import MAX_LINES
 from tests.ledgerlink.test_ingest_factories import make_world
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]

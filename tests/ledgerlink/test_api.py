@@ -7,7 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from ledgerlink.core.models import ApiToken, AuditLog, Order, PushRequest, PushRevision
-from ledgerlink.core.services.tokens import authenticate_token, create_api_token, revoke_api_token
+from ledgerlink.domain.accounts.tokens import authenticate_token, create_api_token, revoke_api_token
 
 from .test_ingest_factories import make_user, make_world, order_data
 

@@ -5,7 +5,8 @@ from decimal import Decimal
 import pytest
 
 from ledgerlink.core.models import AuditLog, AutomationRule, Order, OrderRuleLog, PushRequest
-from ledgerlink.core.services.automation import (
+from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.ingest.automation import (
     apply_rules,
     create_rule,
     delete_rule,
@@ -14,8 +15,7 @@ from ledgerlink.core.services.automation import (
     update_rule,
     validate_rule,
 )
-from ledgerlink.core.services.errors import ServiceError
-from ledgerlink.core.services.orders import ingest_order
+from ledgerlink.domain.ingest.orders import ingest_order
 
 from .test_ingest_factories import make_world, order_data
 
@@ -228,7 +228,7 @@ def test_run_rules_that_change_the_push_method_replace_the_failed_request():
 
 @pytest.mark.parametrize("pattern", ["(a+)+$", "([a-z]+)*@", r"(\w+\.)+com", "(x|xy)*z", r"(a)\1"])
 def test_patterns_that_can_backtrack_exponentially_are_refused(pattern):
-    from ledgerlink.core.services.automation import validate_rule
+    from ledgerlink.domain.ingest.automation import validate_rule
 
     with pytest.raises(ServiceError) as err:
         validate_rule({"email_pattern": pattern}, {"hold": True})
@@ -237,7 +237,7 @@ def test_patterns_that_can_backtrack_exponentially_are_refused(pattern):
 
 
 def test_safe_patterns_are_kept():
-    from ledgerlink.core.services.automation import validate_rule
+    from ledgerlink.domain.ingest.automation import validate_rule
 
     conditions, _ = validate_rule({"email_pattern": r"^(sales|ap)@acme\.com$"}, {"hold": True})
     assert conditions == {"email_pattern": r"^(sales|ap)@acme\.com$"}

@@ -28,7 +28,7 @@ from ledgerlink.core.models import (
     SiteArea,
     WorkerHeartbeat,
 )
-from ledgerlink.core.services.backups import (
+from ledgerlink.ops.backups import (
     BackupError,
     _check_migrations,
     backup_database,
@@ -320,7 +320,7 @@ def test_backup_command_while_orders_keep_arriving_is_one_consistent_snapshot(tm
 
     from django.db import connections
 
-    from ledgerlink.core.services.orders import ingest_order
+    from ledgerlink.domain.ingest.orders import ingest_order
     from tests.ledgerlink.test_ingest_factories import make_world, order_data
 
     make_world()

@@ -112,7 +112,7 @@ def test_stalled_worker_does_not_send_a_batch_whose_lease_has_expired(company, s
 
     from django.utils import timezone
 
-    from ledgerlink.core.worker import Worker, claim_for_company, recover_expired_leases, run_until_idle
+    from ledgerlink.worker import Worker, claim_for_company, recover_expired_leases, run_until_idle
 
     source = order_source_factory(site_area_factory(company, "Web", "sales_receipt"), "Web Shop")
     prs = [order_factory(source)[1] for _ in range(3)]

@@ -9,9 +9,10 @@ import httpx
 import pytest
 from django.core.management import CommandError, call_command
 
+from ledgerlink.cli import command_argv
 from ledgerlink.core import crypto
 from ledgerlink.core.models import AuditLog, Company
-from ledgerlink.core.services.companies import connect_company
+from ledgerlink.domain.companies.connect import connect_company
 from ledgerlink.quickbooks import oauth
 
 
@@ -82,7 +83,7 @@ def test_rotate_keys_reencrypts_under_the_newest_key(db, qbo, settings):
     access = crypto.decrypt(company.access_token_enc)
     settings.LEDGERLINK_ENCRYPTION_KEYS = [new, old]
     out = io.StringIO()
-    call_command("rotate-keys", stdout=out)
+    call_command(*command_argv(["rotate-keys"]), stdout=out)  # as `ledgerlink rotate-keys`
     assert out.getvalue().strip() == "re-encrypted the tokens of 1 companies"
     company.refresh_from_db()
     settings.LEDGERLINK_ENCRYPTION_KEYS = [new]  # the old key is gone: still readable

@@ -9,13 +9,8 @@ from django.conf import settings
 
 from ledgerlink.core import crypto
 from ledgerlink.core.models import AuditLog, Company, SiteArea
-from ledgerlink.core.services.connections import (
-    SESSION_KEY,
-    disconnect_company,
-    finish_connect,
-    start_connect,
-)
-from ledgerlink.core.services.errors import ServiceError
+from ledgerlink.domain.companies.connect import SESSION_KEY, disconnect_company, finish_connect, start_connect
+from ledgerlink.domain.errors import ServiceError
 from ledgerlink.quickbooks import oauth
 
 pytestmark = pytest.mark.django_db

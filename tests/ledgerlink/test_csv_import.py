@@ -5,8 +5,9 @@ import io
 import pytest
 from django.core.management import call_command
 
+from ledgerlink.cli import command_argv
 from ledgerlink.core.models import ApiToken, Order, PushRequest
-from ledgerlink.core.services.orders import import_orders_csv
+from ledgerlink.domain.ingest.csv_import import import_orders_csv
 
 from .test_ingest_factories import make_user, make_world
 
@@ -100,7 +101,7 @@ def test_command_exit_codes_and_summary(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text(GOOD_AND_BAD, encoding="utf-8")
     with pytest.raises(SystemExit) as exc:
-        call_command("import-orders", str(bad))
+        call_command(*command_argv(["import-orders", str(bad)]))  # as `ledgerlink import-orders`
     assert exc.value.code == 1
     out, err = capsys.readouterr()
     assert out == "3 created, 0 already imported, 7 bad row(s)\n"
@@ -111,7 +112,7 @@ def test_command_exit_codes_and_summary(tmp_path, capsys):
 
 def test_create_api_token_command_prints_only_the_token(capsys):
     user = make_user("alice", "operator")
-    call_command("create-api-token", "alice", "--name", "shop")
+    call_command(*command_argv(["create-api-token", "alice", "--name", "shop"]))
     out, _ = capsys.readouterr()
     raw = out.strip()
     assert out == raw + "\n" and raw.startswith("llk_")

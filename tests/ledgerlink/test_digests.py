@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from ledgerlink.core.models import Company, PushRequest
-from ledgerlink.core.services.digests import send_digests
+from ledgerlink.ops.digests import send_digests
 from ledgerlink.ops.models import DigestState
 from tests.ledgerlink.test_ops_factories import make_company, make_request, make_source, smtp_server  # noqa: F401
 
@@ -197,7 +197,7 @@ def test_send_digests_command(smtp_server, admins, capsys):  # noqa: F811
 @pytest.mark.django_db
 def test_maybe_send_digests_runs_at_most_once_per_interval_and_never_raises(smtp_server, admins, settings,  # noqa: F811
                                                                             monkeypatch):
-    from ledgerlink.core.services import digests
+    from ledgerlink.ops import digests
 
     monkeypatch.setattr(digests, "_last_run", 0.0)
     acme = make_company()

@@ -24,8 +24,8 @@ from schemathesis.checks import CheckContext
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from ledgerlink.core.models import PushRequest
-from ledgerlink.core.services.orders import ingest_order
-from ledgerlink.core.services.tokens import create_api_token
+from ledgerlink.domain.accounts.tokens import create_api_token
+from ledgerlink.domain.ingest.orders import ingest_order
 
 from .test_ingest_factories import make_user, make_world, order_data
 

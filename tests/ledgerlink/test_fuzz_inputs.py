@@ -28,10 +28,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledgerlink.core.models import Attempt, AuditLog, Order, PushRequest, PushRevision
-from ledgerlink.core.services.errors import ServiceError
-from ledgerlink.core.services.orders import import_orders_csv, ingest_order
-from ledgerlink.core.services.payloads import DOC_NUMBER_MAX, MAX_EDIT_BYTES, validate_edited_payload
-from ledgerlink.core.services.requests import requeue_request
+from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.ingest.csv_import import import_orders_csv
+from ledgerlink.domain.ingest.orders import ingest_order
+from ledgerlink.domain.outbox.actions import requeue_request
+from ledgerlink.domain.payloads.edit import MAX_EDIT_BYTES, validate_edited_payload
+from ledgerlink.domain.payloads.preflight import DOC_NUMBER_MAX
 
 from . import test_ingest_factories as ingest_factories
 from . import test_web_factories as web_factories
@@ -267,7 +269,7 @@ def test_editor_10_mb_payload_with_csrf_checks_on_gets_the_same_clear_413(editor
 
 
 def test_api_10_mb_and_deeply_nested_edit_get_a_clear_error_and_store_nothing(client):
-    from ledgerlink.core.services.tokens import create_api_token
+    from ledgerlink.domain.accounts.tokens import create_api_token
 
     w = web_factories.make_world()
     pr = web_factories.make_failed_request(w)

@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 
 from ledgerlink.core.models import AuditLog, Order, OrderLine, PushRequest, PushRevision
-from ledgerlink.core.services.errors import ServiceError
-from ledgerlink.core.services.orders import ingest_order
+from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.ingest.orders import ingest_order
 
 from .test_ingest_factories import make_world, order_data
 
@@ -132,7 +132,7 @@ def test_sales_receipt_without_email_is_queued():
 
 
 def test_held_order_gets_no_request():
-    from ledgerlink.core.services.automation import create_rule
+    from ledgerlink.domain.ingest.automation import create_rule
 
     w = make_world()
     create_rule(name="hold big", conditions={"total_min": "1000"}, actions={"hold": True})

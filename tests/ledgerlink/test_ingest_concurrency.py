@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from ledgerlink.core.models import Order, PushRequest
-from ledgerlink.core.services.orders import ingest_order
+from ledgerlink.domain.ingest.orders import ingest_order
 
 from .test_ingest_factories import make_world, order_data
 

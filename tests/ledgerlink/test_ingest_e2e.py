@@ -5,10 +5,11 @@ from decimal import Decimal
 import pytest
 
 from ledgerlink.core.models import PushRequest
-from ledgerlink.core.services.automation import create_rule
-from ledgerlink.core.services.mirror import sync_company
-from ledgerlink.core.services.orders import ingest_order
-from ledgerlink.core.services.requests import current_payload, requeue_request
+from ledgerlink.domain.ingest.automation import create_rule
+from ledgerlink.domain.ingest.orders import ingest_order
+from ledgerlink.domain.outbox.actions import requeue_request
+from ledgerlink.domain.outbox.selectors import current_payload
+from ledgerlink.domain.sync.full import sync_company
 
 pytestmark = pytest.mark.django_db
 

@@ -8,10 +8,11 @@ import pytest
 from django.test import Client
 
 from ledgerlink.core.models import Customer, PushRequest, PushRevision, SyncState, WebhookEvent
-from ledgerlink.core.services import freshness
-from ledgerlink.core.services.customers import display_name_for, sanitize_display_name, with_suffix
-from ledgerlink.core.services.mirror import sync_company
-from ledgerlink.core.services.tokens import create_api_token
+from ledgerlink.domain.accounts.tokens import create_api_token
+from ledgerlink.domain.healing.customers import display_name_for, sanitize_display_name, with_suffix
+from ledgerlink.domain.sync import cdc, webhooks
+from ledgerlink.domain.sync.changes import apply_changes
+from ledgerlink.domain.sync.full import sync_company
 
 from .test_ingest_factories import make_user
 
@@ -48,7 +49,7 @@ def test_customer_created_in_qbo_heals_the_parked_invoice_through_a_webhook(
 
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        freshness.process_webhook_events()
+        webhooks.process_webhook_events()
         run_worker_until_idle(timeout=5)
         pr.refresh_from_db()
         if pr.state == S.SUCCEEDED:
@@ -72,7 +73,7 @@ def test_cdc_brings_a_new_customer_and_heals_without_a_person(
     order, pr = _failed_invoice(company, site_area_factory, order_source_factory, order_factory, "cdc.buyer@example.org")
     created = qbo.create_customer(company.realm_id, "CDC Buyer", "cdc.buyer@example.org")
 
-    counts = freshness.cdc_sync_company(company)
+    counts = cdc.cdc_sync_company(company)
     assert counts == {"Customer": 1, "Item": 0}
     assert SyncState.objects.get(company=company, entity="Customer").last_cdc_at is not None
     pr.refresh_from_db()
@@ -86,13 +87,13 @@ def test_cdc_brings_a_new_customer_and_heals_without_a_person(
 @pytest.mark.django_db
 def test_cdc_is_not_due_before_a_full_sync_and_then_every_interval(settings, company):
     settings.LEDGERLINK_CDC_MINUTES = 5
-    assert freshness.cdc_due(company) is False
+    assert cdc.cdc_due(company) is False
     sync_company(company)
-    assert freshness.cdc_due(company) is False
+    assert cdc.cdc_due(company) is False
     state = SyncState.objects.get(company=company, entity="Customer")
-    state.last_full_sync_at = state.last_full_sync_at - freshness.timedelta(minutes=6)
+    state.last_full_sync_at = state.last_full_sync_at - cdc.timedelta(minutes=6)
     state.save()
-    assert freshness.cdc_due(company) is True
+    assert cdc.cdc_due(company) is True
 
 
 @pytest.mark.django_db
@@ -100,8 +101,8 @@ def test_an_older_record_never_overwrites_a_newer_one(qbo, company):
     customer = qbo.create_customer(company.realm_id, "Order Matters", "om@example.org")
     newer = dict(customer, DisplayName="Order Matters Renamed",
                  MetaData={**customer["MetaData"], "LastUpdatedTime": "2099-01-01T00:00:00-08:00"})
-    freshness.apply_records(company, "Customer", [newer])
-    freshness.apply_records(company, "Customer", [customer])
+    apply_changes(company, "Customer", [newer])
+    apply_changes(company, "Customer", [customer])
     assert Customer.objects.get(company=company, qbo_id=customer["Id"]).display_name == "Order Matters Renamed"
 
 
@@ -273,7 +274,7 @@ def test_cdc_reads_past_qbos_1000_records_per_answer(qbo, company):
             r = qbo.api(company.realm_id, "POST", "customer", json={
                 "DisplayName": f"Bulk {n:04d}", "PrimaryEmailAddr": {"Address": f"bulk{n}@example.com"}})
             assert r.status_code == 200, r.text
-        counts = freshness.cdc_sync_company(company)
+        counts = cdc.cdc_sync_company(company)
     finally:
         qbo.http.put("/_sandbox/clock", json={"offset_seconds": 0})
     assert counts["Customer"] == 1205

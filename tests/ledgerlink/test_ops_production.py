@@ -130,9 +130,9 @@ class Cluster:
 
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_three_workers_postgres_and_sandbox(tmp_path, settings, smtp_server):  # noqa: F811
-    from ledgerlink.core.services.companies import connect_company
-    from ledgerlink.core.services.mirror import sync_company
-    from ledgerlink.core.services.tokens import create_api_token
+    from ledgerlink.domain.accounts.tokens import create_api_token
+    from ledgerlink.domain.companies.connect import connect_company
+    from ledgerlink.domain.sync.full import sync_company
     from qbo_sandbox.testing import SandboxServer
 
     secret_key = secrets.token_urlsafe(50)

@@ -6,15 +6,11 @@ from decimal import Decimal
 import pytest
 
 from ledgerlink.core.models import Item
-from ledgerlink.core.services.errors import ServiceError
-from ledgerlink.core.services.orders import ingest_order
-from ledgerlink.core.services.payloads import (
-    build_payload,
-    is_valid_email,
-    json_number,
-    preflight_payload,
-    validate_edited_payload,
-)
+from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.ingest.orders import ingest_order
+from ledgerlink.domain.payloads.build import build_payload, json_number
+from ledgerlink.domain.payloads.edit import validate_edited_payload
+from ledgerlink.domain.payloads.preflight import is_valid_email, preflight_payload
 
 from .test_ingest_factories import make_world, order_data
 

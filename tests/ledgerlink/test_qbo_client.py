@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from ledgerlink.core import crypto
 from ledgerlink.core.models import AuditLog, Company
-from ledgerlink.core.services.companies import access_token_for, client_for
+from ledgerlink.domain.companies.tokens import access_token_for, client_for
 from ledgerlink.quickbooks.client import QBOClient, batch_results
 
 

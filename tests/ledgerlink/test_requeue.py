@@ -3,14 +3,10 @@
 import pytest
 
 from ledgerlink.core.models import Attempt, AuditLog, PushRequest, PushRevision
-from ledgerlink.core.services.errors import ServiceError
-from ledgerlink.core.services.orders import ingest_order
-from ledgerlink.core.services.requests import (
-    bulk_requeue,
-    cancel_request,
-    create_push_request,
-    requeue_request,
-)
+from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.ingest.orders import ingest_order
+from ledgerlink.domain.outbox.actions import bulk_requeue, cancel_request, requeue_request
+from ledgerlink.domain.outbox.create import create_push_request
 
 from .test_ingest_factories import make_user, make_world, order_data
 
@@ -180,15 +176,16 @@ def test_create_push_request_without_order():
 
 def test_preflight_customer_ref_failure_waits_on_the_email_and_heals_when_the_mirror_has_it():
     from ledgerlink.core.models import Customer, CustomerEmail
-    from ledgerlink.core.services.customers import heal_requests_for_email, waiting_key
+    from ledgerlink.domain.healing.customers import fill_customer_ref
+    from ledgerlink.domain.outbox.transitions import customer_waiting_key
 
     w = make_world()
     pr = _failed_customer_ref("WP-1", "New.Buyer@Example.org")
     other = _failed_customer_ref("WP-2", "still.unknown@example.org")
-    assert (pr.waiting_on, pr.email) == (waiting_key("New.Buyer@Example.org"), "new.buyer@example.org")
+    assert (pr.waiting_on, pr.email) == (customer_waiting_key("New.Buyer@Example.org"), "new.buyer@example.org")
     buyer = Customer.objects.create(company=w.company, qbo_id="88", display_name="New Buyer")
     CustomerEmail.objects.create(company=w.company, customer=buyer, email="new.buyer@example.org")
-    assert heal_requests_for_email(w.company, "new.buyer@example.org") == [pr.pk]
+    assert fill_customer_ref(w.company, "new.buyer@example.org") == [pr.pk]
     pr.refresh_from_db()
     assert (pr.state, pr.revision, pr.waiting_on, pr.error_kind) == ("queued", 2, "", "")
     rev = pr.revisions.get(number=2)
@@ -201,7 +198,7 @@ def test_preflight_customer_ref_failure_waits_on_the_email_and_heals_when_the_mi
 def test_nul_characters_are_refused_with_their_field_and_nothing_is_stored():
     """PostgreSQL's jsonb and text columns cannot hold NUL; QBO refuses it too (found by hypothesis)."""
     from ledgerlink.core.models import Order
-    from ledgerlink.core.services.payloads import validate_edited_payload
+    from ledgerlink.domain.payloads.edit import validate_edited_payload
 
     with pytest.raises(ServiceError) as err:
         validate_edited_payload("invoice", {"DocNumber": "A\x00", "Line": []})

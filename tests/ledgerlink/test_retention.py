@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from ledgerlink.core.models import Attempt, AuditLog, Order, PushRequest, PushRevision
-from ledgerlink.core.services.retention import prune
+from ledgerlink.ops.retention import prune
 from tests.ledgerlink.test_ops_factories import make_attempt, make_company, make_request, make_source
 
 S = PushRequest.State

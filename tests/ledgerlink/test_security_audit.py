@@ -10,11 +10,12 @@ import pytest
 from django.utils import timezone
 
 from ledgerlink.core.models import AuditLog, PushRequest
-from ledgerlink.core.services.automation import create_rule, delete_rule, update_rule
-from ledgerlink.core.services.companies import set_company_status
-from ledgerlink.core.services.errors import ServiceError
-from ledgerlink.core.services.orders import ingest_order
-from ledgerlink.core.services.requests import cancel_request, current_payload, requeue_request
+from ledgerlink.domain.companies.health import set_company_status
+from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.ingest.automation import create_rule, delete_rule, update_rule
+from ledgerlink.domain.ingest.orders import ingest_order
+from ledgerlink.domain.outbox.actions import cancel_request, requeue_request
+from ledgerlink.domain.outbox.selectors import current_payload
 from tests.ledgerlink.test_ingest_factories import make_user, make_world, order_data
 
 

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 import ledgerlink
-from ledgerlink.core.services.tokens import create_api_token
+from ledgerlink.domain.accounts.tokens import create_api_token
 from tests.ledgerlink.test_ingest_factories import make_user
 
 CSP = (

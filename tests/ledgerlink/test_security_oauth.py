@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 
 from ledgerlink.core.models import AuditLog, Company
-from ledgerlink.core.services.companies import connect_company
-from ledgerlink.core.services.errors import ServiceError
+from ledgerlink.domain.companies.connect import connect_company
+from ledgerlink.domain.errors import ServiceError
 from ledgerlink.quickbooks import oauth
 
 

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from ledgerlink.core import crypto
 from ledgerlink.core.models import ApiToken, AuditLog, Company
-from ledgerlink.core.services.companies import access_token_for
-from ledgerlink.core.services.tokens import authenticate_token, create_api_token, revoke_api_token
+from ledgerlink.domain.accounts.tokens import authenticate_token, create_api_token, revoke_api_token
+from ledgerlink.domain.companies.tokens import access_token_for
 from tests.ledgerlink.test_ingest_factories import make_user
 
 

@@ -15,8 +15,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from ledgerlink.core.models import ApiToken, PushRequest, SiteArea
-from ledgerlink.core.services.orders import ingest_order
-from ledgerlink.core.services.tokens import create_api_token
+from ledgerlink.domain.accounts.tokens import create_api_token
+from ledgerlink.domain.ingest.orders import ingest_order
 from tests.ledgerlink.test_ingest_factories import make_user, make_world, order_data
 
 # Reachable without signing in, each for a reason.

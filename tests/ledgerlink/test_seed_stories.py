@@ -7,8 +7,8 @@ import pytest
 from django.test import Client
 
 from ledgerlink.core.models import PushRequest
-from ledgerlink.core.services.mirror import sync_company
-from ledgerlink.core.services.tokens import create_api_token
+from ledgerlink.domain.accounts.tokens import create_api_token
+from ledgerlink.domain.sync.full import sync_company
 
 from .test_ingest_factories import make_user
 

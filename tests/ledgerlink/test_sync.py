@@ -9,12 +9,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from ledgerlink.core.models import Customer, CustomerEmail, Item, SyncState
-from ledgerlink.core.services.mirror import (
-    apply_customer,
-    match_customer_by_email,
-    split_emails,
-    sync_company,
-)
+from ledgerlink.domain.mirror.match import match_customer_by_email, split_emails
+from ledgerlink.domain.mirror.store import apply_customer
+from ledgerlink.domain.sync.full import sync_company
 
 N = 2500
 

@@ -451,7 +451,7 @@ def test_pages_render_for_admin(client, world, users):
 
 
 def test_admin_creates_and_revokes_an_api_token(client, world, users):
-    from ledgerlink.core.services.tokens import authenticate_token
+    from ledgerlink.domain.accounts.tokens import authenticate_token
 
     login(client, users["admin"])
     resp = client.post(reverse("web:token_new", args=[users["operator"].pk]), {"name": "erp"})
@@ -503,7 +503,7 @@ def test_dashboard_numbers(client, world, users):
 
     from django.utils import timezone
 
-    from ledgerlink.web.services import dashboard_data
+    from ledgerlink.web.presentation import dashboard_data
 
     now = timezone.now()
     d1 = make_failed_request(world, number="D-1")

@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from ledgerlink.core.models import WebhookEvent
-from ledgerlink.core.services.webhooks import parse_payload, sign, verify_signature
+from ledgerlink.domain.sync.webhooks import parse_payload, sign, verify_signature
 
 VERIFIER = "b5771f19b12ddb4bcdb9f08bdc50bc63878a"
 URL = "/webhooks/quickbooks"

@@ -9,16 +9,10 @@ import pytest
 from django.utils import timezone
 
 from ledgerlink.core.models import Attempt, Company, Order, PushRequest, WorkerHeartbeat
-from ledgerlink.core.services.companies import client_for
-from ledgerlink.core.worker import (
-    Worker,
-    backoff_delay,
-    claim_for_company,
-    record_results,
-    recover_expired_leases,
-    send_unit,
-)
+from ledgerlink.domain.companies.tokens import client_for
+from ledgerlink.domain.outbox.delivery import backoff_delay
 from ledgerlink.quickbooks.errors import ERROR_KINDS
+from ledgerlink.worker import Worker, claim_for_company, record_results, recover_expired_leases, send_unit
 
 
 @pytest.fixture
@@ -85,7 +79,7 @@ def test_003202_is_retried_and_succeeds_with_nobody_involved(wholesale, order_fa
 
 def test_003202_until_retries_exhausted_fails_then_requeue_unchanged_succeeds(
         wholesale, order_factory, qbo, company, fast_retries, run_worker_until_idle):
-    from ledgerlink.core.services.requests import requeue_request
+    from ledgerlink.domain.outbox.actions import requeue_request
 
     fast_retries.LEDGERLINK_MAX_ATTEMPTS = 3
     qbo.add_fault(company.realm_id, "003202", entity="Invoice", count=3)
@@ -245,7 +239,7 @@ def test_refused_refresh_token_pauses_company_and_requeues(wholesale, order_fact
     assert (pr.state, pr.attempt_count, pr.error_kind) == ("queued", 0, "auth_reconnect")
     assert qbo.entities(company.realm_id, "Invoice") == []
 
-    from ledgerlink.core.services.companies import connect_company
+    from ledgerlink.domain.companies.connect import connect_company
 
     connect_company(qbo.base_url, name=company.name, realm_id=company.realm_id)
     run_worker_until_idle(timeout=20)

@@ -5,7 +5,7 @@ Every number below is read from this run's results; the prose around them is fix
 
 from __future__ import annotations
 
-from ledgerlink.bench.report import CEILING, GOAL_ORDERS_PER_S, GOAL_SHARE
+from ledgerlink.bench.goals import CEILING, GOAL_ORDERS_PER_S, GOAL_SHARE
 
 
 def _n(x, d: int = 0) -> str:
