@@ -144,3 +144,19 @@ def test_sandbox_target_is_off_in_production_unless_allowed(settings):
         start_connect({}, target="qbo_sandbox", base_url="http://169.254.169.254", name="X")
     assert err.value.field == "target"
     assert "LEDGERLINK_ALLOW_SANDBOX_CONNECT" in err.value.message
+
+
+def test_refresh_button_writes_one_audit_row_by_the_admin(company):
+    """Regression: the Connections page's "Refresh tokens" audited the refresh a second time after
+    the service had (two rows per click, and /metrics counted two refreshes)."""
+    from ledgerlink.ops import stats
+
+    before = crypto.decrypt(company.access_token_enc)
+    client = _admin_client()
+    resp = client.post(f"/connections/{company.pk}/refresh")
+    assert (resp.status_code, resp["Location"]) == (302, "/connections/")
+    rows = list(AuditLog.objects.filter(action="company.tokens_refreshed", object_id=str(company.pk)))
+    assert [(r.actor.username, r.actor_label, r.data) for r in rows] == [("conn-admin", "conn-admin", {"forced": True})]
+    assert stats.token_refresh_counts() == {company.pk: 1}
+    company.refresh_from_db()
+    assert crypto.decrypt(company.access_token_enc) != before

@@ -556,6 +556,27 @@ def test_admin_edits_site_areas_and_order_sources(client, world, users):
     assert bad.status_code == 422 and "This field is required." in bad.content.decode()
 
 
+def test_site_area_and_order_source_forms_save_through_the_routing_services(client, world, users):
+    """The Set-up forms write what the API writes (``domain.routing``): the same audit rows."""
+    login(client, users["admin"])
+    client.post(reverse("web:site_area_new"), {
+        "name": "Marketplace", "company": world["company"].pk, "push_method": "sales_receipt",
+        "customer_policy": "match", "item_policy": "default", "default_item": "1"})
+    area = SiteArea.objects.get(name="Marketplace")
+    client.post(reverse("web:order_source_new"), {"name": "Etsy", "site_area": area.pk})
+    client.post(reverse("web:order_source_edit", args=[OrderSource.objects.get(name="Etsy").pk]),
+                {"name": "Etsy EU", "site_area": world["wholesale"].pk})
+    rows = {r.action: r for r in AuditLog.objects.filter(object_type__in=["sitearea", "ordersource"])}
+    assert rows["site_area.create"].data == {
+        "name": "Marketplace", "company": world["company"].pk, "push_method": "sales_receipt",
+        "customer_policy": "match", "item_policy": "default", "default_item": "1", "shipping_item": "",
+        "discount_item": "", "default_customer": "", "income_account": ""}
+    assert rows["order_source.create"].data == {"name": "Etsy", "site_area": area.pk}
+    assert rows["order_source.update"].data == {
+        "before": {"name": "Etsy", "site_area": area.pk}, "after": {"name": "Etsy EU", "site_area": world["wholesale"].pk}}
+    assert rows["site_area.create"].actor_label == "admin"
+
+
 def test_admin_pauses_and_resumes_a_connection(client, world, users):
     login(client, users["admin"])
     company = world["company"]

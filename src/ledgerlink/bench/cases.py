@@ -37,6 +37,7 @@ from ledgerlink.domain.mirror.store import apply_customer
 from ledgerlink.domain.sync.cdc import cdc_sync_company
 from ledgerlink.domain.sync.full import sync_company
 from ledgerlink.worker.loop import Worker
+from qbo_sandbox.util import meta_time
 
 BUYER_EMAIL = "buyer@example.com"
 
@@ -718,8 +719,6 @@ def _change_customers_in_state(state: Path, realm_id: str, ids: list[str], ts: f
 
 def case_mirror(p: dict) -> dict:
     from django.test.utils import CaptureQueriesContext
-
-    from qbo_sandbox.util import meta_time
 
     n_sync, n_cdc, n_match = int(p["customers"]), int(p["changes"]), int(p["match_customers"])
     state = Path.cwd() / "mirror-state.sqlite3"
