@@ -28,7 +28,7 @@ Invariants checked (``check_history``):
    QBO answered 200 to a write (not a look-up) has that exchange in the sandbox's log.
 
 Used by ``tests/chaos/run.py`` (the full run, a database of its own) and by
-``tests/ledgerlink/test_chaos_small.py`` (the reduced run inside ``make test``, on the test database).
+``tests/ledgerlink/worker/test_chaos_small.py`` (the reduced run inside ``make test``, on the test database).
 Django must be set up before the functions that touch the database are called.
 """
 
