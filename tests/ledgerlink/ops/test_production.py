@@ -33,7 +33,9 @@ from ledgerlink.core import crypto
 from ledgerlink.core.models import Attempt, AuditLog, Company, OrderSource, PushRequest, SiteArea, UserProfile
 from tests.ledgerlink.factories import smtp_server  # noqa: F401
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+# Tests that start many real processes (workers, gunicorn) run one after another on the 2-core machine
+# (one xdist group), so the timing each relies on holds (e.g. a SIGKILL in the middle of an exchange).
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("real-processes")]
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent

@@ -27,6 +27,7 @@ from .test_worker_process import database_url, start_worker, wait_for
 ORDERS = 150
 
 
+@pytest.mark.xdist_group("real-processes")  # not beside gunicorn + 3 workers: its kill waits for a lease
 @pytest.mark.django_db(transaction=True)
 def test_small_chaos_run_no_duplicate_no_missing_nothing_stuck(sandbox, tmp_path):
     workers = 2 if connection.vendor == "postgresql" else 1

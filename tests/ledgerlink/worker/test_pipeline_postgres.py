@@ -26,6 +26,7 @@ def peak_in_flight(entries: list[dict]) -> int:
 
 
 @pytest.mark.postgres
+@pytest.mark.xdist_group("real-processes")  # with the other many-process tests, one at a time
 @pytest.mark.django_db(transaction=True)
 def test_two_worker_processes_push_1000_orders_for_3_companies(
         qbo, company_factory, site_area_factory, order_source_factory, customer_factory, order_factory):
