@@ -20,6 +20,7 @@ run: venv
 
 test: venv
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m pytest -n 2 --dist loadgroup --ignore=tests/chaos
 	@if [ -n "$$LEDGERLINK_REQUIRE_POSTGRES" ] || $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_URL)'.rsplit('/',1)[0]+'/postgres', connect_timeout=2).close()" 2>/dev/null; then \
 		echo "== PostgreSQL run =="; \
@@ -34,6 +35,7 @@ chaos: venv
 
 lint: venv
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/lint-imports --no-logo
 
 clean:
 	rm -rf $(VENV) ledgerlink.sqlite3*

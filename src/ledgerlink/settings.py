@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "ledgerlink.core",
     "ledgerlink.web",
     "ledgerlink.ops",
+    "ledgerlink.cli",  # the management commands (`ledgerlink help`)
 ]
 
 MIDDLEWARE = [
@@ -175,7 +176,7 @@ EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = _env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "20"))
 EMAIL_SUBJECT_PREFIX = os.environ.get("EMAIL_SUBJECT_PREFIX", "[Ledgerlink] ")
-# Failure digests (ledgerlink.core.services.digests): links in emails start with this URL.
+# Failure digests (ledgerlink.ops.digests): links in emails start with this URL.
 LEDGERLINK_BASE_URL = os.environ.get("LEDGERLINK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Email when a Company's failed requests of one error kind reach at least this many and grow.
 LEDGERLINK_DIGEST_MIN_FAILURES = int(os.environ.get("LEDGERLINK_DIGEST_MIN_FAILURES", "1"))

@@ -4,8 +4,9 @@ from django.http import HttpResponse
 from django.urls import include, path
 from django.views.defaults import bad_request
 
-from ledgerlink.core.api import api
-from ledgerlink.core.webhook_views import quickbooks_webhook
+from ledgerlink.api import api
+from ledgerlink.api.webhooks import quickbooks_webhook
+from ledgerlink.domain.payloads.edit import MAX_EDIT_BYTES
 
 urlpatterns = [
     path("api/v1/", api.urls),
@@ -19,8 +20,6 @@ def handler400(request, exception=None):
     """A form over DATA_UPLOAD_MAX_MEMORY_SIZE (e.g. a 10 MB payload edit) gets a 413 that says what to
     do instead of a bare "Bad Request" (the API answers its own JSON 413)."""
     if isinstance(exception, RequestDataTooBig):
-        from ledgerlink.core.services.payloads import MAX_EDIT_BYTES
-
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return HttpResponse(
             f"The form you sent is too large (the limit is {limit:,} bytes; an edited payload may be at most "

@@ -12,13 +12,13 @@ import pytest
 from playwright.sync_api import expect
 
 from ledgerlink.core.models import PushRequest, PushRevision
-from tests.ledgerlink.test_web_factories import (
+from tests.ledgerlink.factories import (
     PASSWORD,
     QBO_HTML_MESSAGE,
     invoice_payload,
     make_failed_request,
-    make_user,
-    make_world,
+    make_login_user,
+    make_web_world,
 )
 
 from .conftest import sign_in
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def world():
-    return make_world()
+    return make_web_world()
 
 
 def open_edit(page, pr):
@@ -41,7 +41,7 @@ def test_story_customer_ref_required(page, shots, world):
     """"CustomerRef is required": find the customer, set BillEmail and CustomerRef, Save & Re-Queue."""
     pr = make_failed_request(world, number="W-1001", email="buyer@newco.example")
     make_failed_request(world, number="W-1002", email="buyer@newco.example")
-    make_user("olga", "operator")
+    make_login_user("olga", "operator")
     sign_in(page, "olga", PASSWORD)
     page.goto("/requests/completed/")
     row = page.locator(f'tr[data-id="{pr.pk}"]')
@@ -92,7 +92,7 @@ def test_story_invalid_email_then_customer_ref(page, shots, world):
         detail="Email Address does not conform to the syntax rules of RFC 822. Supplied value:buyer@newco,example",
         code="2210", element="BillEmail.Address", payload=invoice_payload("buyer@newco,example"),
     )
-    make_user("olga", "operator")
+    make_login_user("olga", "operator")
     sign_in(page, "olga", PASSWORD)
     open_edit(page, pr)
     assert page.locator("#err-h").inner_text() == "Error: Invalid Email Address format"
@@ -131,7 +131,7 @@ def test_story_003202_requeue_unchanged(page, shots, world):
         message="message=BadRequest; errorCode=003202; statusCode=400", detail="", code="003202", element="",
         payload=payload,
     )
-    make_user("olga", "operator")
+    make_login_user("olga", "operator")
     sign_in(page, "olga", PASSWORD)
     open_edit(page, pr)
     assert "without changing anything" in page.locator(".error-card .fix").inner_text()
@@ -148,7 +148,7 @@ def test_story_003202_requeue_unchanged(page, shots, world):
 
 def test_json_syntax_error_at_line_and_column(page, shots, world):
     pr = make_failed_request(world)
-    make_user("olga", "operator")
+    make_login_user("olga", "operator")
     sign_in(page, "olga", PASSWORD)
     open_edit(page, pr)
     area = page.get_by_label("Payload (JSON, revision 1)")
@@ -166,7 +166,7 @@ def test_json_syntax_error_at_line_and_column(page, shots, world):
 def test_viewer_finds_no_way_to_requeue(page, shots, world):
     pr = make_failed_request(world, customer_name='<script>alert("owned")</script>', message=QBO_HTML_MESSAGE,
                              kind="validation", title="QuickBooks rejected the document")
-    make_user("vera", "viewer")
+    make_login_user("vera", "viewer")
     sign_in(page, "vera", PASSWORD)
     page.goto("/requests/completed/")
     assert page.get_by_role("link", name="Edit for Re-Queue").count() == 0
@@ -192,7 +192,7 @@ def test_viewer_finds_no_way_to_requeue(page, shots, world):
 
 def test_completed_list_refreshes_without_reload_and_fits_a_phone(browser, live_server, shots, world):
     make_failed_request(world, number="W-5001")
-    make_user("olga", "operator")
+    make_login_user("olga", "operator")
     context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=live_server.url)
     page = context.new_page()
     sign_in(page, "olga", PASSWORD)

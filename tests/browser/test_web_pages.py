@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ledgerlink.core.models import AutomationRule, PushRequest
-from tests.ledgerlink.test_web_factories import PASSWORD, make_failed_request, make_user, make_world
+from tests.ledgerlink.factories import PASSWORD, make_failed_request, make_login_user, make_web_world
 
 from .conftest import sign_in
 
@@ -35,12 +35,12 @@ def varied_requests(world):
 
 @pytest.mark.parametrize("width", [1280, 390])
 def test_every_tab_is_labelled_and_fits(browser, live_server, shots, width):
-    world = make_world()
+    world = make_web_world()
     varied_requests(world)
     rule = AutomationRule.objects.create(name="Portal to one account", conditions={"order_source": world["portal"].pk},
                                          actions={"set_email": "name2@example.com"})
     failed = PushRequest.objects.filter(state="failed").order_by("id").first()
-    make_user("ada", "admin")
+    make_login_user("ada", "admin")
     context = browser.new_context(viewport={"width": width, "height": 900}, base_url=live_server.url)
     page = context.new_page()
     errors = []
@@ -73,9 +73,9 @@ def test_every_tab_is_labelled_and_fits(browser, live_server, shots, width):
 
 
 def test_edit_for_requeue_by_keyboard_only(page, shots):
-    world = make_world()
+    world = make_web_world()
     pr = make_failed_request(world)
-    make_user("olga", "operator")
+    make_login_user("olga", "operator")
     sign_in(page, "olga", PASSWORD)
     page.goto(f"/requests/{pr.pk}/")
     page.locator("#bill_email").focus()

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from ledgerlink.core.models import Attempt, PushRequest, PushRevision
-from tests.ledgerlink.test_web_factories import PASSWORD, make_user
+from tests.ledgerlink.factories import PASSWORD, make_login_user
 
 from .conftest import sign_in
 
@@ -25,7 +25,7 @@ def wholesale(company, site_area_factory, order_source_factory, customer_factory
 
 @pytest.fixture
 def operator(page):
-    make_user("olga", "operator")
+    make_login_user("olga", "operator")
     sign_in(page, "olga", PASSWORD)
     return page
 

@@ -1,6 +1,6 @@
 """tests/chaos runs only when asked for (``make chaos`` = ``pytest tests/chaos -m slow``): a full run
 takes minutes and restarts the shared PostgreSQL server, so ``make test`` (which collects every test
-under tests/) skips it. The reduced version inside ``make test`` is tests/ledgerlink/test_chaos_small.py."""
+under tests/) skips it. The reduced version inside ``make test`` is tests/ledgerlink/worker/test_chaos_small.py."""
 
 import pytest
 

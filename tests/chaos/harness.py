@@ -28,7 +28,7 @@ Invariants checked (``check_history``):
    QBO answered 200 to a write (not a look-up) has that exchange in the sandbox's log.
 
 Used by ``tests/chaos/run.py`` (the full run, a database of its own) and by
-``tests/ledgerlink/test_chaos_small.py`` (the reduced run inside ``make test``, on the test database).
+``tests/ledgerlink/worker/test_chaos_small.py`` (the reduced run inside ``make test``, on the test database).
 Django must be set up before the functions that touch the database are called.
 """
 
@@ -192,8 +192,8 @@ class Plant:
 
 def setup_companies(cfg: ChaosConfig, control: Control, run_tag: str) -> Plant:
     from ledgerlink.core.models import Company, OrderSource, SiteArea
-    from ledgerlink.core.services.companies import connect_company
-    from ledgerlink.core.services.mirror import apply_customer
+    from ledgerlink.domain.companies.connect import connect_company
+    from ledgerlink.domain.mirror.store import apply_customer
 
     plant = []
     for n in range(cfg.companies):
@@ -233,7 +233,7 @@ def order_data(plant: Plant, i: int, rng: random.Random, business_failure: bool)
 
 
 def ingest_range(plant: Plant, cfg: ChaosConfig, start: int, stop: int, failing: set[int]) -> int:
-    from ledgerlink.core.services.orders import ingest_order
+    from ledgerlink.domain.ingest.orders import ingest_order
 
     rng = random.Random(cfg.seed * 7 + start)
     n = 0

@@ -1,5 +1,5 @@
 """A CSV with a million rows (``make chaos``; ``make test`` has the 10,000-row version in
-tests/ledgerlink/test_fuzz_inputs.py). Generated on the fly:
+tests/ledgerlink/system/test_fuzz_inputs.py). Generated on the fly:
 
 * 999 orders of 1,001 rows each (one line over the 1,000-line limit): each refused with its line;
 * 300 good orders of 5 rows;
@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from ledgerlink.core.models import Order, OrderLine, PushRequest
-from ledgerlink.core.services.orders import MAX_LINES, import_orders_csv
-from tests.ledgerlink.test_ingest_factories import make_world
+from ledgerlink.domain.ingest.csv_import import import_orders_csv
+from ledgerlink.domain.ingest.orders import MAX_LINES
+from tests.ledgerlink.factories import make_world
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 

@@ -166,7 +166,7 @@ def qbo(_sandbox_control) -> SandboxControl:
 
 def connect_new_company(qbo: SandboxControl, *, name: str = "Test Company", limits=None, **spec):
     """A fresh realm (limits off unless given) connected through the real OAuth flow."""
-    from ledgerlink.core.services.companies import connect_company
+    from ledgerlink.domain.companies.connect import connect_company
 
     realm = qbo.create_realm(limits=limits, **spec)
     return connect_company(qbo.base_url, name=name, realm_id=realm["realm_id"])
@@ -216,7 +216,7 @@ def order_source_factory(db):
 def customer_factory(qbo):
     """customer_factory(company, display_name, email=None, sync=True): creates the Customer in the
     sandbox (as a person would in QBO) and, with ``sync``, mirrors it locally. Returns the QBO JSON."""
-    from ledgerlink.core.services.mirror import apply_customer
+    from ledgerlink.domain.mirror.store import apply_customer
 
     def make(company, display_name: str, email: str | None = None, *, sync: bool = True, **extra) -> dict:
         data = qbo.create_customer(company.realm_id, display_name, email, **extra)
@@ -235,7 +235,7 @@ def run_worker_until_idle(db):
     pending for an active Company, bounded by ``timeout`` seconds. ``concurrency=0`` sends inline in
     the test's thread (works with the ``db`` fixture); ``concurrency>0`` uses sender threads (needs
     ``transactional_db``). Set ``settings.LEDGERLINK_BACKOFF_BASE`` small to make retries fast."""
-    from ledgerlink.core.worker import run_until_idle
+    from ledgerlink.worker import run_until_idle
 
     def run(timeout: float = 30, concurrency: int = 0, company_ids=None, worker_id: str | None = None):
         return run_until_idle(timeout=timeout, concurrency=concurrency, company_ids=company_ids, worker_id=worker_id)
@@ -256,7 +256,7 @@ def order_factory(db):
     """order_factory(order_source, email="", external_id=None, lines=None, **extra) -> (Order, PushRequest)
 
     Ingests an order through ``ingest_order`` (automation, payload builder, outbox): the real path."""
-    from ledgerlink.core.services.orders import ingest_order
+    from ledgerlink.domain.ingest.orders import ingest_order
 
     counter = itertools.count(1)
 

@@ -15,7 +15,29 @@ from pathlib import Path
 import httpx
 from django.db import connection
 
-from ledgerlink.bench.common import VENV_BIN, percentile, proc_cpu, self_cpu, wait_cpu
+from ledgerlink.bench.common import VENV_BIN, Sandbox, free_port, percentile, proc_cpu, self_cpu, wait_cpu
+from ledgerlink.core.models import (
+    Attempt,
+    Customer,
+    CustomerEmail,
+    Order,
+    OrderLine,
+    OrderSource,
+    PushRequest,
+    PushRevision,
+    SiteArea,
+    SyncState,
+)
+from ledgerlink.domain.accounts.tokens import create_api_token
+from ledgerlink.domain.companies.connect import connect_company
+from ledgerlink.domain.ingest import orders as ingest_orders
+from ledgerlink.domain.ingest.orders import ingest_order
+from ledgerlink.domain.mirror.match import match_customer_by_email
+from ledgerlink.domain.mirror.store import apply_customer
+from ledgerlink.domain.sync.cdc import cdc_sync_company
+from ledgerlink.domain.sync.full import sync_company
+from ledgerlink.worker.loop import Worker
+from qbo_sandbox.util import meta_time
 
 BUYER_EMAIL = "buyer@example.com"
 
@@ -54,9 +76,6 @@ def make_company(ctl: Control, name: str, *, push_method: str = "invoice", limit
                  customers: list[dict] | None = None):
     """A sandbox realm (its customers seeded through the control API, so no API request is spent),
     connected through the real OAuth flow, its customers mirrored, one site area and order source."""
-    from ledgerlink.core.models import OrderSource, SiteArea
-    from ledgerlink.core.services.companies import connect_company
-    from ledgerlink.core.services.mirror import apply_customer
 
     if customers is None:
         customers = [{"DisplayName": f"{name} Buyer", "PrimaryEmailAddr": {"Address": BUYER_EMAIL}}]
@@ -87,10 +106,9 @@ class PayloadTimer:
     """Thread CPU time spent in ``build_payload`` during ingest (wraps the name ingest_order calls)."""
 
     def __init__(self):
-        import ledgerlink.core.services.orders as orders_mod
 
-        self.mod = orders_mod
-        self.orig = orders_mod.build_payload
+        self.mod = ingest_orders
+        self.orig = ingest_orders.build_payload
         self.cpu = 0.0
 
     def __enter__(self):
@@ -165,7 +183,6 @@ class PgBackendCpu:
 
 def _ingest_range(jobs: list[tuple[int, str]], indexes: range, label: str, n: int) -> tuple[float, float]:
     """ingest_order for the given order indexes; returns (cpu seconds, build_payload cpu seconds)."""
-    from ledgerlink.core.services.orders import ingest_order
 
     step = max(1, n // 10)
     with PayloadTimer() as pt:
@@ -236,7 +253,6 @@ def start_worker(worker_id: str, concurrency: int, *extra: str) -> subprocess.Po
 
 def documents_check(ctl: Control, companies_sources: list[tuple], entity_for) -> dict:
     """Exactly one QBO document per order: the sandbox's documents, by the PrivateNote marker."""
-    from ledgerlink.core.models import Order
 
     docs = dupes = missing = 0
     for company, source in companies_sources:
@@ -256,7 +272,6 @@ def documents_check(ctl: Control, companies_sources: list[tuple], entity_for) ->
 
 
 def case_ceiling(p: dict) -> dict:
-    from ledgerlink.core.models import Attempt, PushRequest, PushRevision
 
     ctl = Control(p["sandbox"])
     latency = {"median_ms": p["median_ms"], "p99_ms": p["p99_ms"]}
@@ -430,8 +445,6 @@ def case_overhead(p: dict) -> dict:
         if mode == "ingest":
             return {"ingest": ing, "realms": realms}
     else:
-        from ledgerlink.core.models import OrderSource
-        from ledgerlink.core.services.companies import connect_company
 
         ing = p["ingest"]
         pairs = []
@@ -450,7 +463,6 @@ def clone_orders(sample: int, total: int) -> None:
     ingest_order's cost again (that cost is measured on the sample)."""
     from django.db import transaction
 
-    from ledgerlink.core.models import Order, OrderLine, PushRequest, PushRevision
 
     originals = list(Order.objects.order_by("id").select_related("order_source__site_area")[:sample])
     lines = {}
@@ -500,7 +512,6 @@ def json_copy(value):
 
 
 def _overhead_push(p: dict, ctl: Control, pairs: list, ing: dict, n: int, n_companies: int) -> dict:
-    from ledgerlink.core.models import Attempt, Order, PushRequest
 
     queued = PushRequest.objects.filter(state="queued").count()
     workers_n, conc = int(p["workers"]), int(p["concurrency"])
@@ -553,7 +564,6 @@ def _overhead_push(p: dict, ctl: Control, pairs: list, ing: dict, n: int, n_comp
 def _progress(n: int, procs: list, label: str) -> None:
     from django.db import connections
 
-    from ledgerlink.core.models import PushRequest
 
     try:
         while any(w.poll() is None for w in procs):
@@ -590,7 +600,6 @@ def case_profile_ingest(p: dict) -> dict:
     ingest(jobs, 50, label="profile warm-up")
     from django.test.utils import CaptureQueriesContext
 
-    from ledgerlink.core.services.orders import ingest_order
 
     with CaptureQueriesContext(connection) as q:
         ingest_order(order_data(inv.pk, 999, BUYER_EMAIL), actor_label="bench")
@@ -710,13 +719,6 @@ def _change_customers_in_state(state: Path, realm_id: str, ids: list[str], ts: f
 
 def case_mirror(p: dict) -> dict:
     from django.test.utils import CaptureQueriesContext
-
-    from ledgerlink.bench.common import Sandbox, free_port
-    from ledgerlink.core.models import Customer, CustomerEmail, SyncState
-    from ledgerlink.core.services.companies import connect_company
-    from ledgerlink.core.services.freshness import cdc_sync_company
-    from ledgerlink.core.services.mirror import match_customer_by_email, sync_company
-    from qbo_sandbox.util import meta_time
 
     n_sync, n_cdc, n_match = int(p["customers"]), int(p["changes"]), int(p["match_customers"])
     state = Path.cwd() / "mirror-state.sqlite3"
@@ -846,8 +848,6 @@ def case_admin(p: dict) -> dict:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from ledgerlink.core.models import Attempt, Order, OrderSource, PushRequest, PushRevision, SiteArea
-    from ledgerlink.core.services.tokens import create_api_token
 
     n = int(p["requests"])
     ctl = Control(p["sandbox"])
@@ -988,8 +988,6 @@ def case_profile_worker(p: dict) -> dict:
     """The worker loop in-process (sender inline, concurrency=0) under cProfile, no latency/limits."""
     import cProfile
 
-    from ledgerlink.core.models import PushRequest
-    from ledgerlink.core.worker import Worker
 
     ctl = Control(p["sandbox"])
     _, inv, _ = make_company(ctl, "Profile A", push_method="invoice")

@@ -5,7 +5,7 @@ Every number below is read from this run's results; the prose around them is fix
 
 from __future__ import annotations
 
-from ledgerlink.bench.report import CEILING, GOAL_ORDERS_PER_S, GOAL_SHARE
+from ledgerlink.bench.goals import CEILING, GOAL_ORDERS_PER_S, GOAL_SHARE
 
 
 def _n(x, d: int = 0) -> str:
@@ -68,7 +68,7 @@ exchanges in the window: {ops}; {c['batches']} batches in the whole run, {c['mea
 {CEILING:,} is 40 batches × 30. The sandbox counts a batch as one of the 500 requests (QBO's pages do not
 say whether it does, qbo-api-facts.md section 4.1), so the 460 other requests of a minute carry single
 documents and the ceiling under these rules is 40 × 30 + 460 = 1,660 a minute; if QBO counted every
-batch item against the 500, the ceiling would be 500 and the worker's limiter would have to count so too. The worker's limiter (`company_load` in `core/worker.py`)
+batch item against the 500, the ceiling would be 500 and the worker's limiter would have to count so too. The worker's limiter (`company_load` in `worker/limiter.py`)
 counts the same way: a batch is one request, one batch, and one in-flight slot.
 
 **429 answers: {c['requests_429']}** (goal 0), counted in the sandbox's request log; peak concurrency seen by

@@ -5,9 +5,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-CEILING = 1200  # 40 batches a minute x 30 documents (qbo-api-facts.md section 4.1)
-GOAL_SHARE = 0.95
-GOAL_ORDERS_PER_S = 1000
+from ledgerlink.bench import narrative
+from ledgerlink.bench.goals import CEILING, GOAL_ORDERS_PER_S, GOAL_SHARE
 
 
 def _f(x, digits: int = 0) -> str:
@@ -136,7 +135,5 @@ def svg(results: dict) -> str:
 
 
 def write(results: dict, out: Path) -> None:
-    from ledgerlink.bench import narrative
-
     (out / "benchmarks.svg").write_text(svg(results))
     (out / "benchmarks.md").write_text(narrative.document(results, md_table(results)))

@@ -1,0 +1,1 @@
+"""Operations (Django app "ops"): failure digests, retention, backups, metrics, stats, health endpoints."""

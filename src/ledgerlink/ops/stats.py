@@ -14,7 +14,7 @@ from ledgerlink.core.models import Attempt, AuditLog, Company, PushRequest, Work
 
 STATES = [s.value for s in PushRequest.State]
 PENDING_STATES = [s.value for s in PushRequest.PENDING_STATES]
-TOKEN_REFRESH_ACTION = "company.tokens_refreshed"  # written by services.companies.refresh_tokens
+TOKEN_REFRESH_ACTION = "company.tokens_refreshed"  # written by domain.companies.tokens.access_token_for
 
 
 @dataclass

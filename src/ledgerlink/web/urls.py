@@ -1,12 +1,10 @@
 from django.urls import path
 
-from ledgerlink.web import views
 from ledgerlink.web.views import admin, auth, automation, connect, pages, requests, setup
 
 app_name = "web"
 
 urlpatterns = [
-    path("healthz", views.healthz, name="healthz"),
     path("login/", auth.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth.AuditedLogoutView.as_view(next_page="/login/"), name="logout"),
     path("", pages.dashboard, name="dashboard"),

@@ -1,7 +1,2 @@
-"""Views of the QBO admin area. Each is wrapped in ``access.role_required``."""
-
-from django.http import JsonResponse
-
-
-def healthz(request):
-    return JsonResponse({"status": "ok"})
+"""Views of the QBO admin area. Each is wrapped in ``access.role_required`` and calls the domain
+services (``ledgerlink.domain``) directly for every change."""

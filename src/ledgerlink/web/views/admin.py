@@ -5,16 +5,16 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.password_validation import validate_password
-from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from ledgerlink.core.models import ApiToken, Company, UserProfile
 from ledgerlink.core.roles import has_role, role_of
-from ledgerlink.core.services.audit import record_audit
-from ledgerlink.core.services.errors import ServiceError
-from ledgerlink.web import services as ui
+from ledgerlink.domain.accounts.tokens import create_api_token, revoke_api_token
+from ledgerlink.domain.accounts.users import MAX_USERNAME, create_user, set_user_active, set_user_role
+from ledgerlink.domain.companies.health import set_company_status
+from ledgerlink.domain.companies.tokens import refresh_company_tokens
+from ledgerlink.domain.errors import ServiceError
 from ledgerlink.web.access import role_required
 
 
@@ -43,19 +43,13 @@ def connections(request):
 @role_required(read=None, write="admin")
 def connection_refresh(request, pk: int):
     company = get_object_or_404(Company, pk=pk)
-    refresh = ui.core_function("companies", "refresh_company_tokens")
-    if refresh is None:
-        messages.error(request, "Token refresh is not available yet.")
-        return redirect("web:connections")
     try:
-        refresh(company.pk)
+        refresh_company_tokens(company.pk, actor=request.user)
     except ServiceError as exc:
         messages.error(request, exc.message)
     except Exception as exc:  # noqa: BLE001 - token endpoint unreachable: say so
         messages.error(request, f"Token refresh failed: {type(exc).__name__}: {exc}")
     else:
-        with transaction.atomic():
-            record_audit("company.tokens_refreshed", actor=request.user, obj=company)
         messages.success(request, f"Tokens of {company.name} refreshed.")
     return redirect("web:connections")
 
@@ -64,12 +58,8 @@ def connection_refresh(request, pk: int):
 def connection_status(request, pk: int):
     company = get_object_or_404(Company, pk=pk)
     status = request.POST.get("status", "")
-    set_status = ui.core_function("companies", "set_company_status")
-    if set_status is None:
-        messages.error(request, "Changing the status is not available yet.")
-        return redirect("web:connections")
     try:
-        set_status(company.pk, status, actor=request.user, reason=request.POST.get("reason", "").strip())
+        set_company_status(company.pk, status, actor=request.user, reason=request.POST.get("reason", "").strip())
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
@@ -81,21 +71,12 @@ def connection_status(request, pk: int):
 
 
 class NewUserForm(forms.Form):
-    username = forms.CharField(max_length=150)
+    """The fields of "New user"; the rules (unique name, password strength) are ``accounts.users``'s."""
+
+    username = forms.CharField(max_length=MAX_USERNAME)
     email = forms.EmailField(required=False)
     password = forms.CharField(widget=forms.PasswordInput, help_text="At least 8 characters, not a common one.")
     role = forms.ChoiceField(choices=UserProfile.Role.choices)
-
-    def clean_username(self):
-        name = self.cleaned_data["username"].strip()
-        if get_user_model().objects.filter(username__iexact=name).exists():
-            raise forms.ValidationError("A user with this name exists.")
-        return name
-
-    def clean_password(self):
-        password = self.cleaned_data["password"]
-        validate_password(password)
-        return password
 
 
 @role_required("admin", write="admin")
@@ -119,14 +100,13 @@ def users(request):
 def user_new(request):
     form = NewUserForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            user = get_user_model().objects.create_user(
-                form.cleaned_data["username"], form.cleaned_data["email"], form.cleaned_data["password"]
-            )
-            UserProfile.objects.create(user=user, role=form.cleaned_data["role"])
-            record_audit("user.create", actor=request.user, obj=user, role=form.cleaned_data["role"])
-        messages.success(request, f"User {user.username} created.")
-        return redirect("web:users")
+        try:
+            user = create_user(**form.cleaned_data, actor=request.user)
+        except ServiceError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, f"User {user.username} created.")
+            return redirect("web:users")
     return render(request, "web/user_new.html", {"form": form}, status=422 if request.method == "POST" else 200)
 
 
@@ -134,42 +114,28 @@ def user_new(request):
 def user_update(request, pk: int):
     user = get_object_or_404(get_user_model(), pk=pk)
     action = request.POST.get("action", "")
-    if user.pk == request.user.pk and action in ("deactivate", "role"):
-        messages.error(request, "You cannot change your own role or deactivate yourself.")
-        return redirect("web:users")
-    with transaction.atomic():
+    try:
         if action == "role":
             role = request.POST.get("role", "")
-            if role not in UserProfile.Role.values:
-                messages.error(request, "Unknown role.")
-                return redirect("web:users")
-            profile, _ = UserProfile.objects.get_or_create(user=user)
-            old = profile.role
-            profile.role = role
-            profile.save()
-            record_audit("user.role", actor=request.user, obj=user, old=old, new=role)
+            set_user_role(user.pk, role, actor=request.user)
             messages.success(request, f"{user.username} is now {role}.")
         elif action in ("deactivate", "activate"):
-            user.is_active = action == "activate"
-            user.save(update_fields=["is_active"])
-            record_audit(f"user.{action}", actor=request.user, obj=user)
+            set_user_active(user.pk, action == "activate", actor=request.user)
             messages.success(request, f"{user.username} {action}d.")
         else:
             messages.error(request, "Unknown action.")
+    except ServiceError as exc:
+        messages.error(request, exc.message)
     return redirect("web:users")
 
 
 @role_required(read=None, write="admin")
 def token_new(request, pk: int):
-    """Create an API token for a user (core.services.tokens): shown once, stored as a hash."""
+    """Create an API token for a user (``accounts.tokens``): shown once, stored as a hash."""
     user = get_object_or_404(get_user_model(), pk=pk)
     name = (request.POST.get("name") or "").strip()
-    create = ui.core_function("tokens", "create_api_token")
-    if create is None:
-        messages.error(request, "API tokens are not available yet.")
-        return redirect("web:users")
     try:
-        plaintext = create(user, name, actor=request.user)
+        plaintext = create_api_token(user, name, actor=request.user)
     except ServiceError as exc:
         messages.error(request, f"{exc.field or 'token'}: {exc.message}")
         return redirect("web:users")
@@ -180,12 +146,8 @@ def token_new(request, pk: int):
 @role_required(read=None, write="admin")
 def token_revoke(request, pk: int):
     token = get_object_or_404(ApiToken, pk=pk)
-    revoke = ui.core_function("tokens", "revoke_api_token")
-    if revoke is None:
-        messages.error(request, "API tokens are not available yet.")
-        return redirect("web:users")
     try:
-        revoke(token.pk, actor=request.user)
+        revoke_api_token(token.pk, actor=request.user)
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import views as auth_views
-from django.db import transaction
 
-from ledgerlink.core.services.audit import record_audit
-from ledgerlink.web import services as ui
+from ledgerlink.domain.accounts import logins
+
+
+def client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "") or ""
 
 
 class ThrottledLoginView(auth_views.LoginView):
@@ -20,37 +22,30 @@ class ThrottledLoginView(auth_views.LoginView):
 
     def post(self, request, *args, **kwargs):
         username = (request.POST.get("username") or "").strip()
-        ip = ui.client_ip(request)
-        if ui.login_blocked(username, ip):
+        ip = client_ip(request)
+        if logins.login_blocked(username, ip):
             form = self.get_form()
             form.errors.clear()
             form.add_error(
                 None,
                 forms.ValidationError(
                     f"Too many failed sign-ins for this user from your address. "
-                    f"Try again in {int(ui.LOGIN_WINDOW.total_seconds() // 60)} minutes.",
+                    f"Try again in {int(logins.LOGIN_WINDOW.total_seconds() // 60)} minutes.",
                     code="throttled",
                 ),
             )
-            with transaction.atomic():
-                record_audit("auth.login_throttled", actor_label="anonymous", username=username.lower(), ip=ip)
+            logins.record_login_throttled(username, ip)
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        with transaction.atomic():
-            record_audit(
-                "auth.login", actor=form.get_user(), obj=form.get_user(), ip=ui.client_ip(self.request)
-            )
+        logins.record_login(form.get_user(), client_ip(self.request))
         return response
 
     def form_invalid(self, form):
         username = (self.request.POST.get("username") or "").strip()
-        with transaction.atomic():
-            record_audit(
-                "auth.login_failed", actor_label="anonymous", username=username.lower(), ip=ui.client_ip(self.request)
-            )
+        logins.record_login_failed(username, client_ip(self.request))
         return super().form_invalid(form)
 
 
@@ -58,6 +53,5 @@ class AuditedLogoutView(auth_views.LogoutView):
     def post(self, request, *args, **kwargs):
         user = request.user
         if user.is_authenticated:
-            with transaction.atomic():
-                record_audit("auth.logout", actor=user, obj=user)
+            logins.record_logout(user)
         return super().post(request, *args, **kwargs)

@@ -6,13 +6,22 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 
 from ledgerlink.core.models import AutomationRule, OrderSource, SiteArea
-from ledgerlink.core.services.errors import ServiceError
-from ledgerlink.web import services as ui
+from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.ingest.automation import (
+    ACTION_KEYS,
+    CONDITION_KEYS,
+    EMAIL_STATES,
+    create_rule,
+    delete_rule,
+    preview_rule,
+    update_rule,
+)
+from ledgerlink.domain.paging import parse_int
 from ledgerlink.web.access import role_required
 
 PREVIEW_LAST_N = 1000
-CONDITION_FIELDS = ("order_source", "site_area", "email", "email_pattern", "total_min", "total_max", "ship_country")
-ACTION_FIELDS = ("set_email", "set_push_method", "set_customer", "set_default_item")
+CONDITION_FIELDS = CONDITION_KEYS
+ACTION_FIELDS = tuple(key for key in ACTION_KEYS if key != "hold")  # "hold" is the form's checkbox
 
 
 def rule_form_from(rule: AutomationRule | None) -> dict:
@@ -46,7 +55,7 @@ def conditions_actions(form: dict) -> tuple[dict, dict]:
         if value == "":
             continue
         if key in ("order_source", "site_area"):
-            conditions[key] = ui.parse_int(value) or value
+            conditions[key] = parse_int(value) or value
         else:
             conditions[key] = value
     actions = {key: form[key] for key in ACTION_FIELDS if form.get(key)}
@@ -59,7 +68,7 @@ def _choices() -> dict:
     return {
         "order_sources": list(OrderSource.objects.select_related("site_area").order_by("name")),
         "site_areas": list(SiteArea.objects.order_by("name")),
-        "email_choices": [("missing", "missing"), ("invalid", "invalid"), ("present", "present")],
+        "email_choices": [(state, state) for state in EMAIL_STATES],
         "push_methods": SiteArea.PushMethod.choices,
         "last_n": PREVIEW_LAST_N,
     }
@@ -102,9 +111,8 @@ def _editor(request, rule: AutomationRule | None):
         return render(request, "web/rule_edit.html", context)
     action = request.POST.get("action", "save")
     if action == "delete" and rule is not None:
-        delete = ui.core_function("automation", "delete_rule")
         try:
-            delete(rule.pk, actor=request.user)
+            delete_rule(rule.pk, actor=request.user)
         except ServiceError as exc:
             messages.error(request, exc.message)
             return redirect("web:rule_edit", pk=rule.pk)
@@ -114,13 +122,12 @@ def _editor(request, rule: AutomationRule | None):
     context["form"] = form
     conditions, actions = conditions_actions(form)
     if action == "preview":
-        preview = ui.core_function("automation", "preview_rule")
         try:
-            context["preview_count"] = preview(conditions, actions, last_n=PREVIEW_LAST_N)
+            context["preview_count"] = preview_rule(conditions, actions, last_n=PREVIEW_LAST_N)
         except ServiceError as exc:
             context["service_error"] = exc
         return render(request, "web/rule_edit.html", context)
-    position = ui.parse_int(form["position"]) if form["position"] else None
+    position = parse_int(form["position"]) if form["position"] else None
     fields = {
         "name": form["name"],
         "conditions": conditions,
@@ -130,11 +137,11 @@ def _editor(request, rule: AutomationRule | None):
     }
     try:
         if rule is None:
-            saved = ui.core_function("automation", "create_rule")(position=position, actor=request.user, **fields)
+            saved = create_rule(position=position, actor=request.user, **fields)
         else:
             if position is not None:
                 fields["position"] = position
-            saved = ui.core_function("automation", "update_rule")(rule.pk, actor=request.user, **fields)
+            saved = update_rule(rule.pk, actor=request.user, **fields)
     except ServiceError as exc:
         context["service_error"] = exc
         return render(request, "web/rule_edit.html", context, status=422)

@@ -6,8 +6,8 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 
 from ledgerlink.core.models import Company
-from ledgerlink.core.services.connections import TARGETS, disconnect_company, finish_connect, start_connect
-from ledgerlink.core.services.errors import ServiceError
+from ledgerlink.domain.companies.connect import TARGETS, disconnect_company, finish_connect, start_connect
+from ledgerlink.domain.errors import ServiceError
 from ledgerlink.web.access import role_required
 
 TARGET_LABELS = {

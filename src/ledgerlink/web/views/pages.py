@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 
-from ledgerlink.core.models import Company, Customer, Order, OrderSource, PushRequest, SyncState
-from ledgerlink.core.services.audit import record_audit
-from ledgerlink.core.services.errors import ServiceError
-from ledgerlink.web import services as ui
+from ledgerlink.core.models import (
+    Company,
+    Customer,
+    CustomerEmail,
+    Order,
+    OrderSource,
+    PushRequest,
+    SyncState,
+)
+from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.paging import keyset_page, parse_int
+from ledgerlink.domain.sync.full import run_requested_sync
+from ledgerlink.web import presentation as ui
 from ledgerlink.web.access import role_required
 
 
@@ -23,7 +31,7 @@ def dashboard(request):
 def orders(request):
     q = (request.GET.get("q") or "").strip()
     status = (request.GET.get("status") or "").strip()
-    source = ui.parse_int(request.GET.get("order_source"))
+    source = parse_int(request.GET.get("order_source"))
     qs = Order.objects.select_related("order_source", "order_source__site_area")
     if q:
         qs = qs.filter(Q(number=q) | Q(external_id=q) | Q(email__iexact=q) | Q(customer_name__icontains=q))
@@ -31,7 +39,7 @@ def orders(request):
         qs = qs.filter(status=status)
     if source:
         qs = qs.filter(order_source_id=source)
-    page = ui.keyset_page(qs, request.GET.get("after"))
+    page = keyset_page(qs, parse_int(request.GET.get("after")))
     query = {k: v for k, v in {"q": q, "status": status, "order_source": source or ""}.items() if v}
     return render(
         request,
@@ -66,27 +74,21 @@ def order_detail(request, pk: int):
 @role_required("viewer", write="operator")
 def customers(request):
     companies = list(Company.objects.order_by("id"))
-    company_id = ui.parse_int(request.POST.get("company") or request.GET.get("company"))
+    company_id = parse_int(request.POST.get("company") or request.GET.get("company"))
     company = next((c for c in companies if c.pk == company_id), companies[0] if companies else None)
     if request.method == "POST":
         if company is None:
             messages.error(request, "No company is connected.")
             return redirect("web:customers")
-        sync = ui.core_function("mirror", "sync_company")
-        if sync is None:
-            messages.error(request, "Sync is not available yet.")
+        try:
+            result = run_requested_sync(company, actor=request.user)
+        except ServiceError as exc:
+            messages.error(request, f"Sync failed: {exc.message}")
+        except Exception as exc:  # noqa: BLE001 - QBO unreachable etc.: tell the person, keep the page
+            messages.error(request, f"Sync failed: {type(exc).__name__}: {exc}")
         else:
-            try:
-                with transaction.atomic():
-                    record_audit("mirror.sync_requested", actor=request.user, obj=company)
-                result = sync(company)
-            except ServiceError as exc:
-                messages.error(request, f"Sync failed: {exc.message}")
-            except Exception as exc:  # noqa: BLE001 - QBO unreachable etc.: tell the person, keep the page
-                messages.error(request, f"Sync failed: {type(exc).__name__}: {exc}")
-            else:
-                counts = ", ".join(f"{n} {entity.lower()}s" for entity, n in (result or {}).items())
-                messages.success(request, f"{company.name} synced from QuickBooks" + (f": {counts}." if counts else "."))
+            counts = ", ".join(f"{n} {entity.lower()}s" for entity, n in (result or {}).items())
+            messages.success(request, f"{company.name} synced from QuickBooks" + (f": {counts}." if counts else "."))
         return redirect(f"{request.path}?company={company.pk}")
     q = (request.GET.get("q") or "").strip()
     page = None
@@ -94,11 +96,9 @@ def customers(request):
     if company is not None:
         qs = Customer.objects.filter(company=company)
         if q:
-            from ledgerlink.core.models import CustomerEmail
-
             emails = CustomerEmail.objects.filter(company=company, email__startswith=q.lower()).values("customer_id")
             qs = qs.filter(Q(display_name__icontains=q) | Q(qbo_id=q) | Q(id__in=emails))
-        page = ui.keyset_page(qs, request.GET.get("after"))
+        page = keyset_page(qs, parse_int(request.GET.get("after")))
         sync_state = SyncState.objects.filter(company=company, entity="Customer").first()
     query = {k: v for k, v in {"q": q, "company": company.pk if company else ""}.items() if v}
     return render(
@@ -111,6 +111,5 @@ def customers(request):
             "q": q,
             "query": query,
             "sync_state": sync_state,
-            "can_sync": ui.core_function("mirror", "sync_company") is not None,
         },
     )

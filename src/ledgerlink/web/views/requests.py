@@ -6,14 +6,22 @@ import json
 
 from django.contrib import messages
 from django.db.models import Q
-from django.http import Http404, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from ledgerlink.core.models import Attempt, Customer, CustomerEmail, OrderSource, PushRequest, SiteArea
 from ledgerlink.core.roles import has_role
-from ledgerlink.core.services.errors import ServiceError
-from ledgerlink.web import services as ui
+from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.healing.customers import create_customer_for_request
+from ledgerlink.domain.ingest.automation import create_rule
+from ledgerlink.domain.outbox.actions import bulk_requeue, cancel_request, requeue_request
+from ledgerlink.domain.outbox.selectors import last_failure_kind, list_querysets, similar_failed
+from ledgerlink.domain.outbox.transitions import REQUEUEABLE
+from ledgerlink.domain.paging import keyset_page, parse_int
+from ledgerlink.domain.payloads.edit import apply_quick_fix, validate_edited_payload
+from ledgerlink.quickbooks.errors import ERROR_KINDS
+from ledgerlink.web import presentation as ui
 from ledgerlink.web.access import role_required
 
 LIST_FILTERS = ("outcome", "error_kind", "site_area", "order_source", "date", "email")
@@ -36,7 +44,7 @@ def _decorate(rows):
 
 def _request_list(request, tab: str):
     filters = _filters(request)
-    page = ui.keyset_page(ui.request_list_queryset(tab, filters), request.GET.get("after"))
+    page = keyset_page(list_querysets(tab, filters), parse_int(request.GET.get("after")))
     _decorate(page.rows)
     query = {k: v for k, v in filters.items() if v}
     context = {
@@ -54,7 +62,7 @@ def _request_list(request, tab: str):
         {
             "outcomes": [(s.value, s.label) for s in states],
             "error_kinds": sorted(
-                ((k, v.get("title", k)) for k, v in ui.error_kinds().items()), key=lambda kv: kv[1]
+                ((k, v.get("title", k)) for k, v in ERROR_KINDS.items()), key=lambda kv: kv[1]
             ),
             "site_areas": list(SiteArea.objects.only("id", "name").order_by("name")),
             "order_sources": list(OrderSource.objects.only("id", "name").order_by("name")),
@@ -106,15 +114,15 @@ def _current_payload(push_request: PushRequest):
 def _detail_context(request, push_request: PushRequest, **extra) -> dict:
     current = _current_payload(push_request)
     payload = current.payload if current else {}
-    kind = ui.last_failure_kind(push_request)
+    kind = last_failure_kind(push_request)
     patch = ui.fix_patch(push_request)
     similar = {}
     if push_request.state == PushRequest.State.FAILED or patch:
         if kind:
             similar["email"] = (
-                ui.capped_count(ui.similar_failed_queryset(push_request, "email", kind)) if push_request.email else 0
+                ui.capped_count(similar_failed(push_request, "email", kind)) if push_request.email else 0
             )
-            similar["order_source"] = ui.capped_count(ui.similar_failed_queryset(push_request, "order_source", kind))
+            similar["order_source"] = ui.capped_count(similar_failed(push_request, "order_source", kind))
             for key in ("email", "order_source"):
                 n = similar[key]
                 similar[f"{key}_label"] = f"{n:,}" if n <= ui.SIMILAR_COUNT_CAP else f"{ui.SIMILAR_COUNT_CAP:,}+"
@@ -124,7 +132,6 @@ def _detail_context(request, push_request: PushRequest, **extra) -> dict:
             "Address", ""
         )
     user = request.user
-    create_customer = ui.core_function("customers", "create_customer_for_request")
     context = {
         "req": push_request,
         "current": current,
@@ -142,10 +149,8 @@ def _detail_context(request, push_request: PushRequest, **extra) -> dict:
         "offer_rule": "BillEmail" in patch or kind in ("customer_ref_required", "invalid_email"),
         "can_operate": has_role(user, "operator"),
         "can_admin": has_role(user, "admin"),
-        "can_edit": push_request.state in (PushRequest.State.FAILED, PushRequest.State.CANCELLED)
-        or push_request.state == PushRequest.State.RETRYING,
-        "can_create_customer": bool(create_customer)
-        and kind == "customer_ref_required"
+        "can_edit": push_request.state in REQUEUEABLE,
+        "can_create_customer": kind == "customer_ref_required"
         and push_request.state == PushRequest.State.FAILED,
         "form": {"payload": ui.pretty(payload), "note": "", "bill_email": "", "customer_value": "", "customer_name": ""},
         "customer_search_url": reverse("web:customer_search") + f"?company={push_request.company_id}",
@@ -158,18 +163,6 @@ def _detail_context(request, push_request: PushRequest, **extra) -> dict:
 def request_detail(request, pk: int):
     push_request = _load(pk)
     return render(request, "web/request_detail.html", _detail_context(request, push_request))
-
-
-def apply_quick_fix(payload: dict, bill_email: str, customer_value: str, customer_name: str) -> dict:
-    payload = dict(payload)
-    if bill_email:
-        payload["BillEmail"] = {"Address": bill_email}
-    if customer_value:
-        ref = {"value": customer_value}
-        if customer_name:
-            ref["name"] = customer_name
-        payload["CustomerRef"] = ref
-    return payload
 
 
 @role_required(read=None, write="operator")
@@ -198,7 +191,10 @@ def request_edit(request, pk: int):
         error = {"message": "The payload must be a JSON object ({ ... }).", "line": 1, "col": 1}
         ctx = _detail_context(request, push_request, form=form, json_error=error, editing=True)
         return render(request, "web/request_detail.html", ctx, status=422)
-    payload = apply_quick_fix(payload, form["bill_email"], form["customer_value"], form["customer_name"])
+    payload = apply_quick_fix(
+        payload, bill_email=form["bill_email"], customer_value=form["customer_value"],
+        customer_name=form["customer_name"],
+    )
     current = _current_payload(push_request)
     unchanged = current is not None and current.payload == payload
     if request.POST.get("action") == "preview":
@@ -207,26 +203,20 @@ def request_edit(request, pk: int):
         )
         form["payload"] = ui.pretty(payload)
         problems = None
-        validate = ui.core_function("payloads", "validate_edited_payload")
-        if validate is not None:
-            try:
-                validate(push_request.kind, payload)
-            except ServiceError as exc:
-                problems = exc
+        try:
+            validate_edited_payload(push_request.kind, payload)
+        except ServiceError as exc:
+            problems = exc
         ctx = _detail_context(
             request, push_request, form=form, preview_diff=diff, preview_unchanged=unchanged,
             service_error=problems, editing=True,
         )
         return render(request, "web/request_detail.html", ctx)
-    requeue = ui.core_function("requests", "requeue_request")
-    if requeue is None:
-        messages.error(request, "Re-queueing is not available yet (requeue_request is missing).")
-        return redirect("web:request_detail", pk=pk)
     try:
         if unchanged:
-            requeue(push_request.pk, note=form["note"], actor=request.user)
+            requeue_request(push_request.pk, note=form["note"], actor=request.user)
         else:
-            requeue(push_request.pk, payload=payload, note=form["note"], actor=request.user)
+            requeue_request(push_request.pk, payload=payload, note=form["note"], actor=request.user)
     except ServiceError as exc:
         ctx = _detail_context(request, push_request, form=form, service_error=exc, editing=True)
         return render(request, "web/request_detail.html", ctx, status=exc.status if exc.status != 404 else 422)
@@ -240,12 +230,8 @@ def request_edit(request, pk: int):
 @role_required(read=None, write="operator")
 def request_requeue(request, pk: int):
     push_request = _load(pk)
-    requeue = ui.core_function("requests", "requeue_request")
-    if requeue is None:
-        messages.error(request, "Re-queueing is not available yet.")
-        return redirect("web:request_detail", pk=pk)
     try:
-        requeue(push_request.pk, note=request.POST.get("note", "").strip(), actor=request.user)
+        requeue_request(push_request.pk, note=request.POST.get("note", "").strip(), actor=request.user)
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
@@ -256,12 +242,8 @@ def request_requeue(request, pk: int):
 @role_required(read=None, write="operator")
 def request_cancel(request, pk: int):
     push_request = _load(pk)
-    cancel = ui.core_function("requests", "cancel_request")
-    if cancel is None:
-        messages.error(request, "Cancelling is not available yet.")
-        return redirect("web:request_detail", pk=pk)
     try:
-        cancel(push_request.pk, actor=request.user)
+        cancel_request(push_request.pk, actor=request.user)
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
@@ -272,21 +254,17 @@ def request_cancel(request, pk: int):
 @role_required(read=None, write="operator")
 def request_create_customer(request, pk: int):
     push_request = _load(pk)
-    create = ui.core_function("customers", "create_customer_for_request")
-    if create is None:
-        raise Http404("Creating customers is not available.")
     try:
-        customer_request = create(push_request.pk, actor=request.user)
+        customer_request = create_customer_for_request(push_request.pk, actor=request.user)
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
-        state = getattr(customer_request, "state", "")
-        if state == PushRequest.State.SUCCEEDED:
+        if customer_request.state == PushRequest.State.SUCCEEDED:
             messages.success(request, f"The customer exists in QuickBooks; request #{pk} re-queued with its CustomerRef.")
         else:
             messages.success(
                 request,
-                f"Customer queued for creation in QuickBooks (request #{getattr(customer_request, 'pk', '?')}); "
+                f"Customer queued for creation in QuickBooks (request #{customer_request.pk}); "
                 f"request #{pk} waits for it and is then sent with its CustomerRef.",
             )
     return redirect("web:request_detail", pk=pk)
@@ -299,25 +277,21 @@ def request_similar(request, pk: int):
     by = request.POST.get("by") or request.GET.get("by") or "email"
     if by not in ("email", "order_source"):
         by = "email"
-    kind = ui.last_failure_kind(push_request)
+    kind = last_failure_kind(push_request)
     if not kind:
         messages.error(request, "This request has no failure to match others by.")
         return redirect("web:request_detail", pk=pk)
-    qs = ui.similar_failed_queryset(push_request, by, kind)
+    qs = similar_failed(push_request, by, kind)
     patch = ui.fix_patch(push_request)
     if request.method == "POST":
-        bulk = ui.core_function("requests", "bulk_requeue")
-        if bulk is None:
-            messages.error(request, "Bulk re-queue is not available yet.")
-            return redirect("web:request_detail", pk=pk)
-        ids = [i for i in (ui.parse_int(v) for v in request.POST.getlist("ids")) if i]
+        ids = [i for i in (parse_int(v) for v in request.POST.getlist("ids")) if i]
         # Only ids still matching the signature are sent; the service re-checks their state.
         ids = list(qs.filter(id__in=ids).values_list("id", flat=True)[:BULK_LIMIT])
         if not ids:
             messages.error(request, "None of the listed requests is still failed with this error.")
             return redirect("web:request_detail", pk=pk)
         try:
-            done = bulk(ids=ids, actor=request.user, payload_patch=patch or None)
+            done = bulk_requeue(ids=ids, actor=request.user, payload_patch=patch or None)
         except ServiceError as exc:
             messages.error(request, exc.message)
             return redirect("web:request_similar", pk=pk)
@@ -349,13 +323,9 @@ def request_make_rule(request, pk: int):
     if not push_request.order_source_id or not email:
         messages.error(request, "A rule needs the request's order source and a BillEmail address.")
         return redirect("web:request_detail", pk=pk)
-    create = ui.core_function("automation", "create_rule")
-    if create is None:
-        messages.error(request, "Order Automation is not available yet.")
-        return redirect("web:request_detail", pk=pk)
     name = f"Set email {email} for {push_request.order_source.name}"
     try:
-        rule = create(
+        rule = create_rule(
             name=name,
             conditions={"order_source": push_request.order_source_id},
             actions={"set_email": email},
@@ -374,7 +344,7 @@ def request_make_rule(request, pk: int):
 @role_required("viewer")
 def customer_search(request):
     """JSON for the CustomerRef picker: the Customers mirror of one company, by email or name."""
-    company = ui.parse_int(request.GET.get("company"))
+    company = parse_int(request.GET.get("company"))
     q = (request.GET.get("q") or "").strip()
     if not company or len(q) < 2:
         return JsonResponse({"results": []})

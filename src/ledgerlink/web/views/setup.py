@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 
 from ledgerlink.core.models import OrderSource, SiteArea
-from ledgerlink.core.services.audit import record_audit
+from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.routing.order_sources import create_order_source, update_order_source
+from ledgerlink.domain.routing.site_areas import create_site_area, update_site_area
 from ledgerlink.web.access import role_required
 
 
@@ -42,22 +43,31 @@ def setup(request):
     return render(request, "web/setup.html", {"areas": areas, "sources": sources})
 
 
-def _edit(request, form_class, instance, kind: str, list_url="web:setup"):
+def _save_site_area(data: dict, instance: SiteArea | None, actor) -> SiteArea:
+    fields = {**data, "company": data["company"].pk}
+    if instance is None:
+        return create_site_area(**fields, actor=actor)
+    return update_site_area(instance.pk, **fields, actor=actor)
+
+
+def _save_order_source(data: dict, instance: OrderSource | None, actor) -> OrderSource:
+    if instance is None:
+        return create_order_source(name=data["name"], site_area=data["site_area"].pk, actor=actor)
+    return update_order_source(instance.pk, name=data["name"], site_area=data["site_area"].pk, actor=actor)
+
+
+def _edit(request, form_class, instance, kind: str, save, list_url="web:setup"):
+    """The form parses and renders the fields; the routing service validates, saves and audits
+    (the same one the API calls)."""
     form = form_class(request.POST or None, instance=instance)
     if request.method == "POST" and form.is_valid():
-        created = instance is None
-        with transaction.atomic():
-            before = {f: str(getattr(instance, f)) for f in form.changed_data} if instance else {}
-            obj = form.save()
-            record_audit(
-                f"{kind}.{'create' if created else 'update'}",
-                actor=request.user,
-                obj=obj,
-                before=before,
-                after={f: str(getattr(obj, f)) for f in form.changed_data},
-            )
-        messages.success(request, f"{obj} saved.")
-        return redirect(list_url)
+        try:
+            obj = save(form.cleaned_data, instance, request.user)
+        except ServiceError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, f"{obj} saved.")
+            return redirect(list_url)
     status = 422 if request.method == "POST" else 200
     return render(
         request, "web/setup_edit.html", {"form": form, "instance": instance, "kind": kind}, status=status
@@ -66,19 +76,19 @@ def _edit(request, form_class, instance, kind: str, list_url="web:setup"):
 
 @role_required("admin", write="admin")
 def site_area_new(request):
-    return _edit(request, SiteAreaForm, None, "site_area")
+    return _edit(request, SiteAreaForm, None, "site_area", _save_site_area)
 
 
 @role_required("admin", write="admin")
 def site_area_edit(request, pk: int):
-    return _edit(request, SiteAreaForm, get_object_or_404(SiteArea, pk=pk), "site_area")
+    return _edit(request, SiteAreaForm, get_object_or_404(SiteArea, pk=pk), "site_area", _save_site_area)
 
 
 @role_required("admin", write="admin")
 def order_source_new(request):
-    return _edit(request, OrderSourceForm, None, "order_source")
+    return _edit(request, OrderSourceForm, None, "order_source", _save_order_source)
 
 
 @role_required("admin", write="admin")
 def order_source_edit(request, pk: int):
-    return _edit(request, OrderSourceForm, get_object_or_404(OrderSource, pk=pk), "order_source")
+    return _edit(request, OrderSourceForm, get_object_or_404(OrderSource, pk=pk), "order_source", _save_order_source)

@@ -1,0 +1,323 @@
+"""Orders (ingest, read, re-run the rules) and automation rules (``domain.ingest``)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from ninja import Router, Schema, Status
+from pydantic import BaseModel
+
+from ledgerlink.api.auth import label, need
+from ledgerlink.api.errors import ERRORS, get_or_404
+from ledgerlink.core.models import AutomationRule, Order
+from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.ingest import automation
+from ledgerlink.domain.ingest.orders import ingest_order
+from ledgerlink.domain.paging import keyset_page, page_size
+
+router = Router()
+
+
+class AddressIn(BaseModel):  # not Schema: a string must not validate via from_attributes
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+class LineIn(BaseModel):
+    sku: str | None = None
+    description: str | None = None
+    quantity: Decimal
+    unit_price: Decimal
+
+
+class OrderIn(Schema):
+    order_source: int | str
+    external_id: str
+    number: str
+    email: str | None = None
+    lines: list[LineIn]
+    shipping: Decimal | None = None
+    discount: Decimal | None = None
+    tax: Decimal | None = None
+    customer_name: str | None = None
+    customer_company: str | None = None
+    bill_address: AddressIn | None = None
+    ship_address: AddressIn | None = None
+    currency: str | None = None
+    txn_date: date | None = None
+
+
+class LineOut(Schema):
+    sku: str
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+
+
+class RuleLogOut(Schema):
+    rule: int | None
+    rule_name: str
+    field: str
+    old_value: str
+    new_value: str
+    created_at: datetime
+
+
+class OrderRequestOut(Schema):
+    id: int
+    kind: str
+    state: str
+    revision: int
+    error_kind: str
+
+
+class OrderOut(Schema):
+    id: int
+    order_source: int
+    order_source_name: str
+    site_area: int
+    external_id: str
+    number: str
+    email: str
+    customer_name: str
+    customer_company: str
+    bill_address: dict
+    ship_address: dict
+    currency: str
+    txn_date: date | None
+    lines: list[LineOut]
+    shipping: Decimal
+    discount: Decimal
+    tax: Decimal
+    subtotal: Decimal
+    total: Decimal
+    push_method: str
+    qbo_customer_id: str
+    default_item: str
+    held: bool
+    status: str
+    qbo_id: str
+    qbo_doc_number: str
+    created_at: datetime
+    requests: list[OrderRequestOut]
+    rule_log: list[RuleLogOut]
+
+
+class OrderSummaryOut(Schema):
+    id: int
+    order_source: int
+    external_id: str
+    number: str
+    email: str
+    total: Decimal
+    status: str
+    held: bool
+    qbo_id: str
+    created_at: datetime
+
+
+class OrderPageOut(Schema):
+    items: list[OrderSummaryOut]
+    next_after: int | None
+
+
+def _order_out(order: Order) -> dict:
+    return {
+        "id": order.pk,
+        "order_source": order.order_source_id,
+        "order_source_name": order.order_source.name,
+        "site_area": order.order_source.site_area_id,
+        "external_id": order.external_id,
+        "number": order.number,
+        "email": order.email,
+        "customer_name": order.customer_name,
+        "customer_company": order.customer_company,
+        "bill_address": order.bill_address or {},
+        "ship_address": order.ship_address or {},
+        "currency": order.currency,
+        "txn_date": order.txn_date,
+        "lines": [
+            {"sku": ln.sku, "description": ln.description, "quantity": ln.quantity, "unit_price": ln.unit_price,
+             "amount": ln.amount}
+            for ln in order.lines.all().order_by("position", "id")
+        ],
+        "shipping": order.shipping,
+        "discount": order.discount,
+        "tax": order.tax,
+        "subtotal": order.subtotal,
+        "total": order.total,
+        "push_method": order.push_method or order.order_source.site_area.push_method,
+        "qbo_customer_id": order.qbo_customer_id,
+        "default_item": order.default_item,
+        "held": order.held,
+        "status": order.status,
+        "qbo_id": order.qbo_id,
+        "qbo_doc_number": order.qbo_doc_number,
+        "created_at": order.created_at,
+        "requests": [
+            {"id": pr.pk, "kind": pr.kind, "state": pr.state, "revision": pr.revision, "error_kind": pr.error_kind}
+            for pr in order.push_requests.order_by("id")
+        ],
+        "rule_log": [
+            {"rule": log.rule_id, "rule_name": log.rule_name, "field": log.field, "old_value": log.old_value,
+             "new_value": log.new_value, "created_at": log.created_at}
+            for log in order.rule_log.order_by("id")
+        ],
+    }
+
+
+def _load_order(order_id: int) -> Order:
+    order = Order.objects.select_related("order_source__site_area").filter(pk=order_id).first()
+    if order is None:
+        raise ServiceError(f"order {order_id} does not exist", field="id", status=404)
+    return order
+
+
+@router.post("/orders", response={200: OrderOut, 201: OrderOut, **ERRORS}, tags=["orders"])
+def create_order(request, payload: OrderIn):
+    """Ingest an order. 201 when new; 200 with the existing order when (order_source, external_id)
+    was delivered before (nothing is created twice)."""
+    user = need(request, "operator")
+    data = payload.dict(exclude_unset=True)
+    order, created = ingest_order(data, actor=user, actor_label=label(user))
+    return Status(201 if created else 200, _order_out(_load_order(order.pk)))
+
+
+@router.get("/orders", response=OrderPageOut, tags=["orders"])
+def list_orders(
+    request,
+    order_source: int | None = None,
+    status: str | None = None,
+    external_id: str | None = None,
+    email: str | None = None,
+    after: int | None = None,
+    limit: int = 50,
+):
+    qs = Order.objects.all()
+    if order_source:
+        qs = qs.filter(order_source_id=order_source)
+    if status:
+        qs = qs.filter(status=status)
+    if external_id:
+        qs = qs.filter(external_id=external_id)
+    if email:
+        qs = qs.filter(email__iexact=email.strip())
+    page = keyset_page(qs, after, page_size(limit))
+    rows, next_after = page.rows, page.next_after
+    return {
+        "items": [
+            {"id": o.pk, "order_source": o.order_source_id, "external_id": o.external_id, "number": o.number,
+             "email": o.email, "total": o.total, "status": o.status, "held": o.held, "qbo_id": o.qbo_id,
+             "created_at": o.created_at}
+            for o in rows
+        ],
+        "next_after": next_after,
+    }
+
+
+@router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS}, tags=["orders"])
+def get_order(request, order_id: int):
+    return _order_out(_load_order(order_id))
+
+
+@router.post("/orders/{order_id}/run-rules", response={200: OrderOut, **ERRORS}, tags=["orders"])
+def run_rules(request, order_id: int):
+    """Re-apply the automation rules to a held or failed order; if no longer held, its request is
+    created or re-queued with a fresh payload (a new revision)."""
+    user = need(request, "operator")
+    order = automation.run_rules_on_order(order_id, actor=user, actor_label=label(user))
+    return _order_out(_load_order(order.pk))
+
+
+# --- automation rules ---------------------------------------------------------------------------
+
+
+class RuleIn(Schema):
+    name: str
+    conditions: dict[str, Any] = {}
+    actions: dict[str, Any]
+    position: int | None = None
+    enabled: bool = True
+    stop_processing: bool = False
+
+
+class RulePatch(Schema):
+    name: str | None = None
+    conditions: dict[str, Any] | None = None
+    actions: dict[str, Any] | None = None
+    position: int | None = None
+    enabled: bool | None = None
+    stop_processing: bool | None = None
+
+
+class RuleOut(Schema):
+    id: int
+    name: str
+    position: int
+    enabled: bool
+    stop_processing: bool
+    conditions: dict[str, Any]
+    actions: dict[str, Any]
+
+
+class RulePreviewIn(Schema):
+    conditions: dict[str, Any] = {}
+    actions: dict[str, Any]
+    last_n: int = 1000
+
+
+class RulePreviewOut(Schema):
+    would_change: int
+    last_n: int
+
+
+def _rule_out(rule: AutomationRule) -> dict:
+    return {"id": rule.pk, "name": rule.name, "position": rule.position, "enabled": rule.enabled,
+            "stop_processing": rule.stop_processing, "conditions": rule.conditions, "actions": rule.actions}
+
+
+@router.get("/automation-rules", response=list[RuleOut], tags=["automation rules"])
+def list_rules(request):
+    return [_rule_out(r) for r in AutomationRule.objects.order_by("position", "id")]
+
+
+@router.post("/automation-rules", response={201: RuleOut, **ERRORS}, tags=["automation rules"])
+def create_rule(request, payload: RuleIn):
+    user = need(request, "admin")
+    rule = automation.create_rule(**payload.dict(), actor=user, actor_label=label(user))
+    return Status(201, _rule_out(rule))
+
+
+@router.post("/automation-rules/preview", response={200: RulePreviewOut, **ERRORS}, tags=["automation rules"])
+def preview_rule(request, payload: RulePreviewIn):
+    """How many of the last ``last_n`` orders this rule would change (nothing is written). Operators
+    and admins only: it runs the rule's pattern over many orders."""
+    need(request, "operator")
+
+    return {"would_change": automation.preview_rule(payload.conditions, payload.actions, payload.last_n), "last_n": payload.last_n}
+
+
+@router.get("/automation-rules/{rule_id}", response={200: RuleOut, **ERRORS}, tags=["automation rules"])
+def get_rule(request, rule_id: int):
+    return _rule_out(get_or_404(AutomationRule, rule_id, "automation rule"))
+
+
+@router.patch("/automation-rules/{rule_id}", response={200: RuleOut, **ERRORS}, tags=["automation rules"])
+def patch_rule(request, rule_id: int, payload: RulePatch):
+    user = need(request, "admin")
+    changes = {k: v for k, v in payload.dict(exclude_unset=True).items() if v is not None}
+    return _rule_out(automation.update_rule(rule_id, actor=user, actor_label=label(user), **changes))
+
+
+@router.delete("/automation-rules/{rule_id}", response={204: None, **ERRORS}, tags=["automation rules"])
+def delete_rule(request, rule_id: int):
+    user = need(request, "admin")
+    automation.delete_rule(rule_id, actor=user, actor_label=label(user))
+    return Status(204, None)

@@ -1,0 +1,110 @@
+"""The Customer and Item mirror, read-only (``domain.mirror``)."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from ninja import Router, Schema
+
+from ledgerlink.core.models import Customer, Item
+from ledgerlink.domain.mirror.match import normalize_email
+from ledgerlink.domain.paging import keyset_page, page_size
+
+router = Router()
+
+
+class CustomerOut(Schema):
+    id: int
+    company: int
+    qbo_id: str
+    display_name: str
+    company_name: str
+    email: str
+    emails: list[str]
+    active: bool
+
+
+class CustomerPageOut(Schema):
+    items: list[CustomerOut]
+    next_after: int | None
+
+
+class ItemOut(Schema):
+    id: int
+    company: int
+    qbo_id: str
+    name: str
+    sku: str
+    type: str
+    active: bool
+
+
+class ItemPageOut(Schema):
+    items: list[ItemOut]
+    next_after: int | None
+
+
+@router.get("/customers", response=CustomerPageOut, tags=["mirror"])
+def list_customers(
+    request,
+    company: int | None = None,
+    email: str | None = None,
+    q: str | None = None,
+    active: bool | None = None,
+    after: int | None = None,
+    limit: int = 50,
+):
+    """The Customer mirror. ``email``: exact match on any of the customer's addresses (trimmed,
+    case-folded); ``q``: part of the name, company name or email."""
+    qs = Customer.objects.prefetch_related("emails")
+    if company:
+        qs = qs.filter(company_id=company)
+    if email:
+        qs = qs.filter(emails__email=normalize_email(email)).distinct()
+    if q:
+        qs = qs.filter(
+            Q(display_name__icontains=q) | Q(company_name__icontains=q) | Q(email__icontains=q)
+        )
+    if active is not None:
+        qs = qs.filter(active=active)
+    page = keyset_page(qs, after, page_size(limit))
+    rows, next_after = page.rows, page.next_after
+    return {
+        "items": [
+            {"id": c.pk, "company": c.company_id, "qbo_id": c.qbo_id, "display_name": c.display_name,
+             "company_name": c.company_name, "email": c.email, "emails": sorted(e.email for e in c.emails.all()),
+             "active": c.active}
+            for c in rows
+        ],
+        "next_after": next_after,
+    }
+
+
+@router.get("/items", response=ItemPageOut, tags=["mirror"])
+def list_items(
+    request,
+    company: int | None = None,
+    sku: str | None = None,
+    q: str | None = None,
+    active: bool | None = None,
+    after: int | None = None,
+    limit: int = 50,
+):
+    qs = Item.objects.all()
+    if company:
+        qs = qs.filter(company_id=company)
+    if sku:
+        qs = qs.filter(sku=sku)
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(sku__icontains=q))
+    if active is not None:
+        qs = qs.filter(active=active)
+    page = keyset_page(qs, after, page_size(limit))
+    rows, next_after = page.rows, page.next_after
+    return {
+        "items": [
+            {"id": i.pk, "company": i.company_id, "qbo_id": i.qbo_id, "name": i.name, "sku": i.sku, "type": i.type,
+             "active": i.active}
+            for i in rows
+        ],
+        "next_after": next_after,
+    }

@@ -1,0 +1,144 @@
+"""Site areas and order sources (``domain.routing``): everybody reads, admins write."""
+
+from __future__ import annotations
+
+from ninja import Router, Schema, Status
+
+from ledgerlink.api.auth import label, need
+from ledgerlink.api.errors import ERRORS, get_or_404
+from ledgerlink.core.models import OrderSource, SiteArea
+from ledgerlink.domain.routing import order_sources, site_areas
+
+router = Router()
+
+
+class SiteAreaIn(Schema):
+    name: str
+    company: int
+    push_method: str = "invoice"
+    customer_policy: str = "match"
+    item_policy: str = "default"
+    default_item: str = ""
+    shipping_item: str = ""
+    discount_item: str = ""
+    default_customer: str = ""
+    income_account: str = ""
+
+
+class SiteAreaPatch(Schema):
+    name: str | None = None
+    company: int | None = None
+    push_method: str | None = None
+    customer_policy: str | None = None
+    item_policy: str | None = None
+    default_item: str | None = None
+    shipping_item: str | None = None
+    discount_item: str | None = None
+    default_customer: str | None = None
+    income_account: str | None = None
+
+
+class SiteAreaOut(Schema):
+    id: int
+    name: str
+    company: int
+    push_method: str
+    customer_policy: str
+    item_policy: str
+    default_item: str
+    shipping_item: str
+    discount_item: str
+    default_customer: str
+    income_account: str
+    order_sources: list[int]
+
+
+def _site_area_out(sa: SiteArea) -> dict:
+    return {
+        "id": sa.pk,
+        "name": sa.name,
+        "company": sa.company_id,
+        "push_method": sa.push_method,
+        "customer_policy": sa.customer_policy,
+        "item_policy": sa.item_policy,
+        "default_item": sa.default_item,
+        "shipping_item": sa.shipping_item,
+        "discount_item": sa.discount_item,
+        "default_customer": sa.default_customer,
+        "income_account": sa.income_account,
+        "order_sources": [s.pk for s in sa.order_sources.all()],
+    }
+
+
+@router.get("/site-areas", response=list[SiteAreaOut], tags=["site areas"])
+def list_site_areas(request, company: int | None = None):
+    qs = SiteArea.objects.prefetch_related("order_sources").order_by("id")
+    if company:
+        qs = qs.filter(company_id=company)
+    return [_site_area_out(sa) for sa in qs]
+
+
+@router.post("/site-areas", response={201: SiteAreaOut, **ERRORS}, tags=["site areas"])
+def create_site_area(request, payload: SiteAreaIn):
+    user = need(request, "admin")
+    sa = site_areas.create_site_area(**payload.dict(), actor=user, actor_label=label(user))
+    return Status(201, _site_area_out(sa))
+
+
+@router.get("/site-areas/{site_area_id}", response={200: SiteAreaOut, **ERRORS}, tags=["site areas"])
+def get_site_area(request, site_area_id: int):
+    return _site_area_out(get_or_404(SiteArea, site_area_id, "site area"))
+
+
+@router.patch("/site-areas/{site_area_id}", response={200: SiteAreaOut, **ERRORS}, tags=["site areas"])
+def patch_site_area(request, site_area_id: int, payload: SiteAreaPatch):
+    user = need(request, "admin")
+    changes = {k: v for k, v in payload.dict(exclude_unset=True).items()}
+    return _site_area_out(site_areas.update_site_area(site_area_id, actor=user, actor_label=label(user), **changes))
+
+
+class OrderSourceIn(Schema):
+    name: str
+    site_area: int
+
+
+class OrderSourcePatch(Schema):
+    name: str | None = None
+    site_area: int | None = None
+
+
+class OrderSourceOut(Schema):
+    id: int
+    name: str
+    site_area: int
+
+
+def _source_out(s: OrderSource) -> dict:
+    return {"id": s.pk, "name": s.name, "site_area": s.site_area_id}
+
+
+@router.get("/order-sources", response=list[OrderSourceOut], tags=["order sources"])
+def list_order_sources(request, site_area: int | None = None):
+    qs = OrderSource.objects.order_by("id")
+    if site_area:
+        qs = qs.filter(site_area_id=site_area)
+    return [_source_out(s) for s in qs]
+
+
+@router.post("/order-sources", response={201: OrderSourceOut, **ERRORS}, tags=["order sources"])
+def create_order_source(request, payload: OrderSourceIn):
+    user = need(request, "admin")
+    source = order_sources.create_order_source(name=payload.name, site_area=payload.site_area, actor=user, actor_label=label(user))
+    return Status(201, _source_out(source))
+
+
+@router.get("/order-sources/{source_id}", response={200: OrderSourceOut, **ERRORS}, tags=["order sources"])
+def get_order_source(request, source_id: int):
+    return _source_out(get_or_404(OrderSource, source_id, "order source"))
+
+
+@router.patch("/order-sources/{source_id}", response={200: OrderSourceOut, **ERRORS}, tags=["order sources"])
+def patch_order_source(request, source_id: int, payload: OrderSourcePatch):
+    user = need(request, "admin")
+    changes = payload.dict(exclude_unset=True)
+    return _source_out(order_sources.update_order_source(source_id, actor=user, actor_label=label(user), **changes))

@@ -1,0 +1,166 @@
+"""The demo that `make run` loads: a qbo_sandbox company, its mirror, site areas, order sources, a
+rule, and orders that end in each of the seed article's states plus succeeded ones."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+
+from ledgerlink.core.models import AutomationRule, Company, OrderSource, PushRequest, SiteArea
+from ledgerlink.domain.accounts.users import ensure_user
+from ledgerlink.domain.companies.connect import connect_company
+from ledgerlink.domain.ingest.automation import create_rule
+from ledgerlink.domain.ingest.orders import ingest_order
+from ledgerlink.domain.routing.order_sources import create_order_source, update_order_source
+from ledgerlink.domain.routing.site_areas import create_site_area, update_site_area
+from ledgerlink.domain.sync.full import sync_company
+from ledgerlink.worker.loop import run_until_idle
+
+DEMO_CUSTOMERS = [
+    {"DisplayName": "Acme Tools", "CompanyName": "Acme Tools", "PrimaryEmailAddr": {"Address": "name2@example.com"}},
+    {"DisplayName": "Bluebird Cafe", "PrimaryEmailAddr": {"Address": "orders@bluebird.example"}},
+    {"DisplayName": "Trade Show Account", "PrimaryEmailAddr": {"Address": "tradeshow@example.com"}},
+    {
+        "DisplayName": "Cedar & Pine Ltd",
+        "PrimaryEmailAddr": {"Address": "buyer@cedarpine.example"},
+    },
+]
+# Every realm already has the items "Services" (Id 1) and "Hours" (Id 2) and the income account
+# "Sales of Product Income" (Id 79).
+DEMO_ITEMS = [
+    {"Name": "Widget", "Sku": "W-100", "Type": "NonInventory", "UnitPrice": 12.5, "IncomeAccountRef": {"value": "79"}},
+    {"Name": "Gadget", "Sku": "G-200", "Type": "NonInventory", "UnitPrice": 30, "IncomeAccountRef": {"value": "79"}},
+]
+
+
+@dataclass
+class DemoResult:
+    company: Company
+    logins: dict[str, str] = field(default_factory=dict)
+    states: dict[str, int] = field(default_factory=dict)
+
+
+def _site_area(company: Company, name: str, **fields) -> SiteArea:
+    """The demo's site area, created or set back to the demo's settings (the routing services)."""
+    existing = SiteArea.objects.filter(company=company, name=name).first()
+    if existing is None:
+        return create_site_area(name=name, company=company.pk, actor_label="demo", **fields)
+    return update_site_area(existing.pk, actor_label="demo", **fields)
+
+
+def _order_source(name: str, site_area: SiteArea) -> OrderSource:
+    existing = OrderSource.objects.filter(name=name).first()
+    if existing is None:
+        return create_order_source(name=name, site_area=site_area.pk, actor_label="demo")
+    return update_order_source(existing.pk, site_area=site_area.pk, actor_label="demo")
+
+
+def _order(source: str, external_id: str, email: str, lines: list[tuple[str, int, str]], **extra) -> dict:
+    return {
+        "order_source": source,
+        "external_id": external_id,
+        "number": external_id,
+        "email": email,
+        "lines": [
+            {"sku": sku, "description": f"{sku} x{qty}", "quantity": qty, "unit_price": price}
+            for sku, qty, price in lines
+        ],
+        **extra,
+    }
+
+
+def load_demo(base_url: str, *, password: str | None = None, progress=print) -> DemoResult:
+    """Create the demo against a running qbo_sandbox at ``base_url``. Idempotent enough to run twice."""
+    password = password or secrets.token_urlsafe(9)
+    result = DemoResult(company=None)  # type: ignore[arg-type]
+    for username, role in (("admin", "admin"), ("operator", "operator"), ("viewer", "viewer")):
+        ensure_user(username, role=role, password=password, email=f"{username}@localhost", staff=role == "admin",
+                    actor_label="demo")
+        result.logins[username] = password
+
+    realm_id = "9130350000000001"
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        http.delete(f"/_sandbox/realms/{realm_id}")
+        resp = http.post(
+            "/_sandbox/realms",
+            json={"realm_id": realm_id, "customers": DEMO_CUSTOMERS, "items": DEMO_ITEMS},
+        )
+        if resp.status_code != 201:
+            raise RuntimeError(f"qbo_sandbox refused the demo realm: {resp.status_code} {resp.text}")
+    progress(f"qbo_sandbox realm {realm_id} ready at {base_url}")
+
+    company = connect_company(
+        base_url,
+        name="Demo Company",
+        realm_id=realm_id,
+        client_id=settings.QBO_CLIENT_ID,
+        client_secret=settings.QBO_CLIENT_SECRET,
+        redirect_uri=settings.QBO_REDIRECT_URI,
+    )
+    result.company = company
+    progress(f"connected Company #{company.pk} (realm {company.realm_id}) through OAuth")
+    sync_company(company)
+    services_item = company.items.get(name="Services")
+
+    with transaction.atomic():
+        wholesale = _site_area(company, "Wholesale", push_method="invoice", customer_policy="match",
+                               default_item=services_item.qbo_id)
+        web = _site_area(company, "Web Store", push_method="sales_receipt", customer_policy="match",
+                         default_item=services_item.qbo_id)
+        _order_source("Wholesale Portal", wholesale)
+        trade = _order_source("Trade Show", wholesale)
+        _order_source("Web Shop", web)
+
+    if not AutomationRule.objects.filter(name="Trade Show orders to one account").exists():
+        create_rule(
+            name="Trade Show orders to one account",
+            conditions={"order_source": trade.pk},
+            actions={"set_email": "tradeshow@example.com"},
+            actor_label="demo",
+        )
+
+    orders = [
+        _order("Wholesale Portal", "WP-1001", "name2@example.com", [("W-100", 4, "12.50"), ("G-200", 1, "30.00")]),
+        _order("Wholesale Portal", "WP-1002", "buyer@cedarpine.example", [("G-200", 2, "30.00")], shipping="9.60"),
+        _order("Trade Show", "TS-2001", "", [("W-100", 10, "11.00")]),
+        _order("Web Shop", "WEB-3001", "", [("W-100", 1, "12.50")]),
+        _order("Web Shop", "WEB-3002", "shopper@example.net", [("G-200", 1, "30.00")], discount="5.00"),
+        # The seed's first error: an invoice whose email no QBO customer has.
+        _order("Wholesale Portal", "WP-1003", "new.buyer@example.org", [("W-100", 2, "12.50")]),
+        # The seed's second error: an email with bad syntax.
+        _order("Wholesale Portal", "WP-1004", "sales@@example..com", [("G-200", 1, "30.00")]),
+    ]
+    for data in orders:
+        ingest_order(data, actor_label="demo")
+    run_until_idle(timeout=60)
+
+    # The seed's third error: 003202 until the retries are exhausted.
+    max_attempts = settings.LEDGERLINK_MAX_ATTEMPTS
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        http.post(
+            f"/_sandbox/realms/{realm_id}/faults",
+            json={"kind": "003202", "entity": "Invoice", "count": max_attempts},
+        ).raise_for_status()
+    ingest_order(
+        _order("Wholesale Portal", "WP-1005", "orders@bluebird.example", [("W-100", 3, "12.50")]),
+        actor_label="demo",
+    )
+    base, cap = settings.LEDGERLINK_BACKOFF_BASE, settings.LEDGERLINK_BACKOFF_CAP
+    settings.LEDGERLINK_BACKOFF_BASE, settings.LEDGERLINK_BACKOFF_CAP = 0.05, 0.2
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            run_until_idle(timeout=10)
+            if not PushRequest.objects.filter(state__in=PushRequest.PENDING_STATES).exists():
+                break
+    finally:
+        settings.LEDGERLINK_BACKOFF_BASE, settings.LEDGERLINK_BACKOFF_CAP = base, cap
+
+    for state in PushRequest.State.values:
+        result.states[state] = PushRequest.objects.filter(state=state).count()
+    return result

@@ -1,0 +1,99 @@
+"""The local mirror of QBO's Customers and Items, its sync progress and the webhook events that feed it."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from ledgerlink.core.models.companies import Company
+
+
+class Item(models.Model):
+    """Mirror of a QBO Item."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="items")
+    qbo_id = models.CharField(max_length=32)
+    name = models.CharField(max_length=200)
+    sku = models.CharField(max_length=200, blank=True, default="")
+    type = models.CharField(max_length=32, blank=True, default="")
+    active = models.BooleanField(default=True)
+    sync_token = models.CharField(max_length=16, blank=True, default="")
+    qbo_updated_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["company", "qbo_id"], name="item_unique_qbo_id")]
+        indexes = [
+            models.Index(fields=["company", "sku"], name="item_company_sku"),
+            models.Index(fields=["company", "name"], name="item_company_name"),
+        ]
+        ordering = ["company_id", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} [{self.qbo_id}]"
+
+
+class Customer(models.Model):
+    """Mirror of a QBO Customer. ``email`` is QBO's PrimaryEmailAddr as written there."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="customers")
+    qbo_id = models.CharField(max_length=32)
+    display_name = models.CharField(max_length=500)
+    company_name = models.CharField(max_length=500, blank=True, default="")
+    email = models.CharField(max_length=500, blank=True, default="")
+    active = models.BooleanField(default=True)
+    sync_token = models.CharField(max_length=16, blank=True, default="")
+    qbo_updated_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["company", "qbo_id"], name="customer_unique_qbo_id")]
+        indexes = [models.Index(fields=["company", "display_name"], name="customer_company_name")]
+        ordering = ["company_id", "display_name"]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} [{self.qbo_id}]"
+
+
+class CustomerEmail(models.Model):
+    """One normalised (trimmed, case-folded) address of a Customer; a field with several addresses
+    yields several rows. The index behind email matching."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="emails")
+    email = models.CharField(max_length=320)
+
+    class Meta:
+        indexes = [models.Index(fields=["company", "email"], name="customer_email_lookup")]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "email"], name="customer_email_unique"),
+        ]
+
+
+class SyncState(models.Model):
+    """Progress of the mirror for one (Company, entity)."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="sync_states")
+    entity = models.CharField(max_length=32)
+    last_full_sync_at = models.DateTimeField(null=True, blank=True)
+    last_cdc_at = models.DateTimeField(null=True, blank=True)
+    # High-water mark of QBO's LastUpdatedTime seen; CDC asks from here minus an overlap.
+    high_water = models.DateTimeField(null=True, blank=True)
+    record_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["company", "entity"], name="sync_state_unique")]
+
+
+class WebhookEvent(models.Model):
+    """A received QBO webhook notification (deduplicated by a key from its content)."""
+
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    realm_id = models.CharField(max_length=64)
+    entity = models.CharField(max_length=32)
+    entity_id = models.CharField(max_length=32)
+    operation = models.CharField(max_length=20)
+    deleted_id = models.CharField(max_length=32, blank=True, default="")  # Merge: the merged-away Id
+    last_updated = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,58 @@
+"""Routing: site areas (one Company, one push method, the customer and item policies) and their order sources."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from ledgerlink.core.models.companies import Company
+
+
+class SiteArea(models.Model):
+    class PushMethod(models.TextChoices):
+        INVOICE = "invoice", "Invoice"
+        SALES_RECEIPT = "sales_receipt", "Sales Order (Sales Receipt)"
+
+    class CustomerPolicy(models.TextChoices):
+        MATCH = "match", "Match by email"
+        CREATE = "create", "Create when missing"
+        DEFAULT = "default", "One customer for the site area"
+
+    class ItemPolicy(models.TextChoices):
+        DEFAULT = "default", "Use the default item"
+        CREATE = "create", "Create the item (NonInventory)"
+        CREATE_SERVICE = "create_service", "Create the item (Service)"
+
+    name = models.CharField(max_length=200)
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="site_areas")
+    push_method = models.CharField(max_length=20, choices=PushMethod.choices, default=PushMethod.INVOICE)
+    customer_policy = models.CharField(
+        max_length=20, choices=CustomerPolicy.choices, default=CustomerPolicy.MATCH
+    )
+    item_policy = models.CharField(max_length=20, choices=ItemPolicy.choices, default=ItemPolicy.DEFAULT)
+    # QBO Ids (strings) so a site area can be set up before the mirror has synced.
+    default_item = models.CharField(max_length=32, blank=True, default="")
+    shipping_item = models.CharField(max_length=32, blank=True, default="")
+    discount_item = models.CharField(max_length=32, blank=True, default="")
+    default_customer = models.CharField(max_length=32, blank=True, default="")
+    income_account = models.CharField(max_length=32, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="site_area_unique_name")]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OrderSource(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    site_area = models.ForeignKey(SiteArea, on_delete=models.PROTECT, related_name="order_sources")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name

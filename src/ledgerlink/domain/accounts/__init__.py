@@ -1,0 +1,1 @@
+"""People: users and roles (``users``), API tokens (``tokens``), sign-in audit and throttle (``logins``)."""

@@ -1,0 +1,104 @@
+"""Users and their roles (viewer < operator < admin; ``ledgerlink.core.roles``): create, change the
+role, (de)activate. The admin area's Users page and the demo call these."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from ledgerlink.core.models import UserProfile
+from ledgerlink.domain.audit import record_audit
+from ledgerlink.domain.errors import ServiceError
+
+MAX_USERNAME = 150
+
+
+def _check_role(role: str) -> str:
+    if role not in UserProfile.Role.values:
+        raise ServiceError(f"Unknown role: choose one of {', '.join(UserProfile.Role.values)}", field="role")
+    return role
+
+
+def _check_password(password: str, user=None) -> str:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ServiceError(" ".join(exc.messages), field="password") from exc
+    return password
+
+
+def _get_user(user_id: int, *, lock: bool = False):
+    qs = get_user_model().objects.select_for_update() if lock else get_user_model().objects
+    user = qs.filter(pk=user_id).first()
+    if user is None:
+        raise ServiceError(f"user {user_id} does not exist", field="id", status=404)
+    return user
+
+
+def create_user(*, username: str, password: str, role: str, email: str = "", actor=None):
+    """A new active user with ``role``. The password must pass the configured validators."""
+    username = (username or "").strip()
+    if not username:
+        raise ServiceError("is required", field="username")
+    if len(username) > MAX_USERNAME:
+        raise ServiceError(f"must be at most {MAX_USERNAME} characters", field="username")
+    email = (email or "").strip()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError as exc:
+            raise ServiceError("Enter a valid email address.", field="email") from exc
+    _check_role(role)
+    _check_password(password)
+    User = get_user_model()
+    with transaction.atomic():
+        if User.objects.filter(username__iexact=username).exists():
+            raise ServiceError("A user with this name exists.", field="username", status=409)
+        user = User.objects.create_user(username, email, password)
+        UserProfile.objects.create(user=user, role=role)
+        record_audit("user.create", actor=actor, obj=user, role=role)
+    return user
+
+
+def ensure_user(username: str, *, role: str, password: str, email: str = "", staff: bool = False, actor_label=None):
+    """Create the user, or reset an existing one's password and role (the demo's logins)."""
+    _check_role(role)
+    User = get_user_model()
+    with transaction.atomic():
+        user, created = User.objects.get_or_create(username=username, defaults={"email": email})
+        user.set_password(password)
+        user.is_staff = staff
+        user.save()
+        UserProfile.objects.update_or_create(user=user, defaults={"role": role})
+        record_audit("user.create" if created else "user.reset", actor_label=actor_label, obj=user, role=role)
+    return user
+
+
+def set_user_role(user_id: int, role: str, *, actor=None):
+    """Change a user's role (not your own: an admin cannot lock the admins out by mistake)."""
+    _check_role(role)
+    with transaction.atomic():
+        user = _get_user(user_id, lock=True)
+        if actor is not None and getattr(actor, "pk", None) == user.pk:
+            raise ServiceError("You cannot change your own role or deactivate yourself.", field="id", status=409)
+        profile, _ = UserProfile.objects.get_or_create(user=user)
+        old = profile.role
+        profile.role = role
+        profile.save()
+        record_audit("user.role", actor=actor, obj=user, old=old, new=role)
+    return user
+
+
+def set_user_active(user_id: int, active: bool, *, actor=None):
+    """Activate or deactivate a user (a deactivated user cannot sign in nor use an API token)."""
+    with transaction.atomic():
+        user = _get_user(user_id, lock=True)
+        if not active and actor is not None and getattr(actor, "pk", None) == user.pk:
+            raise ServiceError("You cannot change your own role or deactivate yourself.", field="id", status=409)
+        user.is_active = bool(active)
+        user.save(update_fields=["is_active"])
+        record_audit("user.activate" if active else "user.deactivate", actor=actor, obj=user)
+    return user

@@ -1,0 +1,424 @@
+"""Order Automation: ordered rules (conditions -> actions) applied to incoming orders.
+
+Conditions (all optional, all must hold): ``order_source`` (id), ``site_area`` (id), ``email``
+("missing" | "invalid" | "present"), ``email_pattern`` (regex, case-insensitive), ``total_min``,
+``total_max`` (decimal strings), ``ship_country``. Actions: ``set_email``, ``set_push_method``
+("invoice" | "sales_receipt"), ``set_customer`` (QBO Customer Id), ``set_default_item`` (QBO Item Id),
+``hold`` (true). Rules run in ``position`` order against the order as earlier rules left it; a
+matching rule with ``stop_processing`` ends the run. Each change is logged (OrderRuleLog).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+
+from ledgerlink.core.models import AutomationRule, Order, OrderRuleLog, OrderSource, PushRequest, SiteArea
+from ledgerlink.domain.audit import actor_label_for, record_audit
+from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.healing.policies import defer_for_missing
+from ledgerlink.domain.outbox.actions import cancel_request, requeue_request
+from ledgerlink.domain.outbox.create import create_push_request
+from ledgerlink.domain.payloads.build import build_payload
+from ledgerlink.domain.payloads.preflight import is_valid_email
+
+# Catastrophic backtracking comes from a quantified group that itself contains a quantifier, e.g.
+# (a+)+, (a*)*, (a|aa)+ ... {n,}; we refuse any group holding a quantifier that is quantified again.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{?]")
+_QUANTIFIED_ALTERNATION = re.compile(r"\((?:[^()\\]|\\.)*\|(?:[^()\\]|\\.)*\)\s*[+*{]")
+_BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
+# Emails are at most 320 characters; the pattern never sees more.
+MAX_MATCHED_EMAIL = 320
+
+CONDITION_KEYS = ("order_source", "site_area", "email", "email_pattern", "total_min", "total_max", "ship_country")
+ACTION_KEYS = ("set_email", "set_push_method", "set_customer", "set_default_item", "hold")
+EMAIL_STATES = ("missing", "invalid", "present")
+# action -> Order field it writes
+ACTION_FIELDS = {
+    "set_email": "email",
+    "set_push_method": "push_method",
+    "set_customer": "qbo_customer_id",
+    "set_default_item": "default_item",
+    "hold": "held",
+}
+_COUNTRY_ALIASES = [
+    {"us", "usa", "united states", "united states of america"},
+    {"gb", "uk", "united kingdom", "great britain"},
+    {"ca", "can", "canada"},
+    {"au", "aus", "australia"},
+    {"de", "deu", "germany"},
+    {"fr", "fra", "france"},
+]
+
+
+def _country_key(value: str) -> str:
+    value = (value or "").strip().casefold()
+    for group in _COUNTRY_ALIASES:
+        if value in group:
+            return sorted(group)[0]
+    return value
+
+
+def _decimal(value, field: str) -> Decimal:
+    if isinstance(value, bool):
+        raise ServiceError("must be a decimal number", field=field)
+    try:
+        result = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise ServiceError("must be a decimal number", field=field) from exc
+    if not result.is_finite():
+        raise ServiceError("must be a decimal number", field=field)
+    return result
+
+
+def _id(value, field: str, model) -> int:
+    if isinstance(value, bool):
+        raise ServiceError("must be an id", field=field)
+    try:
+        pk = int(value)
+    except (TypeError, ValueError) as exc:
+        raise ServiceError("must be an id", field=field) from exc
+    if not model.objects.filter(pk=pk).exists():
+        raise ServiceError(f"{model._meta.verbose_name} {pk} does not exist", field=field)
+    return pk
+
+
+def validate_rule(conditions, actions) -> tuple[dict, dict]:
+    """Cleaned (conditions, actions), or ServiceError naming the field (``conditions.total_min``)."""
+    if conditions is None:
+        conditions = {}
+    if not isinstance(conditions, dict):
+        raise ServiceError("must be an object", field="conditions")
+    if not isinstance(actions, dict):
+        raise ServiceError("must be an object", field="actions")
+    clean_c: dict = {}
+    for key, value in conditions.items():
+        field = f"conditions.{key}"
+        if key not in CONDITION_KEYS:
+            raise ServiceError(f"is not a known condition (known: {', '.join(CONDITION_KEYS)})", field=field)
+        if value is None or value == "":
+            continue
+        if key == "order_source":
+            clean_c[key] = _id(value, field, OrderSource)
+        elif key == "site_area":
+            clean_c[key] = _id(value, field, SiteArea)
+        elif key == "email":
+            if value not in EMAIL_STATES:
+                raise ServiceError(f"must be one of {', '.join(EMAIL_STATES)}", field=field)
+            clean_c[key] = value
+        elif key == "email_pattern":
+            if not isinstance(value, str) or len(value) > 200:
+                raise ServiceError("must be a regular expression of at most 200 characters", field=field)
+            try:
+                re.compile(value, re.IGNORECASE)
+            except re.error as exc:
+                raise ServiceError(f"is not a valid regular expression: {exc}", field=field) from exc
+            if any(p.search(value) for p in (_NESTED_QUANTIFIER, _QUANTIFIED_ALTERNATION, _BACKREFERENCE)):
+                raise ServiceError(
+                    "must not repeat a group holding a repetition or an alternative (like (a+)+ or (a|ab)*) "
+                    "nor use back-references: such patterns can take exponential time; write it without "
+                    "nesting, e.g. ^orders@.*\\.example$",
+                    field=field,
+                )
+            clean_c[key] = value
+        elif key in ("total_min", "total_max"):
+            clean_c[key] = str(_decimal(value, field))
+        elif key == "ship_country":
+            if not isinstance(value, str) or len(value.strip()) > 100:
+                raise ServiceError("must be a country code or name", field=field)
+            clean_c[key] = value.strip()
+    if "total_min" in clean_c and "total_max" in clean_c:
+        if Decimal(clean_c["total_min"]) > Decimal(clean_c["total_max"]):
+            raise ServiceError("must not be greater than total_max", field="conditions.total_min")
+
+    clean_a: dict = {}
+    for key, value in actions.items():
+        field = f"actions.{key}"
+        if key not in ACTION_KEYS:
+            raise ServiceError(f"is not a known action (known: {', '.join(ACTION_KEYS)})", field=field)
+        if key == "set_email":
+            if not isinstance(value, str) or not is_valid_email(value):
+                raise ServiceError("must be a valid email address", field=field)
+            clean_a[key] = value.strip()
+        elif key == "set_push_method":
+            if value not in SiteArea.PushMethod.values:
+                raise ServiceError(f"must be one of {', '.join(SiteArea.PushMethod.values)}", field=field)
+            clean_a[key] = value
+        elif key in ("set_customer", "set_default_item"):
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
+            if not isinstance(value, str) or not value.strip() or len(value.strip()) > 32:
+                raise ServiceError("must be a QuickBooks Id (text of at most 32 characters)", field=field)
+            clean_a[key] = value.strip()
+        elif key == "hold":
+            if value is not True:
+                raise ServiceError("must be true (leave it out to not hold)", field=field)
+            clean_a[key] = True
+    if not clean_a:
+        raise ServiceError("must have at least one action", field="actions")
+    return clean_c, clean_a
+
+
+# --- CRUD --------------------------------------------------------------------------------------------
+
+_RULE_FIELDS = ("name", "position", "enabled", "stop_processing", "conditions", "actions")
+
+
+def _check_name(name) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ServiceError("is required", field="name")
+    if len(name.strip()) > 200:
+        raise ServiceError("must be at most 200 characters", field="name")
+    return name.strip()
+
+
+def create_rule(
+    *,
+    name: str,
+    conditions: dict | None = None,
+    actions: dict,
+    position: int | None = None,
+    enabled: bool = True,
+    stop_processing: bool = False,
+    actor=None,
+    actor_label: str | None = None,
+) -> AutomationRule:
+    name = _check_name(name)
+    conditions, actions = validate_rule(conditions or {}, actions)
+    with transaction.atomic():
+        if position is None:
+            last = AutomationRule.objects.order_by("-position").values_list("position", flat=True).first()
+            position = (last + 10) if last is not None else 10
+        rule = AutomationRule.objects.create(
+            name=name,
+            position=int(position),
+            enabled=bool(enabled),
+            stop_processing=bool(stop_processing),
+            conditions=conditions,
+            actions=actions,
+        )
+        record_audit(
+            "rule.create",
+            actor=actor,
+            actor_label=actor_label,
+            obj=rule,
+            name=name,
+            conditions=conditions,
+            actions=actions,
+            position=rule.position,
+        )
+    return rule
+
+
+def _get_rule(rule_id: int, *, lock: bool = False) -> AutomationRule:
+    qs = AutomationRule.objects.select_for_update() if lock else AutomationRule.objects
+    rule = qs.filter(pk=rule_id).first()
+    if rule is None:
+        raise ServiceError(f"automation rule {rule_id} does not exist", field="id", status=404)
+    return rule
+
+
+def update_rule(rule_id: int, *, actor=None, actor_label: str | None = None, **changes) -> AutomationRule:
+    unknown = set(changes) - set(_RULE_FIELDS)
+    if unknown:
+        raise ServiceError("is not a rule field", field=sorted(unknown)[0])
+    with transaction.atomic():
+        rule = _get_rule(rule_id, lock=True)
+        if "name" in changes:
+            changes["name"] = _check_name(changes["name"])
+        if "conditions" in changes or "actions" in changes:
+            conditions, actions = validate_rule(
+                changes.get("conditions", rule.conditions), changes.get("actions", rule.actions)
+            )
+            changes["conditions"], changes["actions"] = conditions, actions
+        before = {key: getattr(rule, key) for key in changes}
+        for key, value in changes.items():
+            setattr(rule, key, value)
+        rule.save()
+        record_audit(
+            "rule.update",
+            actor=actor,
+            actor_label=actor_label,
+            obj=rule,
+            before=before,
+            after={key: getattr(rule, key) for key in changes},
+        )
+    return rule
+
+
+def delete_rule(rule_id: int, *, actor=None, actor_label: str | None = None) -> None:
+    with transaction.atomic():
+        rule = _get_rule(rule_id, lock=True)
+        record_audit(
+            "rule.delete",
+            actor=actor,
+            actor_label=actor_label,
+            obj=rule,
+            name=rule.name,
+            conditions=rule.conditions,
+            actions=rule.actions,
+        )
+        rule.delete()
+
+
+# --- evaluation -------------------------------------------------------------------------------------
+
+
+def rule_matches(conditions: dict, order: Order) -> bool:
+    if "order_source" in conditions and order.order_source_id != int(conditions["order_source"]):
+        return False
+    if "site_area" in conditions and order.order_source.site_area_id != int(conditions["site_area"]):
+        return False
+    email = (order.email or "").strip()
+    state = conditions.get("email")
+    if state == "missing" and email:
+        return False
+    if state == "present" and not email:
+        return False
+    if state == "invalid" and (not email or is_valid_email(email)):
+        return False
+    pattern = conditions.get("email_pattern")
+    if pattern and not re.search(pattern, email[:MAX_MATCHED_EMAIL], re.IGNORECASE):
+        return False
+    total = Decimal(order.total or 0)
+    if "total_min" in conditions and total < Decimal(conditions["total_min"]):
+        return False
+    if "total_max" in conditions and total > Decimal(conditions["total_max"]):
+        return False
+    if "ship_country" in conditions and _country_key(order.ship_country) != _country_key(conditions["ship_country"]):
+        return False
+    return True
+
+
+def _changes(actions: dict, order: Order) -> list[tuple[str, object, object]]:
+    """(order field, old, new) for each action that would change the order."""
+    out = []
+    for action in ACTION_KEYS:  # a fixed order: PostgreSQL's jsonb does not keep key order
+        if action not in actions:
+            continue
+        field, value = ACTION_FIELDS[action], actions[action]
+        old = getattr(order, field)
+        if old != value:
+            out.append((field, old, value))
+    return out
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _rules():
+    return list(AutomationRule.objects.filter(enabled=True).order_by("position", "id"))
+
+
+def apply_rules(order: Order, *, rules: list[AutomationRule] | None = None, save: bool = True) -> list[OrderRuleLog]:
+    """Apply the enabled rules to ``order`` (in memory, then saved) and log every change."""
+    logs: list[OrderRuleLog] = []
+    status_before = order.status
+    for rule in _rules() if rules is None else rules:
+        if not rule_matches(rule.conditions or {}, order):
+            continue
+        for field, old, new in _changes(rule.actions or {}, order):
+            setattr(order, field, new)
+            logs.append(
+                OrderRuleLog(order=order, rule=rule, rule_name=rule.name, field=field,
+                             old_value=_text(old), new_value=_text(new))
+            )
+        if rule.stop_processing:
+            break
+    if order.held and order.status in (Order.Status.RECEIVED, Order.Status.FAILED):
+        order.status = Order.Status.HELD
+    if save and (logs or order.status != status_before):  # nothing changed: nothing to write
+        order.save()
+        for log in logs:
+            log.order = order
+        OrderRuleLog.objects.bulk_create(logs)
+    return logs
+
+
+def preview_rule(conditions, actions, last_n: int = 1000) -> int:
+    """How many of the last ``last_n`` orders this rule (alone) would change."""
+    conditions, actions = validate_rule(conditions, actions)
+    last_n = max(1, min(int(last_n), 10000))
+    count = 0
+    orders = Order.objects.select_related("order_source").order_by("-id")[:last_n]
+    for order in orders:
+        if rule_matches(conditions, order) and _changes(actions, order):
+            count += 1
+    return count
+
+
+def run_rules_on_order(order_id: int, actor=None, *, actor_label: str | None = None) -> Order:
+    """Re-apply the rules to a held or failed order. If it is no longer held, build a fresh payload and
+    either create its push request, or add it as a new revision of its failed request and re-queue."""
+    label = actor_label or actor_label_for(actor)
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update()
+            .select_related("order_source__site_area__company")
+            .filter(pk=order_id)
+            .first()
+        )
+        if order is None:
+            raise ServiceError(f"order {order_id} does not exist", field="id", status=404)
+        latest = order.push_requests.order_by("-id").first()
+        if not order.held and latest is not None and latest.state not in (
+            PushRequest.State.FAILED,
+            PushRequest.State.CANCELLED,
+        ):
+            raise ServiceError(
+                f"order {order.pk} is not held and its request is {latest.state}; rules run on held or "
+                "failed orders only",
+                field="id",
+                status=409,
+            )
+        was_held = order.held
+        order.held = False  # a hold comes only from rules: re-decide it
+        logs = apply_rules(order, save=False)
+        if was_held and not order.held:
+            logs.insert(
+                0,
+                OrderRuleLog(order=order, rule=None, rule_name="(rules re-run: no rule holds it)",
+                             field="held", old_value="true", new_value="false"),
+            )
+        if order.held:
+            order.status = Order.Status.HELD
+        order.save()
+        OrderRuleLog.objects.bulk_create(logs)
+        record_audit(
+            "order.run_rules",
+            actor=actor,
+            actor_label=label,
+            obj=order,
+            changes=[{"field": log.field, "old": log.old_value, "new": log.new_value} for log in logs],
+            held=order.held,
+        )
+        if order.held:
+            return order
+        kind, payload = build_payload(order)
+        company = order.order_source.site_area.company
+        if latest is None or latest.state == PushRequest.State.SUCCEEDED:
+            if latest is not None:  # pragma: no cover - guarded above
+                raise ServiceError("the order is already in QuickBooks", field="id", status=409)
+            create_push_request(
+                company=company, kind=kind, payload=payload, order=order, actor=actor, actor_label=label,
+                note="rules re-run", on_preflight_error=defer_for_missing,
+            )
+        elif latest.kind != kind or latest.company_id != company.pk:
+            # An edit never changes the kind of document: the old request (which created nothing) is
+            # cancelled and a new one takes its place.
+            if latest.state != PushRequest.State.CANCELLED:
+                cancel_request(latest.pk, note=f"superseded: push method is now {kind}", actor=actor,
+                               actor_label=label)
+            create_push_request(
+                company=company, kind=kind, payload=payload, order=order, actor=actor, actor_label=label,
+                note="rules re-run", on_preflight_error=defer_for_missing,
+            )
+        else:
+            requeue_request(latest.pk, payload=payload, note="rules re-run", actor=actor, actor_label=label)
+        order.refresh_from_db()
+    return order

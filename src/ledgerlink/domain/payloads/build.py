@@ -1,0 +1,168 @@
+"""The payload builder: ``build_payload(order)`` turns an Order into the bare QBO entity body (no
+``{"Invoice": ...}`` wrapper) that ``POST /v3/company/{realm}/invoice`` or ``/salesreceipt`` expects
+(reference/qbo-api-facts.md §2). Money is exact (Decimal), rounded half-up to cents as QBO checks it.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from ledgerlink.core.models import Company, Customer, Item, Order, SiteArea
+from ledgerlink.domain.mirror.match import find_item_for_sku, match_customer_by_email
+from ledgerlink.quickbooks import wire
+
+CENT = Decimal("0.01")
+SHIPPING_ITEM_ID = "SHIPPING_ITEM_ID"  # QBO's special shipping item (needs AllowShipping on)
+
+
+def money(value) -> Decimal:
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def json_number(value: Decimal) -> int | float:
+    """A Decimal as a JSON number: integral values as ints, others as the shortest float."""
+    value = Decimal(value)
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value.normalize())
+
+
+def line_amount(quantity, unit_price) -> Decimal:
+    """Qty x UnitPrice rounded half-up to cents: what QBO checks Amount against (6070)."""
+    return money(Decimal(quantity) * Decimal(unit_price))
+
+
+def _item_ref(company: Company, qbo_id: str) -> dict:
+    ref = {"value": qbo_id}
+    item = Item.objects.filter(company=company, qbo_id=qbo_id).only("name").first()
+    if item is not None:
+        ref["name"] = item.name
+    return ref
+
+
+def _customer_ref(company: Company, qbo_id: str) -> dict:
+    ref = {"value": qbo_id}
+    customer = Customer.objects.filter(company=company, qbo_id=qbo_id).only("display_name").first()
+    if customer is not None:
+        ref["name"] = customer.display_name
+    return ref
+
+
+_ADDRESS_MAP = (
+    ("line1", "Line1"),
+    ("line2", "Line2"),
+    ("city", "City"),
+    ("region", "CountrySubDivisionCode"),
+    ("postal_code", "PostalCode"),
+    ("country", "Country"),
+)
+
+
+def qbo_address(address: dict | None) -> dict:
+    out = {}
+    for ours, theirs in _ADDRESS_MAP:
+        value = str((address or {}).get(ours, "") or "").strip()
+        if value:
+            out[theirs] = value
+    return out
+
+
+def push_kind(order: Order) -> str:
+    return order.push_method or order.order_source.site_area.push_method
+
+
+def resolve_customer_ref(order: Order) -> dict | None:
+    site_area: SiteArea = order.order_source.site_area
+    company = site_area.company
+    if order.qbo_customer_id:
+        return _customer_ref(company, order.qbo_customer_id)
+    if site_area.customer_policy == SiteArea.CustomerPolicy.DEFAULT and site_area.default_customer:
+        return _customer_ref(company, site_area.default_customer)
+    customer = match_customer_by_email(company, order.email)
+    if customer is not None:
+        return {"value": customer.qbo_id, "name": customer.display_name}
+    return None
+
+
+def build_payload(order: Order) -> tuple[str, dict]:
+    """(kind, body) for an order: ``kind`` is "invoice" or "sales_receipt"; ``body`` the bare entity."""
+    site_area: SiteArea = order.order_source.site_area
+    company = site_area.company
+    kind = push_kind(order)
+    fallback_item = order.default_item or site_area.default_item
+    refs: dict[str, dict] = {}
+
+    def item_ref(qbo_id: str) -> dict:
+        # One look-up per item for the whole order (the default item usually serves every line).
+        if qbo_id not in refs:
+            refs[qbo_id] = _item_ref(company, qbo_id)
+        return dict(refs[qbo_id])
+
+    lines = []
+    for line in order.lines.all().order_by("position", "id"):
+        detail: dict = {}
+        item = find_item_for_sku(company, line.sku)
+        if item is not None:
+            detail["ItemRef"] = {"value": item.qbo_id, "name": item.name}
+        elif fallback_item:
+            detail["ItemRef"] = item_ref(fallback_item)
+        detail["Qty"] = json_number(line.quantity)
+        detail["UnitPrice"] = json_number(line.unit_price)
+        entry = {
+            "DetailType": "SalesItemLineDetail",
+            "Amount": json_number(line_amount(line.quantity, line.unit_price)),
+        }
+        description = line.description or line.sku
+        if description:
+            entry["Description"] = description
+        entry["SalesItemLineDetail"] = detail
+        lines.append(entry)
+
+    if order.shipping and order.shipping > 0:
+        # The site area's shipping item; else the default item (works in every company); QBO's special
+        # SHIPPING_ITEM_ID only when chosen explicitly or nothing else is set, because QBO accepts it
+        # only when the company's AllowShipping preference is on.
+        shipping_item = site_area.shipping_item or fallback_item or SHIPPING_ITEM_ID
+        ref = {"value": SHIPPING_ITEM_ID} if shipping_item == SHIPPING_ITEM_ID else item_ref(shipping_item)
+        lines.append(
+            {
+                "DetailType": "SalesItemLineDetail",
+                "Amount": json_number(money(order.shipping)),
+                "Description": "Shipping",
+                "SalesItemLineDetail": {"ItemRef": ref},
+            }
+        )
+    if order.discount and order.discount > 0:
+        lines.append(
+            {
+                "DetailType": "DiscountLineDetail",
+                "Amount": json_number(money(order.discount)),
+                "Description": "Discount",
+                "DiscountLineDetail": {"PercentBased": False},
+            }
+        )
+
+    body: dict = {"Line": lines}
+    customer_ref = resolve_customer_ref(order)
+    if customer_ref is not None:
+        body["CustomerRef"] = customer_ref
+    email = (order.email or "").strip()
+    if email:
+        body["BillEmail"] = {"Address": email}
+    if order.number:
+        body["DocNumber"] = order.number
+    if order.txn_date:
+        body["TxnDate"] = order.txn_date.isoformat()
+    if order.tax and order.tax > 0:
+        body["TxnTaxDetail"] = {"TotalTax": json_number(money(order.tax))}
+    currency = (order.currency or "USD").upper()
+    if currency != "USD":
+        body["CurrencyRef"] = {"value": currency}
+    bill = qbo_address(order.bill_address)
+    if bill:
+        body["BillAddr"] = bill
+    ship = qbo_address(order.ship_address)
+    if ship:
+        body["ShipAddr"] = ship
+    body["PrivateNote"] = wire.order_marker(order.pk)
+    return kind, body

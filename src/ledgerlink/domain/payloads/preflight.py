@@ -1,0 +1,156 @@
+"""Pre-flight: what QBO would reject, caught without spending an API call, answered with the same
+error kind, message, detail, code and element QBO gives (qbo-api-facts.md §3, qbo-recorded/)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+from ledgerlink.core.models import Company, Item, PushRequest
+from ledgerlink.domain.payloads.build import SHIPPING_ITEM_ID
+from ledgerlink.quickbooks import wire
+from ledgerlink.quickbooks.errors import kind_info
+
+DOC_NUMBER_MAX = 21
+# The documents an order becomes, and their QBO entity.
+KIND_ENTITY = {kind: wire.ENTITY_FOR_KIND[kind] for kind in wire.DOCUMENT_KINDS}
+
+# QBO's texts for the faults pre-flight reproduces (qbo-api-facts.md §3, qbo-recorded/, qbo_sandbox).
+MSG_REQUIRED = "Required param missing, need to supply the required value for the API"
+MSG_INVALID_EMAIL = "Invalid Email Address format"
+MSG_INVALID_REF = "Invalid Reference Id"
+MSG_STRING_LENGTH = "Invalid String Length"
+DETAIL_INACTIVE = (
+    "Invalid Reference Id : Something you're trying to use has been made inactive. "
+    "Check the fields with accounts, customers, items, vendors or employees."
+)
+
+@dataclass(frozen=True)
+class PreflightError:
+    """What QBO would answer, caught before sending."""
+
+    kind: str
+    message: str
+    detail: str
+    code: str
+    element: str
+
+    @property
+    def title(self) -> str:
+        return kind_info(self.kind)["title"]
+
+    @property
+    def fix(self) -> str:
+        return kind_info(self.kind)["fix"]
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "title": self.title, "fix": self.fix}
+
+    def fault_body(self) -> dict:
+        """The QBO Fault envelope this corresponds to (kept as the pre-flight Attempt's body)."""
+        error = {"Message": self.message, "Detail": self.detail, "code": self.code}
+        if self.element:
+            error["element"] = self.element
+        return {"Fault": {"Error": [error], "type": "ValidationFault"}, "preflight": True}
+
+
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def is_valid_email(email: str) -> bool:
+    """RFC 822-ish syntax as QBO applies it: one @, a dotted domain, no empty labels or '..'."""
+    email = (email or "").strip()
+    if not EMAIL_RE.match(email) or ".." in email:
+        return False
+    local, _, domain = email.partition("@")
+    return not (local.startswith(".") or local.endswith(".") or len(email) > 100)
+
+
+def preflight_payload(company: Company, kind: str, payload: dict) -> PreflightError | None:
+    """The first fault QBO would answer for this payload, found without an API call, or None.
+
+    Order of checks follows the seed: a bad email shows first, then a missing customer.
+    """
+    if kind not in KIND_ENTITY:
+        return None
+    bill_email = payload.get("BillEmail")
+    address = bill_email.get("Address") if isinstance(bill_email, dict) else None
+    # BillEmail may carry several addresses separated by commas (QBO accepts that); each must be valid.
+    if isinstance(address, str) and address.strip() and not all(
+        is_valid_email(part) for part in address.split(",")
+    ):
+        return PreflightError(
+            kind="invalid_email",
+            message=MSG_INVALID_EMAIL,
+            detail=f"Email Address does not conform to the syntax rules of RFC 822. Supplied value:{address}",
+            code="2210",
+            element="BillEmail.Address",
+        )
+    customer_ref = payload.get("CustomerRef")
+    has_customer = isinstance(customer_ref, dict) and str(customer_ref.get("value", "") or "").strip() != ""
+    if kind == PushRequest.Kind.INVOICE and not has_customer:
+        return PreflightError(
+            kind="customer_ref_required",
+            message=MSG_REQUIRED,
+            detail="Required parameter CustomerRef is missing in the request",
+            code="2020",
+            element="CustomerRef",
+        )
+    lines = payload.get("Line")
+    if not isinstance(lines, list) or not lines:
+        return PreflightError(
+            kind="validation",
+            message=MSG_REQUIRED,
+            detail="Required parameter Line is missing in the request",
+            code="2020",
+            element="Line",
+        )
+    ref_error = _check_item_refs(company, lines)
+    if ref_error is not None:
+        return ref_error
+    doc_number = payload.get("DocNumber")
+    if isinstance(doc_number, str) and len(doc_number) > DOC_NUMBER_MAX:
+        return PreflightError(
+            kind="doc_number_too_long",
+            message=MSG_STRING_LENGTH,
+            detail="String length is either shorter or longer than supported by specification. "
+            f"Min:0 Max:{DOC_NUMBER_MAX} supplied:{len(doc_number)}",
+            code="2050",
+            element="DocNumber",
+        )
+    return None
+
+
+def _check_item_refs(company: Company, lines: list) -> PreflightError | None:
+    element = "Line.SalesItemLineDetail.ItemRef"
+    refs = []
+    for line in lines:
+        if not isinstance(line, dict) or line.get("DetailType") != "SalesItemLineDetail":
+            continue
+        detail = line.get("SalesItemLineDetail")
+        ref = detail.get("ItemRef") if isinstance(detail, dict) else None
+        value = str(ref.get("value", "") or "").strip() if isinstance(ref, dict) else ""
+        refs.append(value)
+    if any(value == "" for value in refs):
+        # No item for the SKU and no default item: QBO would refuse the line's missing reference.
+        return PreflightError(
+            kind="invalid_reference", message=MSG_INVALID_REF, detail=f"{MSG_INVALID_REF} : {element}",
+            code="2500", element=element,
+        )
+    wanted = {value for value in refs if value != SHIPPING_ITEM_ID}
+    if not wanted or not Item.objects.filter(company=company).exists():
+        return None  # the item mirror has not synced yet: let QBO judge
+    known = dict(Item.objects.filter(company=company, qbo_id__in=wanted).values_list("qbo_id", "active"))
+    for value in refs:
+        if value == SHIPPING_ITEM_ID:
+            continue
+        if value not in known:
+            return PreflightError(
+                kind="invalid_reference", message=MSG_INVALID_REF, detail=f"{MSG_INVALID_REF} : {element}",
+                code="2500", element=element,
+            )
+        if not known[value]:
+            return PreflightError(
+                kind="invalid_reference", message=MSG_INVALID_REF, detail=DETAIL_INACTIVE, code="2500", element=""
+            )
+    return None

@@ -1,0 +1,72 @@
+"""Order sources: the sales channels, each posting through one site area. The API and the admin
+area's Set-up page both write through these; ingest finds an order's source with
+``resolve_order_source``."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from ledgerlink.core.models import OrderSource, SiteArea
+from ledgerlink.domain.audit import record_audit
+from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.inputs import clean_text
+
+
+def resolve_order_source(value) -> OrderSource:
+    """An order source by id (int or digits) or by name."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ServiceError("is required", field="order_source")
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ServiceError("must be an order source id or name", field="order_source")
+    qs = OrderSource.objects.select_related("site_area__company")
+    source = None
+    if isinstance(value, int):
+        source = qs.filter(pk=value).first()
+    else:
+        source = qs.filter(name=value.strip()).first()
+        if source is None and value.strip().isdigit():
+            source = qs.filter(pk=int(value.strip())).first()
+    if source is None:
+        raise ServiceError(f"no order source {value!r}", field="order_source")
+    return source
+
+
+def _site_area(value) -> SiteArea:
+    site_area = SiteArea.objects.filter(pk=value).first() if isinstance(value, int) and not isinstance(value, bool) else None
+    if site_area is None:
+        raise ServiceError(f"no site area {value!r}", field="site_area")
+    return site_area
+
+
+def create_order_source(*, name: str, site_area: int, actor=None, actor_label: str | None = None) -> OrderSource:
+    clean_name = clean_text({"name": name}, "name", required=True, max_len=200)
+    area = _site_area(site_area)
+    with transaction.atomic():
+        if OrderSource.objects.filter(name=clean_name).exists():
+            raise ServiceError("an order source with this name exists", field="name", status=409)
+        source = OrderSource.objects.create(name=clean_name, site_area=area)
+        record_audit("order_source.create", actor=actor, actor_label=actor_label, obj=source, name=clean_name,
+                     site_area=area.pk)
+    return source
+
+
+def update_order_source(source_id: int, *, actor=None, actor_label: str | None = None, **changes) -> OrderSource:
+    unknown = set(changes) - {"name", "site_area"}
+    if unknown:
+        raise ServiceError("is not an order source field", field=sorted(unknown)[0])
+    with transaction.atomic():
+        source = OrderSource.objects.select_for_update().filter(pk=source_id).first()
+        if source is None:
+            raise ServiceError(f"order source {source_id} does not exist", field="id", status=404)
+        before = {"name": source.name, "site_area": source.site_area_id}
+        if "name" in changes:
+            name = clean_text(changes, "name", required=True, max_len=200)
+            if OrderSource.objects.filter(name=name).exclude(pk=source.pk).exists():
+                raise ServiceError("an order source with this name exists", field="name", status=409)
+            source.name = name
+        if "site_area" in changes:
+            source.site_area = _site_area(changes["site_area"])
+        source.save()
+        record_audit("order_source.update", actor=actor, actor_label=actor_label, obj=source, before=before,
+                     after={"name": source.name, "site_area": source.site_area_id})
+    return source

@@ -1,0 +1,67 @@
+"""Ledgerlink's side of QBO's wire format, defined once: entity names and URL paths, the
+``requestid`` of a push request, the PrivateNote marker of an order, and QBO query quoting.
+
+Pure functions over plain values (no models): the outbox, the payload builder, the worker and the
+client all use these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+
+# Entity name -> path segment of /v3/company/{realm}/{path}.
+ENTITY_PATHS = {
+    "Invoice": "invoice",
+    "SalesReceipt": "salesreceipt",
+    "Customer": "customer",
+    "Item": "item",
+    "Account": "account",
+    "Preferences": "preferences",
+    "CompanyInfo": "companyinfo",
+}
+
+# Push-request kind (PushRequest.Kind values) -> the QBO entity it writes.
+ENTITY_FOR_KIND = {
+    "invoice": "Invoice",
+    "sales_receipt": "SalesReceipt",
+    "customer": "Customer",
+    "item": "Item",
+}
+# The kinds that are sales documents (one per order; looked up by DocNumber / PrivateNote marker).
+DOCUMENT_KINDS = ("invoice", "sales_receipt")
+
+# The PrivateNote the payload builder writes on every document: ``ledgerlink-order:{order id}``.
+PRIVATE_NOTE_PREFIX = "ledgerlink-order:"
+
+
+def path_for(entity: str) -> str:
+    return ENTITY_PATHS.get(entity, entity.lower())
+
+
+def requestid(push_request_id: int, revision: int) -> str:
+    """QBO's ``requestid`` for one revision of a push request: stable per (request, revision), at
+    most 36 characters so a batch item may carry it (invariant 2)."""
+    return f"ll-{push_request_id}-r{revision}"
+
+
+def batch_requestid(requestids: Iterable[str]) -> str:
+    """The requestid of a /batch call: the same items in the same revisions give the same id."""
+    return "llb-" + hashlib.sha1(",".join(requestids).encode()).hexdigest()[:32]
+
+
+def order_marker(order_id) -> str:
+    """The PrivateNote marker the payload builder writes and the worker's look-up searches for."""
+    return f"{PRIVATE_NOTE_PREFIX}{order_id}"
+
+
+def has_marker(note: str | None, order_id) -> bool:
+    """Whether a PrivateNote carries this order's marker (``ledgerlink-order:4`` is not in
+    ``ledgerlink-order:42``)."""
+    return bool(note) and re.search(re.escape(order_marker(order_id)) + r"(?!\d)", note) is not None
+
+
+def sql_quote(value: str) -> str:
+    """A string literal of QBO's query language (backslash and single quote escaped)."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"

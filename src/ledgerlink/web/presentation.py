@@ -1,0 +1,218 @@
+"""Presentation helpers of the admin area: error kinds as shown, payloads pretty-printed and diffed,
+the revisions with their diffs, the quick fix an edit made, the dashboard's figures and charts.
+Nothing here writes; the views call ``ledgerlink.domain`` for every change."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from datetime import timedelta
+
+from django.db.models import Count
+from django.db.models.functions import TruncDay, TruncHour
+from django.utils import timezone
+
+from ledgerlink.core.models import Attempt, Company, PushRequest, PushRevision
+from ledgerlink.domain.payloads.edit import quick_fix_of
+from ledgerlink.quickbooks.errors import ERROR_KINDS, kind_info
+
+
+def error_info(kind: str, title: str = "") -> dict:
+    """An error kind as the pages show it: the request's own title, else the kind's, else its name."""
+    info = kind_info(kind)
+    return {
+        "kind": kind,
+        "title": title or info["title"] or kind.replace("_", " ").capitalize(),
+        "fix": info["fix"],
+    }
+
+
+def pretty(payload) -> str:
+    return json.dumps(payload, indent=2, sort_keys=False, ensure_ascii=False)
+
+
+def diff_lines(old, new, old_label: str, new_label: str) -> list[tuple[str, str]]:
+    """Unified diff of two payloads as (css class, text) pairs; the template escapes the text."""
+    out = []
+    for line in difflib.unified_diff(
+        pretty(old).splitlines(), pretty(new).splitlines(), old_label, new_label, lineterm="", n=3
+    ):
+        if line.startswith(("+++", "---")):
+            cls = "meta"
+        elif line.startswith("@@"):
+            cls = "hunk"
+        elif line.startswith("+"):
+            cls = "add"
+        elif line.startswith("-"):
+            cls = "del"
+        else:
+            cls = "ctx"
+        out.append((cls, line))
+    return out
+
+
+def revisions_with_diffs(push_request: PushRequest) -> list[dict]:
+    revisions = list(push_request.revisions.select_related("author").order_by("number"))
+    out = []
+    previous = None
+    for rev in revisions:
+        out.append(
+            {
+                "rev": rev,
+                "diff": diff_lines(previous.payload, rev.payload, f"revision {previous.number}", f"revision {rev.number}")
+                if previous is not None
+                else [],
+            }
+        )
+        previous = rev
+    out.reverse()
+    return out
+
+
+def fix_patch(push_request: PushRequest) -> dict:
+    """BillEmail / CustomerRef as set by the newest edit (keys changed against the revision before)."""
+    revs = list(PushRevision.objects.filter(push_request=push_request).order_by("-number")[:2])
+    if len(revs) < 2:
+        return {}
+    return quick_fix_of(revs[1].payload, revs[0].payload)
+
+
+SIMILAR_COUNT_CAP = 1000
+
+
+def capped_count(qs, cap: int = SIMILAR_COUNT_CAP) -> int:
+    """COUNT over at most cap + 1 rows (never over a whole table)."""
+    return qs.order_by()[: cap + 1].count()
+
+
+# ---------------------------------------------------------------- dashboard
+
+OUTCOME_COLOURS = {
+    "succeeded": "#2e7d32",
+    "failed": "#c62828",
+    "transient": "#ef6c00",
+    "unknown": "#6a1b9a",
+    "preflight": "#ad1457",
+    "abandoned": "#757575",
+}
+PALETTE = ["#1565c0", "#c62828", "#6a1b9a", "#ef6c00", "#00838f", "#558b2f", "#ad1457", "#4e342e", "#37474f"]
+
+
+def stacked_bars(buckets: list[dict], series: list[str], values: dict, colours: dict, width=720, height=220):
+    """Geometry of a stacked bar chart; ``values[(bucket index, series)] -> count``.
+
+    Only numbers and our own labels reach the SVG (and the template escapes them anyway)."""
+    left, bottom, top = 40, 30, 10
+    plot_h = height - bottom - top
+    totals = [sum(values.get((i, s), 0) for s in series) for i in range(len(buckets))]
+    peak = max(totals + [1])
+    slot = (width - left - 10) / max(len(buckets), 1)
+    bar_w = max(slot * 0.7, 1)
+    bars, labels = [], []
+    step = 1 if len(buckets) <= 14 else max(len(buckets) // 8, 1)
+    for i, b in enumerate(buckets):
+        x = left + i * slot + (slot - bar_w) / 2
+        y = top + plot_h
+        for s in series:
+            v = values.get((i, s), 0)
+            if not v:
+                continue
+            h = plot_h * v / peak
+            y -= h
+            bars.append(
+                {"x": round(x, 1), "y": round(y, 1), "w": round(bar_w, 1), "h": round(h, 1),
+                 "colour": colours.get(s, "#555"), "title": f"{b['label']}: {s} {v}"}
+            )
+        if i % step == 0:
+            labels.append({"x": round(x + bar_w / 2, 1), "y": height - 12, "text": b["short"]})
+    return {
+        "width": width, "height": height, "bars": bars, "labels": labels, "peak": peak,
+        "axis_y": top + plot_h, "left": left, "top": top,
+        "legend": [{"name": s, "colour": colours.get(s, "#555")} for s in series],
+        "empty": not any(totals),
+        "total": sum(totals),
+    }
+
+
+def _bucket_index(buckets: list[dict], key) -> int | None:
+    for i, b in enumerate(buckets):
+        if b["key"] == key:
+            return i
+    return None
+
+
+def dashboard_data(now=None) -> dict:
+    now = now or timezone.now()
+    hour0 = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
+    hours = [hour0 + timedelta(hours=i) for i in range(24)]
+    hour_buckets = [{"key": h, "label": h.strftime("%Y-%m-%d %H:00 UTC"), "short": h.strftime("%H")} for h in hours]
+    hour_values: dict = {}
+    per_hour = (
+        Attempt.objects.filter(company_id__in=Company.objects.values("id"), started_at__gte=hour0)
+        .annotate(bucket=TruncHour("started_at"))
+        .values("bucket", "outcome")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in per_hour:
+        i = _bucket_index(hour_buckets, row["bucket"])
+        if i is not None:
+            hour_values[(i, row["outcome"])] = hour_values.get((i, row["outcome"]), 0) + row["n"]
+    outcomes = [o for o in Attempt.Outcome.values if any(key[1] == o for key in hour_values)]
+    hourly_chart = stacked_bars(hour_buckets, outcomes, hour_values, OUTCOME_COLOURS)
+
+    day0 = (now - timedelta(days=13)).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [(day0 + timedelta(days=i)).date() for i in range(14)]
+    day_buckets = [{"key": d, "label": d.isoformat(), "short": d.strftime("%d %b")} for d in days]
+    per_day = (
+        Attempt.objects.filter(company_id__in=Company.objects.values("id"), started_at__gte=day0)
+        .exclude(error_kind="")
+        .annotate(bucket=TruncDay("started_at"))
+        .values("bucket", "error_kind")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    kinds: list[str] = []
+    day_values: dict = {}
+    for row in per_day:
+        bucket = row["bucket"]
+        i = _bucket_index(day_buckets, bucket.date() if hasattr(bucket, "date") else bucket)
+        if i is None:
+            continue
+        if row["error_kind"] not in kinds:
+            kinds.append(row["error_kind"])
+        day_values[(i, row["error_kind"])] = day_values.get((i, row["error_kind"]), 0) + row["n"]
+    kinds.sort()
+    kind_colours = {k: PALETTE[n % len(PALETTE)] for n, k in enumerate(kinds)}
+    kind_chart = stacked_bars(day_buckets, kinds, day_values, kind_colours)
+
+    oldest = (
+        PushRequest.objects.filter(state__in=PushRequest.PENDING_STATES)
+        .select_related("company", "order")
+        .order_by("id")
+        .first()
+    )
+    pending_by_state = {
+        row["state"]: row["n"]
+        for row in PushRequest.objects.filter(state__in=PushRequest.PENDING_STATES)
+        .values("state")
+        .annotate(n=Count("id"))
+        .order_by()
+    }
+    # Failed requests per error kind, each counted through the (error_kind, id) index and capped.
+    failed_open = []
+    for kind in ERROR_KINDS:
+        n = capped_count(PushRequest.objects.filter(error_kind=kind, state=PushRequest.State.FAILED))
+        if n:
+            failed_open.append({"error_kind": kind, "n": n, "label": f"{n:,}" if n <= SIMILAR_COUNT_CAP
+                                else f"{SIMILAR_COUNT_CAP:,}+"})
+    failed_open.sort(key=lambda row: -row["n"])
+    return {
+        "hourly_chart": hourly_chart,
+        "kind_chart": kind_chart,
+        "oldest": oldest,
+        "oldest_age": (now - oldest.created_at) if oldest else None,
+        "pending_by_state": pending_by_state,
+        "failed_by_kind": [{**row, "title": error_info(row["error_kind"])["title"]} for row in failed_open],
+        "count_cap": SIMILAR_COUNT_CAP,
+    }

@@ -1,0 +1,79 @@
+"""Users and roles through ``domain.accounts.users`` (the Users page calls these): each refusal
+names the field and changes nothing; each change is audited once."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from ledgerlink.core.models import AuditLog, UserProfile
+from ledgerlink.domain.accounts.users import create_user, ensure_user, set_user_active, set_user_role
+from ledgerlink.domain.errors import ServiceError
+
+pytestmark = pytest.mark.django_db
+PASSWORD = "a-long-passphrase-77"
+
+
+def _audit(action):
+    return list(AuditLog.objects.filter(action=action).order_by("id").values_list("object_id", "actor_label", "data"))
+
+
+def test_create_user_with_a_role_is_audited_once():
+    admin = create_user(username="root", password=PASSWORD, role="admin")
+    user = create_user(username=" ann ", email="ann@example.com", password=PASSWORD, role="operator", actor=admin)
+    assert (user.username, user.email, user.profile.role, user.is_active) == ("ann", "ann@example.com", "operator", True)
+    assert user.check_password(PASSWORD)
+    assert _audit("user.create") == [(str(admin.pk), "system", {"role": "admin"}),
+                                     (str(user.pk), "root", {"role": "operator"})]
+
+
+@pytest.mark.parametrize(("fields", "field", "status", "message"), [
+    ({"username": ""}, "username", 422, "is required"),
+    ({"username": "Ann"}, "username", 409, "A user with this name exists."),
+    ({"password": "short"}, "password", 422, "This password is too short. It must contain at least 8 characters."),
+    ({"password": "password123"}, "password", 422, "This password is too common."),
+    ({"role": "owner"}, "role", 422, "Unknown role: choose one of viewer, operator, admin"),
+    ({"email": "not-an-email"}, "email", 422, "Enter a valid email address."),
+])
+def test_create_user_refuses_bad_input_and_writes_nothing(fields, field, status, message):
+    create_user(username="ann", password=PASSWORD, role="viewer")
+    with pytest.raises(ServiceError) as exc:
+        create_user(**{"username": "bob", "password": PASSWORD, "role": "viewer", **fields})
+    assert (exc.value.field, exc.value.status, exc.value.message) == (field, status, message)
+    assert list(get_user_model().objects.values_list("username", flat=True)) == ["ann"]
+    assert AuditLog.objects.filter(action="user.create").count() == 1
+
+
+def test_role_and_activation_change_but_never_your_own():
+    admin = create_user(username="root", password=PASSWORD, role="admin")
+    ann = create_user(username="ann", password=PASSWORD, role="operator")
+    set_user_role(ann.pk, "viewer", actor=admin)
+    set_user_active(ann.pk, False, actor=admin)
+    ann.refresh_from_db()
+    assert (ann.profile.role, ann.is_active) == ("viewer", False)
+    for change in (lambda: set_user_role(admin.pk, "viewer", actor=admin),
+                   lambda: set_user_active(admin.pk, False, actor=admin)):
+        with pytest.raises(ServiceError) as exc:
+            change()
+        assert (exc.value.status, exc.value.message) == (409, "You cannot change your own role or deactivate yourself.")
+    admin.refresh_from_db()
+    assert (admin.profile.role, admin.is_active) == ("admin", True)
+    with pytest.raises(ServiceError) as exc:
+        set_user_role(ann.pk, "owner", actor=admin)
+    assert exc.value.field == "role"
+    with pytest.raises(ServiceError) as exc:
+        set_user_active(999999, True, actor=admin)
+    assert exc.value.status == 404
+    assert _audit("user.role") == [(str(ann.pk), "root", {"old": "operator", "new": "viewer"})]
+    assert _audit("user.deactivate") == [(str(ann.pk), "root", {})]
+
+
+def test_ensure_user_creates_then_resets_password_and_role():
+    first = ensure_user("demo", role="viewer", password=PASSWORD, email="demo@localhost", actor_label="demo")
+    again = ensure_user("demo", role="admin", password="another-long-phrase-88", staff=True, actor_label="demo")
+    assert first.pk == again.pk
+    again.refresh_from_db()
+    assert (again.is_staff, again.check_password("another-long-phrase-88")) == (True, True)
+    assert UserProfile.objects.get(user=again).role == "admin"
+    assert list(AuditLog.objects.order_by("id").values_list("action", "actor_label")) == [
+        ("user.create", "demo"), ("user.reset", "demo")]
