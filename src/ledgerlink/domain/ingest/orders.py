@@ -4,8 +4,7 @@
 all good new ones in ONE transaction (transactional outbox, invariant 1): orders, lines, rule logs,
 push requests, revisions and audit rows, one INSERT per table. What it needs is read once per batch,
 before the transaction: the order sources (with the orders that already exist under the batch's
-external ids, and each site area's default and shipping item and default customer), the enabled
-automation rules, the mirror's items and customers (``MirrorLookups``). Rules still run per order,
+external ids), the enabled automation rules, the mirror's items and customers (``MirrorLookups``). Rules still run per order,
 in order, each change logged. Each order's answer comes back in the request's order: 201 created,
 200 delivered before (idempotent on (order source, external id), also inside one batch and when
 batches race), 422 refused (only that order; nothing of it is written). ``ingest_order`` is the
@@ -19,13 +18,10 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import Exists, F, FilteredRelation, JSONField, OuterRef, Q, Subquery
-from django.db.models.functions import JSONObject
+from django.db.models import F, FilteredRelation, Q
 
 from ledgerlink.core.models import (
     AuditLog,
-    Customer,
-    Item,
     Order,
     OrderLine,
     OrderRuleLog,
@@ -261,34 +257,15 @@ def _external_id_candidates(items: list) -> set[str]:
     return out
 
 
-def _site_area_row(model, field_name: str, *, values: dict) -> Subquery:
-    """The site area's item or customer named by ``field_name`` (its QBO Id), as JSON, per source row."""
-    qs = model.objects.filter(
-        company_id=OuterRef("site_area__company_id"), qbo_id=OuterRef(f"site_area__{field_name}")
-    ).order_by()
-    return Subquery(qs.values(row=JSONObject(**values))[:1], output_field=JSONField())
-
-
-_ITEM_JSON = {"id": "id", "name": "name", "sku": "sku", "active": "active"}
-_CUSTOMER_JSON = {"id": "id", "display_name": "display_name"}
-
-
-def _read_sources(items: list, lookups: MirrorLookups) -> tuple[OrderSourceIndex, dict[tuple[int, str], int]]:
-    """One query: the order sources the batch names, with their site areas and companies, the
-    orders that exist under the batch's external ids, and each site area's default item, shipping
-    item and default customer (seeded into ``lookups``)."""
+def _read_sources(items: list) -> tuple[OrderSourceIndex, dict[tuple[int, str], int]]:
+    """One query: the order sources the batch names, with their site areas and companies, and the
+    orders that exist under the batch's external ids (a filtered join: a source row per existing order)."""
     ids, names = OrderSourceIndex.wanted(data.get("order_source") for data in items if isinstance(data, dict))
     if not ids and not names:
         return OrderSourceIndex([]), {}
     qs = (
         OrderSource.objects.select_related("site_area__company")
         .filter(Q(pk__in=sorted(ids)) | Q(name__in=sorted(names)))
-        .annotate(
-            default_item_row=_site_area_row(Item, "default_item", values=_ITEM_JSON),
-            shipping_item_row=_site_area_row(Item, "shipping_item", values=_ITEM_JSON),
-            default_customer_row=_site_area_row(Customer, "default_customer", values=_CUSTOMER_JSON),
-            company_has_items=Exists(Item.objects.filter(company_id=OuterRef("site_area__company_id"))),
-        )
         .order_by()
     )
     external_ids = sorted(_external_id_candidates(items))
@@ -303,28 +280,8 @@ def _read_sources(items: list, lookups: MirrorLookups) -> tuple[OrderSourceIndex
     for source in qs:
         if getattr(source, "existing_id", None) is not None:
             existing[(source.pk, source.existing_external_id)] = source.existing_id
-        if source.pk in sources:
-            continue
-        sources[source.pk] = source
-        area: SiteArea = source.site_area
-        lookups.seed_has_items(area.company_id, bool(source.company_has_items))
-        for qbo_id, row in ((area.default_item, source.default_item_row), (area.shipping_item, source.shipping_item_row)):
-            if qbo_id:
-                lookups.seed_item(area.company_id, qbo_id, _item(area.company_id, qbo_id, row))
-        if area.default_customer:
-            row = source.default_customer_row
-            customer = None if row is None else Customer(
-                id=row["id"], company_id=area.company_id, qbo_id=area.default_customer, display_name=row["display_name"]
-            )
-            lookups.seed_customer(area.company_id, area.default_customer, customer)
+        sources.setdefault(source.pk, source)
     return OrderSourceIndex(sources.values()), existing
-
-
-def _item(company_id: int, qbo_id: str, row: dict | None) -> Item | None:
-    if row is None:
-        return None
-    return Item(id=row["id"], company_id=company_id, qbo_id=qbo_id, name=row["name"], sku=row["sku"],
-                active=bool(row["active"]))
 
 
 def _preload(new: list[_New], lookups: MirrorLookups) -> None:
@@ -345,6 +302,8 @@ def _preload(new: list[_New], lookups: MirrorLookups) -> None:
                 item_ids.setdefault(cid, set()).add(qbo_id)
         if order.qbo_customer_id:
             customer_ids.setdefault(cid, set()).add(order.qbo_customer_id)
+        elif area.customer_policy == SiteArea.CustomerPolicy.DEFAULT and area.default_customer:
+            customer_ids.setdefault(cid, set()).add(area.default_customer)
         if order.email:
             emails.setdefault(cid, set()).add(order.email)
     lookups.preload(skus=skus, item_ids=item_ids, emails=emails, customer_ids=customer_ids)
@@ -353,7 +312,7 @@ def _preload(new: list[_New], lookups: MirrorLookups) -> None:
 def _ingest(items: list, actor, label: str) -> list[IngestResult]:
     results = [IngestResult(index=i) for i in range(len(items))]
     lookups = MirrorLookups()
-    sources, existing = _read_sources(items, lookups)
+    sources, existing = _read_sources(items)
 
     # Validate each order; find the ones delivered before (or twice in this batch).
     new: list[_New] = []

@@ -2,9 +2,9 @@
 
 ``MirrorLookups`` answers what ``find_item_for_sku`` and ``match_customer_by_email`` answer. Alone it
 asks the database when a question comes (one order's payload: what ``build_payload`` always did);
-a batch ``preload``s what all its orders name, one query per kind of record, and ``seed``s what it
-already read (a site area's default item comes with the site area). A question about something not
-preloaded is asked live and remembered, so the answers never depend on what was preloaded.
+a batch ``preload``s what all its orders name, one query per kind of record. A question about
+something not preloaded is asked live and remembered, so the answers never depend on what was
+preloaded.
 """
 
 from __future__ import annotations
@@ -40,21 +40,6 @@ class MirrorLookups:
         self._customers: dict[tuple[int, str], Customer | None] = {}  # (company, QBO Id)
         self._emails: dict[tuple[int, str], list[Customer]] = {}  # active, newest QBO update first
         self.queries = 0  # look-ups that went to the database (for the benchmarks)
-
-    # --- what a batch knows already ----------------------------------------------------------------
-
-    def seed_item(self, company: Company | int, qbo_id: str, item: Item | None) -> None:
-        """The item with this QBO Id (None: the mirror has none), read by the caller."""
-        cid = _cid(company)
-        self._items[(cid, qbo_id)] = item
-        if item is not None:
-            self._has_items[cid] = True
-
-    def seed_has_items(self, company: Company | int, has_items: bool) -> None:
-        self._has_items[_cid(company)] = has_items
-
-    def seed_customer(self, company: Company | int, qbo_id: str, customer: Customer | None) -> None:
-        self._customers[(_cid(company), qbo_id)] = customer
 
     # --- a batch: one query per kind ----------------------------------------------------------------
 

@@ -246,8 +246,8 @@ def _sku_order(n: int, source: str = "Wholesale Portal") -> dict:
 @pytest.mark.django_db
 def test_statements_single_order_and_batch():
     """Round trips are the cost on PostgreSQL: the single path reads the order source (with the
-    existing order and the site area's items), the rules, the items and the customers, then writes
-    order, lines, request, revision and audit rows in one transaction; a batch reads as much once."""
+    existing order), the rules, the items and the customers, then writes order, lines, request,
+    revision and audit rows in one transaction; a batch reads as much once."""
     make_world()
     ingest_order(_sku_order(0))
     with CaptureQueriesContext(connection) as single:
