@@ -32,7 +32,7 @@ from ledgerlink.domain.companies.connect import connect_company
 from ledgerlink.domain.ingest import orders as ingest_module
 from ledgerlink.domain.ingest.orders import MAX_BATCH, ingest_order, ingest_orders
 from ledgerlink.domain.mirror.match import match_customer_by_email
-from ledgerlink.domain.mirror.store import apply_customer
+from ledgerlink.domain.mirror.store import apply_customer, apply_item
 from ledgerlink.domain.sync.cdc import cdc_sync_company
 from ledgerlink.domain.sync.full import sync_company
 from ledgerlink.worker.loop import Worker
@@ -74,7 +74,7 @@ class Control:
 def make_company(ctl: Control, name: str, *, push_method: str = "invoice", limits=None, latency=0,
                  customers: list[dict] | None = None):
     """A sandbox realm (its customers seeded through the control API, so no API request is spent),
-    connected through the real OAuth flow, its customers mirrored, one site area and order source."""
+    connected through the real OAuth flow, its customers and items mirrored, one site area and order source."""
 
     if customers is None:
         customers = [{"DisplayName": f"{name} Buyer", "PrimaryEmailAddr": {"Address": BUYER_EMAIL}}]
@@ -82,6 +82,9 @@ def make_company(ctl: Control, name: str, *, push_method: str = "invoice", limit
     company = connect_company(ctl.base_url, name=name, realm_id=realm["realm_id"])
     for record in realm["entities"].get("Customer", [])[:1000]:
         apply_customer(company, record)
+    # Every realm has QBO's item "Services" (Id 1), the site area's default item: mirrored as a sync
+    # would (without an API request, which the ceiling's window would count).
+    apply_item(company, {"Id": "1", "Name": "Services", "Type": "Service", "Active": True, "SyncToken": "0"})
     area = SiteArea.objects.create(company=company, name=f"{name} area", push_method=push_method, default_item="1")
     source = OrderSource.objects.create(site_area=area, name=f"{name} source")
     return company, source, realm
