@@ -207,7 +207,7 @@ def create_order(request, payload: OrderIn):
 
 
 class OrderBatchIn(Schema):
-    orders: list[Any]
+    orders: list[Any] | None = None  # required, but the role is checked first
 
 
 class OrderBatchResultOut(Schema):
@@ -232,6 +232,8 @@ def create_orders_batch(request, payload: OrderBatchIn):
     200 (delivered before: ``id`` is the existing order) or 422 (refused with ``detail`` and
     ``field``; nothing of that order is stored, the others are)."""
     user = need(request, "operator")
+    if payload.orders is None:
+        raise ServiceError("is required", field="orders")
     if not payload.orders:
         raise ServiceError("must hold at least one order", field="orders")
     if len(payload.orders) > MAX_BATCH:

@@ -26,6 +26,7 @@ from ledgerlink.core.models import (
     PushRevision,
     SiteArea,
     SyncState,
+    UserProfile,
 )
 from ledgerlink.domain.accounts.tokens import create_api_token
 from ledgerlink.domain.companies.connect import connect_company
@@ -1070,7 +1071,6 @@ def case_http(p: dict) -> dict:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from ledgerlink.core.models import UserProfile
 
     ctl = Control(p["sandbox"])
     company, source, _ = make_company(ctl, "HTTP")
