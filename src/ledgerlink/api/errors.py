@@ -4,6 +4,7 @@ reworded the way the services word theirs."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError
@@ -73,6 +74,20 @@ def _message(err: dict) -> str:
     return str(err.get("msg", "is invalid"))
 
 
+def validation_errors(errors) -> list[dict]:
+    """pydantic's errors as ``[{"field", "detail"}]``, worded as the services word theirs (the
+    batch endpoint words each order's refusal so, too)."""
+    out = []
+    for err in errors:
+        loc = list(err.get("loc") or [])
+        # a union (int | str) reports one error per member: name the field once
+        loc = [part for part in loc if part not in ("int", "str", "function-after[...]")]
+        item = {"field": _field_path(loc), "detail": _message(err)}
+        if item not in out:
+            out.append(item)
+    return out
+
+
 def install_error_handlers(api: NinjaAPI) -> None:
     """The handlers that turn every refusal into ``{"detail", "field"}`` with its status."""
 
@@ -82,14 +97,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(NinjaValidationError)
     def _validation_error(request, exc: NinjaValidationError):
-        errors = []
-        for err in exc.errors:
-            loc = list(err.get("loc") or [])
-            # a union (int | str) reports one error per member: name the field once
-            loc = [part for part in loc if part not in ("int", "str", "function-after[...]")]
-            item = {"field": _field_path(loc), "detail": _message(err)}
-            if item not in errors:
-                errors.append(item)
+        errors = validation_errors(exc.errors)
         first = errors[0] if errors else {"field": None, "detail": "invalid input"}
         return api.create_response(
             request, {"detail": first["detail"], "field": first["field"], "errors": errors}, status=422
@@ -97,6 +105,13 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(RequestDataTooBig)
     def _too_big(request, exc):
+        if request.path.rstrip("/").endswith("/orders/batch"):
+            return api.create_response(
+                request,
+                {"detail": f"the request body is too large (at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes): "
+                 "send the orders in smaller batches", "field": "orders"},
+                status=413,
+            )
         return api.create_response(
             request,
             {"detail": f"the request body is too large (an edited payload may be at most {MAX_EDIT_BYTES:,} bytes)",

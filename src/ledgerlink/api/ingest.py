@@ -8,13 +8,14 @@ from typing import Any
 
 from ninja import Router, Schema, Status
 from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 
 from ledgerlink.api.auth import label, need
-from ledgerlink.api.errors import ERRORS, get_or_404
+from ledgerlink.api.errors import ERRORS, get_or_404, validation_errors
 from ledgerlink.core.models import AutomationRule, Order
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.ingest import automation
-from ledgerlink.domain.ingest.orders import ingest_order
+from ledgerlink.domain.ingest.orders import MAX_BATCH, ingest_orders
 from ledgerlink.domain.paging import keyset_page, page_size
 
 router = Router()
@@ -128,7 +129,15 @@ class OrderPageOut(Schema):
     next_after: int | None
 
 
-def _order_out(order: Order) -> dict:
+def _order_out(order: Order, *, lines=None, requests=None, rule_log=None) -> dict:
+    """An order as the API shows it; ``lines``, ``requests`` and ``rule_log`` when the caller holds
+    them already (the order it just ingested), else they are read."""
+    if lines is None:
+        lines = order.lines.all().order_by("position", "id")
+    if requests is None:
+        requests = order.push_requests.order_by("id")
+    if rule_log is None:
+        rule_log = order.rule_log.order_by("id")
     return {
         "id": order.pk,
         "order_source": order.order_source_id,
@@ -146,7 +155,7 @@ def _order_out(order: Order) -> dict:
         "lines": [
             {"sku": ln.sku, "description": ln.description, "quantity": ln.quantity, "unit_price": ln.unit_price,
              "amount": ln.amount}
-            for ln in order.lines.all().order_by("position", "id")
+            for ln in lines
         ],
         "shipping": order.shipping,
         "discount": order.discount,
@@ -163,18 +172,19 @@ def _order_out(order: Order) -> dict:
         "created_at": order.created_at,
         "requests": [
             {"id": pr.pk, "kind": pr.kind, "state": pr.state, "revision": pr.revision, "error_kind": pr.error_kind}
-            for pr in order.push_requests.order_by("id")
+            for pr in requests
         ],
         "rule_log": [
             {"rule": log.rule_id, "rule_name": log.rule_name, "field": log.field, "old_value": log.old_value,
              "new_value": log.new_value, "created_at": log.created_at}
-            for log in order.rule_log.order_by("id")
+            for log in rule_log
         ],
     }
 
 
 def _load_order(order_id: int) -> Order:
-    order = Order.objects.select_related("order_source__site_area").filter(pk=order_id).first()
+    order = Order.objects.select_related("order_source__site_area").filter(pk=order_id).first() if (
+        0 < order_id < 2**63) else None
     if order is None:
         raise ServiceError(f"order {order_id} does not exist", field="id", status=404)
     return order
@@ -186,8 +196,71 @@ def create_order(request, payload: OrderIn):
     was delivered before (nothing is created twice)."""
     user = need(request, "operator")
     data = payload.dict(exclude_unset=True)
-    order, created = ingest_order(data, actor=user, actor_label=label(user))
-    return Status(201 if created else 200, _order_out(_load_order(order.pk)))
+    (result,) = ingest_orders([data], actor=user, actor_label=label(user))
+    if result.error is not None:
+        raise result.error
+    if not result.created:
+        return Status(200, _order_out(_load_order(result.id)))
+    # The order just written, answered from memory (reading it back cost more than writing it).
+    requests = [result.request] if result.request is not None else []
+    return Status(201, _order_out(result.order, lines=result.lines, requests=requests, rule_log=result.rule_log))
+
+
+class OrderBatchIn(Schema):
+    orders: list[Any] | None = None  # required, but the role is checked first
+
+
+class OrderBatchResultOut(Schema):
+    index: int
+    status: int
+    id: int | None
+    detail: str | None
+    field: str | None
+
+
+class OrderBatchOut(Schema):
+    results: list[OrderBatchResultOut]
+    created: int
+    existing: int
+    refused: int
+
+
+@router.post("/orders/batch", response={200: OrderBatchOut, **ERRORS}, tags=["orders"])
+def create_orders_batch(request, payload: OrderBatchIn):
+    """Ingest up to 500 orders in one call (one transaction), each with the same fields and rules as
+    ``POST /orders``. The answer lists each order in the request's order: ``status`` 201 (created),
+    200 (delivered before: ``id`` is the existing order) or 422 (refused with ``detail`` and
+    ``field``; nothing of that order is stored, the others are)."""
+    user = need(request, "operator")
+    if payload.orders is None:
+        raise ServiceError("is required", field="orders")
+    if not payload.orders:
+        raise ServiceError("must hold at least one order", field="orders")
+    if len(payload.orders) > MAX_BATCH:
+        raise ServiceError(
+            f"must hold at most {MAX_BATCH} orders (got {len(payload.orders):,}): send the rest in another batch",
+            field="orders",
+        )
+    results: list[dict | None] = []
+    valid, positions = [], []
+    for index, item in enumerate(payload.orders):
+        if not isinstance(item, dict):
+            results.append({"index": index, "status": 422, "id": None, "detail": "the order must be a JSON object",
+                            "field": None})
+            continue
+        try:
+            valid.append(OrderIn.model_validate(item).dict(exclude_unset=True))
+        except PydanticValidationError as exc:
+            first = validation_errors(exc.errors())[0]
+            results.append({"index": index, "status": 422, "id": None, **first})
+            continue
+        positions.append(len(results))
+        results.append(None)
+    for position, result in zip(positions, ingest_orders(valid, actor=user, actor_label=label(user)), strict=True):
+        results[position] = {**result.as_dict(), "index": position}
+    statuses = [r["status"] for r in results]
+    return {"results": results, "created": statuses.count(201), "existing": statuses.count(200),
+            "refused": statuses.count(422)}
 
 
 @router.get("/orders", response=OrderPageOut, tags=["orders"])
@@ -202,7 +275,7 @@ def list_orders(
 ):
     qs = Order.objects.all()
     if order_source:
-        qs = qs.filter(order_source_id=order_source)
+        qs = qs.filter(order_source_id=order_source) if 0 < order_source < 2**63 else qs.none()
     if status:
         qs = qs.filter(status=status)
     if external_id:

@@ -1,6 +1,6 @@
 """``python -m ledgerlink.bench [--quick | --full | --smoke] [--only NAME ...] [--out DIR]``
 
-Runs the benchmarks (ceiling, overhead, mirror, admin, profile), prints a table and writes
+Runs the benchmarks (ceiling, overhead, mirror, admin, http, csv, profile), prints a table and writes
 docs/benchmarks.md with the table and docs/benchmarks.svg. Every figure comes from this run on this
 machine. Each case runs in its own process with a fresh database (SQLite copied from one migrated
 template; PostgreSQL ``ledgerlink_bench`` re-created from a migrated template and dropped at the end)
@@ -23,37 +23,43 @@ from pathlib import Path
 from ledgerlink.bench import report
 from ledgerlink.bench.common import PgTemplate, Sandbox, SqliteTemplate, free_port, run_case
 
-NAMES = ("ceiling", "mirror", "admin", "profile", "overhead")  # the longest last
+NAMES = ("ceiling", "mirror", "admin", "http", "csv", "profile", "overhead")  # the longest last
 PG_URL = os.environ.get("LEDGERLINK_BENCH_PG", "postgres://postgres@127.0.0.1:5432/ledgerlink_bench")
 
 SIZES = {
     "smoke": {
         "ceiling": {"window_s": 2, "orders": 60, "pq_window_s": 1, "median_ms": 20, "p99_ms": 100, "concurrency": 10},
-        "overhead": {"orders": 100, "companies": 2, "pg_workers": [1, 2], "concurrency": 4, "ingest_sample": 40},
+        "overhead": {"orders": 100, "companies": 2, "pg_workers": [1, 2], "concurrency": 4, "single_sample": 40},
         "mirror": {"customers": 300, "changes": 30, "match_customers": 2000},
         "admin": {"requests": 1000, "repeats": 1},
-        "profile": {"orders": 10, "limit": 10},
+        "http": {"requests": 10, "batches": 2, "batch_size": 50},
+        "csv": {"rows": 2000, "lines": 4},
+        "profile": {"orders": 10, "limit": 10, "batch": 50, "batches": 1},
     },
     "quick": {
         "ceiling": {"window_s": 15, "orders": 700, "pq_window_s": 5, "median_ms": 300, "p99_ms": 2000, "concurrency": 10},
-        "overhead": {"orders": 2000, "companies": 20, "pg_workers": [1, 2, 4], "concurrency": 4},
+        "overhead": {"orders": 2000, "companies": 20, "pg_workers": [1, 2, 4], "concurrency": 4, "single_sample": 500},
         "mirror": {"customers": 10_000, "changes": 200, "match_customers": 100_000},
         "admin": {"requests": 50_000, "repeats": 10},
-        "profile": {"orders": 200, "limit": 30},
+        "http": {"requests": 100, "batches": 4, "batch_size": 500},
+        "csv": {"rows": 100_000, "lines": 4},
+        "profile": {"orders": 200, "limit": 30, "batch": 500, "batches": 2},
     },
     "default": {
         "ceiling": {"window_s": 60, "orders": 2400, "pq_window_s": 30, "median_ms": 300, "p99_ms": 2000,
                     "concurrency": 10},
         "overhead": {"orders": 20_000, "companies": 20, "pg_workers": [1, 2, 4], "concurrency": 4,
-                     "ingest_sample": 2000},
+                     "single_sample": 2000},
         "mirror": {"customers": 100_000, "changes": 1000, "match_customers": 1_000_000},
         "admin": {"requests": 1_000_000, "repeats": 20, "page_seconds": 12},
-        "profile": {"orders": 200, "limit": 30},
+        "http": {"requests": 300, "batches": 10, "batch_size": 500},
+        "csv": {"rows": 1_000_000, "lines": 4},
+        "profile": {"orders": 200, "limit": 30, "batch": 500, "batches": 2},
     },
 }
 SIZES["full"] = json.loads(json.dumps(SIZES["default"]))
 SIZES["full"]["ceiling"].update(window_s=120, orders=4400, pq_window_s=60)
-SIZES["full"]["overhead"]["ingest_sample"] = None  # every order through ingest_order
+SIZES["full"]["overhead"]["single_sample"] = 5000  # a larger sample of the single-order path
 
 
 def say(msg: str) -> None:
@@ -107,7 +113,7 @@ class Runner:
     def overhead(self) -> dict:
         p = self.sizes["overhead"]
         common = {"orders": p["orders"], "companies": p["companies"], "concurrency": p["concurrency"],
-                  "ingest_sample": p.get("ingest_sample")}
+                  "single_sample": p.get("single_sample")}
         port = free_port()
         runs = []
         say(f"overhead: {p['orders']:,} orders, {p['companies']} companies, SQLite, 1 worker")
@@ -117,8 +123,7 @@ class Runner:
             say(f"overhead: PostgreSQL ingest of {p['orders']:,} orders (once; snapshot for each worker count)")
 
             def ingest_step():
-                out = self.with_sandbox("overhead", {**common, "mode": "ingest", "workers": 0, "label": "PostgreSQL",
-                                                     "ingest_processes": p.get("pg_ingest_processes", 4)},
+                out = self.with_sandbox("overhead", {**common, "mode": "ingest", "workers": 0, "label": "PostgreSQL"},
                                         self.pg.fresh(), port=port)
                 self.pg.snapshot()
                 return out
@@ -161,9 +166,21 @@ class Runner:
         say(f"admin: {p['requests']:,} push requests stored (SQLite)")
         return self.with_sandbox("admin", p, self.sqlite.fresh("admin"))
 
+    def http(self) -> dict:
+        p = self.sizes["http"]
+        say(f"http: gunicorn (2 processes) + a worker, SQLite: {p['requests']} POST /orders, {p['requests']} GET "
+            f"/orders, {p['batches']} batches of {p['batch_size']}")
+        return self.with_sandbox("http", p, self.sqlite.fresh("http"))
+
+    def csv(self) -> dict:
+        p = self.sizes["csv"]
+        say(f"csv: ledgerlink import-orders of {p['rows']:,} rows (SQLite)")
+        return self.with_sandbox("csv", p, self.sqlite.fresh("csv"))
+
     def profile(self) -> dict:
         p = self.sizes["profile"]
-        say(f"profile: cProfile of ingest_order ({p['orders']} orders) and of the worker loop")
+        say(f"profile: cProfile of ingest_order ({p['orders']} orders), of ingest_orders ({p['batches']} x "
+            f"{p['batch']}) and of the worker loop")
         return {"ingest": self.with_sandbox("profile_ingest", p, self.sqlite.fresh("profile")),
                 "worker": self.with_sandbox("profile_worker", p, self.sqlite.fresh("profile-worker"))}
 

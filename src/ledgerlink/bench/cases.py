@@ -21,19 +21,19 @@ from ledgerlink.core.models import (
     Customer,
     CustomerEmail,
     Order,
-    OrderLine,
     OrderSource,
     PushRequest,
     PushRevision,
     SiteArea,
     SyncState,
+    UserProfile,
 )
 from ledgerlink.domain.accounts.tokens import create_api_token
 from ledgerlink.domain.companies.connect import connect_company
-from ledgerlink.domain.ingest import orders as ingest_orders
-from ledgerlink.domain.ingest.orders import ingest_order
+from ledgerlink.domain.ingest import orders as ingest_module
+from ledgerlink.domain.ingest.orders import MAX_BATCH, ingest_order, ingest_orders
 from ledgerlink.domain.mirror.match import match_customer_by_email
-from ledgerlink.domain.mirror.store import apply_customer
+from ledgerlink.domain.mirror.store import apply_customer, apply_item
 from ledgerlink.domain.sync.cdc import cdc_sync_company
 from ledgerlink.domain.sync.full import sync_company
 from ledgerlink.worker.loop import Worker
@@ -75,7 +75,7 @@ class Control:
 def make_company(ctl: Control, name: str, *, push_method: str = "invoice", limits=None, latency=0,
                  customers: list[dict] | None = None):
     """A sandbox realm (its customers seeded through the control API, so no API request is spent),
-    connected through the real OAuth flow, its customers mirrored, one site area and order source."""
+    connected through the real OAuth flow, its customers and items mirrored, one site area and order source."""
 
     if customers is None:
         customers = [{"DisplayName": f"{name} Buyer", "PrimaryEmailAddr": {"Address": BUYER_EMAIL}}]
@@ -83,6 +83,9 @@ def make_company(ctl: Control, name: str, *, push_method: str = "invoice", limit
     company = connect_company(ctl.base_url, name=name, realm_id=realm["realm_id"])
     for record in realm["entities"].get("Customer", [])[:1000]:
         apply_customer(company, record)
+    # Every realm has QBO's item "Services" (Id 1), the site area's default item: mirrored as a sync
+    # would (without an API request, which the ceiling's window would count).
+    apply_item(company, {"Id": "1", "Name": "Services", "Type": "Service", "Active": True, "SyncToken": "0"})
     area = SiteArea.objects.create(company=company, name=f"{name} area", push_method=push_method, default_item="1")
     source = OrderSource.objects.create(site_area=area, name=f"{name} source")
     return company, source, realm
@@ -102,28 +105,48 @@ def order_data(source_id: int, i: int, email: str, lines: int = 2) -> dict:
     }
 
 
-class PayloadTimer:
-    """Thread CPU time spent in ``build_payload`` during ingest (wraps the name ingest_order calls)."""
+# The stages of ingest, by the function of domain/ingest/orders.py that runs each (what is left is
+# writing: the INSERTs, the transaction, building the rows).
+STAGES = {
+    "read": ("_read_sources", "enabled_rules", "_preload"),
+    "validate": ("validate_order_input",),
+    "rules": ("apply_rules",),
+    "payload": ("build_payload",),
+    "preflight": ("plan_push_request",),
+}
+
+
+class StageTimer:
+    """Thread CPU time per stage of ingest (wraps the names domain/ingest/orders.py calls)."""
 
     def __init__(self):
-
-        self.mod = ingest_orders
-        self.orig = ingest_orders.build_payload
-        self.cpu = 0.0
+        self.mod = ingest_module
+        self.orig = {}
+        self.cpu = dict.fromkeys(STAGES, 0.0)
 
     def __enter__(self):
-        def timed(order):
-            t = time.thread_time()
-            try:
-                return self.orig(order)
-            finally:
-                self.cpu += time.thread_time() - t
+        for stage, names in STAGES.items():
+            for name in names:
+                orig = getattr(self.mod, name)
+                self.orig[name] = orig
 
-        self.mod.build_payload = timed
+                def timed(*args, _orig=orig, _stage=stage, **kwargs):
+                    t = time.thread_time()
+                    try:
+                        return _orig(*args, **kwargs)
+                    finally:
+                        self.cpu[_stage] += time.thread_time() - t
+
+                setattr(self.mod, name, timed)
         return self
 
     def __exit__(self, *exc):
-        self.mod.build_payload = self.orig
+        for name, orig in self.orig.items():
+            setattr(self.mod, name, orig)
+
+    @property
+    def payload(self) -> float:
+        return self.cpu["payload"]
 
 
 class PgBackendCpu:
@@ -181,41 +204,56 @@ class PgBackendCpu:
         return sum(max(0.0, v - self.base.get(pid, 0.0)) for pid, v in self.last.items())
 
 
-def _ingest_range(jobs: list[tuple[int, str]], indexes: range, label: str, n: int) -> tuple[float, float]:
-    """ingest_order for the given order indexes; returns (cpu seconds, build_payload cpu seconds)."""
+def _ingest_range(jobs: list[tuple[int, str]], indexes: range, label: str, n: int, batch: int = 0) -> tuple:
+    """The orders of ``indexes`` through ingest_order one by one (``batch`` 0) or through
+    ingest_orders, ``batch`` at a time; returns (cpu seconds, cpu seconds per stage)."""
 
-    step = max(1, n // 10)
-    with PayloadTimer() as pt:
+    step = max(1, len(indexes) // 10)
+    with StageTimer() as st:
         cpu0, t0 = self_cpu(), time.perf_counter()
-        for k, i in enumerate(indexes):
-            source_id, email = jobs[i % len(jobs)]
-            ingest_order(order_data(source_id, i, email), actor_label="bench")
-            if (k + 1) % step == 0:
-                log(f"{label}: ingested {k + 1:,}/{len(indexes):,} ({(k + 1) / (time.perf_counter() - t0):,.0f} orders/s)")
-        return self_cpu() - cpu0, pt.cpu
+        if batch:
+            for k in range(0, len(indexes), batch):
+                chunk = indexes[k : k + batch]
+                results = ingest_orders([order_data(jobs[i % len(jobs)][0], i, jobs[i % len(jobs)][1]) for i in chunk],
+                                        actor_label="bench")
+                if any(r.status != 201 for r in results):
+                    raise RuntimeError(f"batch ingest refused orders: {[r.as_dict() for r in results if r.status != 201][:3]}")
+                if (k // batch) % max(1, len(indexes) // batch // 10) == 0:
+                    log(f"{label}: ingested {k + len(chunk):,}/{len(indexes):,} "
+                        f"({(k + len(chunk)) / (time.perf_counter() - t0):,.0f} orders/s)")
+        else:
+            for k, i in enumerate(indexes):
+                source_id, email = jobs[i % len(jobs)]
+                ingest_order(order_data(source_id, i, email), actor_label="bench")
+                if (k + 1) % step == 0:
+                    log(f"{label}: ingested {k + 1:,}/{len(indexes):,} ({(k + 1) / (time.perf_counter() - t0):,.0f} orders/s)")
+        return self_cpu() - cpu0, dict(st.cpu)
 
 
-def _ingest_child(conn, jobs, indexes, label, n) -> None:
+def _ingest_child(conn, jobs, indexes, label, n, batch) -> None:
     from django.db import connections
 
     try:
-        conn.send(_ingest_range(jobs, indexes, label, n))
+        conn.send(_ingest_range(jobs, indexes, label, n, batch))
     finally:
         connections.close_all()
         conn.close()
 
 
-def ingest(jobs: list[tuple[int, str]], n: int, *, label: str, processes: int = 1) -> dict:
-    """Ingest ``n`` orders round-robin over ``jobs`` [(source id, email)] through ingest_order, in
+def ingest(jobs: list[tuple[int, str]], n: int, *, label: str, processes: int = 1, start: int = 0,
+           batch: int = 0) -> dict:
+    """Ingest orders ``start`` .. ``start + n`` round-robin over ``jobs`` [(source id, email)], one by
+    one through ingest_order (``batch`` 0) or ``batch`` at a time through ingest_orders, in
     ``processes`` processes (forked; PostgreSQL) or in this one."""
     import multiprocessing
 
     from django.db import connections
 
+    indexes = range(start, start + n)
     with PgBackendCpu() as pg:
         if processes <= 1:
             t0 = time.perf_counter()
-            cpu, payload_cpu = _ingest_range(jobs, range(n), label, n)
+            cpu, stages = _ingest_range(jobs, indexes, label, n, batch)
             wall = time.perf_counter() - t0
         else:
             connections.close_all()
@@ -226,21 +264,23 @@ def ingest(jobs: list[tuple[int, str]], n: int, *, label: str, processes: int = 
             for k in range(processes):
                 parent_end, child_end = ctx.Pipe(duplex=False)
                 proc = ctx.Process(target=_ingest_child,
-                                   args=(child_end, jobs, range(k, n, processes), f"{label} #{k + 1}", n))
+                                   args=(child_end, jobs, indexes[k::processes], f"{label} #{k + 1}", n, batch))
                 proc.start()
                 children.append((proc, parent_end))
-            payload_cpu = 0.0
+            stages = dict.fromkeys(STAGES, 0.0)
             for proc, end in children:
                 if end.poll(3600):
-                    payload_cpu += end.recv()[1]
+                    for stage, value in end.recv()[1].items():
+                        stages[stage] += value
                 proc.join()
                 if proc.exitcode != 0:
                     raise RuntimeError(f"ingest process exited with {proc.exitcode}")
             wall = time.perf_counter() - t0
             after = os.times()
             cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    return {"orders": n, "processes": processes, "wall_s": wall, "cpu_s": cpu, "payload_cpu_s": payload_cpu,
-            "db_server_cpu_s": pg.cpu, "orders_per_s": n / wall}
+    return {"orders": n, "processes": processes, "batch": batch, "wall_s": wall, "cpu_s": cpu,
+            "payload_cpu_s": stages["payload"], "stage_cpu_s": stages, "db_server_cpu_s": pg.cpu,
+            "orders_per_s": n / wall}
 
 
 def start_worker(worker_id: str, concurrency: int, *extra: str) -> subprocess.Popen:
@@ -433,15 +473,14 @@ def case_overhead(p: dict) -> dict:
             pairs.append((company, source))
             realms.append(realm["realm_id"])
             jobs.append((source.pk, BUYER_EMAIL if method == "invoice" else f"shopper{c}@example.com"))
-        sample = min(n, int(p.get("ingest_sample") or n))
-        log(f"overhead [{p['label']}]: {n_companies} companies connected; ingesting {sample:,} orders")
-        ing = ingest(jobs, sample, label=f"overhead [{p['label']}]", processes=int(p.get("ingest_processes", 1)))
-        if sample < n:
-            t = time.perf_counter()
-            clone_orders(sample, n)
-            ing["cloned"] = n - sample
-            ing["clone_s"] = time.perf_counter() - t
-            log(f"overhead [{p['label']}]: {n - sample:,} more orders cloned from them in {ing['clone_s']:.0f} s")
+        # The baseline: the single-order path (ingest_order, what POST /orders ran before batches) for
+        # a sample; the rest through the batch path (ingest_orders, MAX_BATCH at a time).
+        sample = min(n, int(p.get("single_sample") or n))
+        log(f"overhead [{p['label']}]: {n_companies} companies connected; {sample:,} orders one by one, "
+            f"{n - sample:,} in batches of {MAX_BATCH}")
+        single = ingest(jobs, sample, label=f"overhead [{p['label']}] single", processes=1)
+        batch = ingest(jobs, n - sample, label=f"overhead [{p['label']}] batch", start=sample, batch=MAX_BATCH)
+        ing = {"single": single, "batch": batch, "orders": n}
         if mode == "ingest":
             return {"ingest": ing, "realms": realms}
     else:
@@ -455,54 +494,6 @@ def case_overhead(p: dict) -> dict:
             company = connect_company(ctl.base_url, name=f"Overhead {c + 1:02d}", realm_id=realm_id)
             pairs.append((company, OrderSource.objects.get(site_area__company=company)))
     return _overhead_push(p, ctl, pairs, ing, n, n_companies)
-
-
-def clone_orders(sample: int, total: int) -> None:
-    """Copies of the ingested orders (lines, push request, revision 1 with this order's DocNumber and
-    PrivateNote marker) until there are ``total``: the push phase gets its full volume without paying
-    ingest_order's cost again (that cost is measured on the sample)."""
-    from django.db import transaction
-
-
-    originals = list(Order.objects.order_by("id").select_related("order_source__site_area")[:sample])
-    lines = {}
-    for line in OrderLine.objects.filter(order__in=originals).order_by("order_id", "position"):
-        lines.setdefault(line.order_id, []).append(line)
-    requests = {pr.order_id: pr for pr in PushRequest.objects.filter(order__in=originals)}
-    payloads = dict(PushRevision.objects.filter(push_request__order__in=originals, number=1)
-                    .values_list("push_request__order_id", "payload"))
-    now = timezone_now()
-    i = sample
-    while i < total:
-        chunk = []
-        for src in originals[: min(len(originals), total - i, 2000)]:
-            o = Order(order_source=src.order_source, external_id=f"B-{i:07d}", number=f"B{i:07d}", email=src.email,
-                      customer_name=src.customer_name, bill_address=src.bill_address, ship_address=src.ship_address,
-                      currency=src.currency, shipping=src.shipping, discount=src.discount, tax=src.tax,
-                      subtotal=src.subtotal, total=src.total, status=src.status, created_at=now)
-            chunk.append((src, o))
-            i += 1
-        with transaction.atomic():
-            Order.objects.bulk_create([o for _, o in chunk], batch_size=500)
-            OrderLine.objects.bulk_create(
-                [OrderLine(order=o, position=ln.position, sku=ln.sku, description=ln.description,
-                           quantity=ln.quantity, unit_price=ln.unit_price, amount=ln.amount)
-                 for src, o in chunk for ln in lines.get(src.pk, [])], batch_size=1000)
-            prs = []
-            for src, o in chunk:
-                pr0 = requests[src.pk]
-                prs.append(PushRequest(company_id=pr0.company_id, order=o, site_area_id=pr0.site_area_id,
-                                       order_source_id=pr0.order_source_id, email=pr0.email, kind=pr0.kind,
-                                       state=pr0.state, revision=1, next_attempt_at=now, created_at=now,
-                                       updated_at=now))
-            PushRequest.objects.bulk_create(prs, batch_size=500)
-            revisions = []
-            for (src, o), pr in zip(chunk, prs, strict=True):
-                payload = json_copy(payloads[src.pk])
-                payload["DocNumber"] = o.number
-                payload["PrivateNote"] = f"ledgerlink-order:{o.pk}"
-                revisions.append(PushRevision(push_request=pr, number=1, payload=payload, author_label="bench"))
-            PushRevision.objects.bulk_create(revisions, batch_size=500)
 
 
 def json_copy(value):
@@ -535,29 +526,39 @@ def _overhead_push(p: dict, ctl: Control, pairs: list, ing: dict, n: int, n_comp
     def per_order_ms(seconds, count=n):
         return (seconds or 0) * 1000.0 / count
 
-    sample = ing["orders"]  # orders that went through ingest_order (the rest were cloned)
-    ingest_wall_n = ing["wall_s"] * n / sample
-
+    paths = {}
+    for name in ("single", "batch"):
+        part = ing[name]
+        if not part["orders"]:
+            continue
+        ingest_wall_n = part["wall_s"] * n / part["orders"]  # the ingest of all n orders by this path
+        stages = {stage: per_order_ms(cpu, part["orders"]) for stage, cpu in part["stage_cpu_s"].items()}
+        stages["write"] = per_order_ms(part["cpu_s"] - sum(part["stage_cpu_s"].values()), part["orders"])
+        paths[name] = {
+            "orders": part["orders"], "ingest_orders_per_s": part["orders_per_s"], "ingest_wall_for_all_s": ingest_wall_n,
+            "end_to_end_orders_per_s": n / (ingest_wall_n + push_window),
+            "cpu_ms_per_order": per_order_ms(part["cpu_s"], part["orders"]), "stage_cpu_ms_per_order": stages,
+            "db_server_ms_per_order": per_order_ms(part["db_server_cpu_s"], part["orders"]) if pg.enabled else None,
+        }
+    best = paths.get("batch") or paths["single"]
     result = {
         "label": p["label"], "db": connection.vendor, "workers": workers_n, "concurrency": conc,
-        "orders": n, "companies": n_companies, "queued_after_ingest": queued, "ingest": ing,
+        "orders": n, "companies": n_companies, "queued_after_ingest": queued, "ingest": ing, "paths": paths,
         "push_wall_s": wall, "push_window_s": push_window, "push_orders_per_s": n / push_window,
-        "end_to_end_orders_per_s": n / (ingest_wall_n + push_window), "ingest_wall_for_all_s": ingest_wall_n,
+        "end_to_end_orders_per_s": best["end_to_end_orders_per_s"],
         "succeeded": succeeded, "orders_pushed": Order.objects.filter(status="pushed").count(),
         "attempts": Attempt.objects.count(), "batched_attempts": Attempt.objects.filter(batched=True).count(),
         "worker_exit_codes": [w.returncode for w in procs],
         "cpu_ms_per_order": {
-            "ingest": per_order_ms(ing["cpu_s"] - ing["payload_cpu_s"], sample),
-            "payload": per_order_ms(ing["payload_cpu_s"], sample),
             "worker": per_order_ms(sum(cpus)),
-            "db_server_ingest": per_order_ms(ing["db_server_cpu_s"], sample) if pg.enabled else None,
             "db_server_push": per_order_ms(pg.cpu) if pg.enabled else None,
             "sandbox": per_order_ms(sb_cpu),
         },
         **check,
     }
-    log(f"overhead [{p['label']}]: push {result['push_orders_per_s']:,.0f} orders/s, "
-        f"end to end {result['end_to_end_orders_per_s']:,.0f} orders/s; succeeded {succeeded:,}/{n:,}")
+    log(f"overhead [{p['label']}]: push {result['push_orders_per_s']:,.0f} orders/s, end to end "
+        + ", ".join(f"{k} {v['end_to_end_orders_per_s']:,.0f}" for k, v in paths.items())
+        + f" orders/s; succeeded {succeeded:,}/{n:,}")
     return result
 
 
@@ -590,36 +591,75 @@ def _profile_text(prof, limit: int = 25) -> str:
     return text.replace(root + "/", "").replace(str(Path(sys.prefix)) + "/lib/python3.11/site-packages/", "")
 
 
-def case_profile_ingest(p: dict) -> dict:
-    import cProfile
+def _statements(func) -> list[str]:
+    from django.test.utils import CaptureQueriesContext
 
+    with CaptureQueriesContext(connection) as q:
+        func()
+    return [x["sql"][:160] for x in q.captured_queries]
+
+
+def _profiled(func) -> tuple:
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    cpu0 = self_cpu()
+    prof.enable()
+    func()
+    prof.disable()
+    cpu = self_cpu() - cpu0
+    st = pstats.Stats(prof)
+    in_db = sum(v[2] for k, v in st.stats.items() if k[0] == "~" and "execute" in k[2])  # the C-level execute
+    return cpu, (in_db / st.total_tt if st.total_tt else None), prof
+
+
+def case_profile_ingest(p: dict) -> dict:
+    """cProfile and SQL statements of both ingest paths: ingest_order (one order) and ingest_orders
+    (a batch of MAX_BATCH), on the overhead benchmark's orders."""
     ctl = Control(p["sandbox"])
     _, inv, _ = make_company(ctl, "Profile A", push_method="invoice")
     _, rec, _ = make_company(ctl, "Profile B", push_method="sales_receipt")
     jobs = [(inv.pk, BUYER_EMAIL), (rec.pk, "shopper@example.com")]
     ingest(jobs, 50, label="profile warm-up")
-    from django.test.utils import CaptureQueriesContext
-
-
-    with CaptureQueriesContext(connection) as q:
-        ingest_order(order_data(inv.pk, 999, BUYER_EMAIL), actor_label="bench")
-    statements = [x["sql"][:160] for x in q.captured_queries]
+    single_sql = _statements(lambda: ingest_order(order_data(inv.pk, 999, BUYER_EMAIL), actor_label="bench"))
+    size = int(p.get("batch", MAX_BATCH))
+    batch_sql = _statements(lambda: ingest_orders(
+        [order_data(jobs[i % 2][0], i, jobs[i % 2][1]) for i in range(2000, 2000 + size)], actor_label="bench"))
     n = int(p["orders"])
-    prof = cProfile.Profile()
-    cpu0 = self_cpu()
-    prof.enable()
-    for i in range(1000, 1000 + n):
-        source_id, email = jobs[i % 2]
-        ingest_order(order_data(source_id, i, email), actor_label="bench")
-    prof.disable()
-    cpu = self_cpu() - cpu0
-    import pstats
 
-    st = pstats.Stats(prof)
-    in_db = sum(v[2] for k, v in st.stats.items() if k[0] == "~" and "execute" in k[2])  # the C-level execute
-    return {"orders": n, "cpu_ms_per_order_profiled": cpu * 1000 / n, "queries_per_order": len(statements),
-            "db_engine_share": in_db / st.total_tt if st.total_tt else None,
-            "statements": statements, "profile": _profile_text(prof, p.get("limit", 40))}
+    def one_by_one():
+        for i in range(10_000, 10_000 + n):
+            source_id, email = jobs[i % 2]
+            ingest_order(order_data(source_id, i, email), actor_label="bench")
+
+    cpu, share, prof = _profiled(one_by_one)
+    batches = max(1, int(p.get("batches", 2)))
+
+    def in_batches():
+        for b in range(batches):
+            start = 20_000 + b * size
+            ingest_orders([order_data(jobs[i % 2][0], i, jobs[i % 2][1]) for i in range(start, start + size)],
+                          actor_label="bench")
+
+    batch_cpu, batch_share, batch_prof = _profiled(in_batches)
+    return {"orders": n, "cpu_ms_per_order_profiled": cpu * 1000 / n, "queries_per_order": len(single_sql),
+            "db_engine_share": share, "statements": single_sql, "profile": _profile_text(prof, p.get("limit", 40)),
+            "batch": {"orders": batches * size, "batch_size": size, "statements": len(batch_sql),
+                      "statements_per_order": len(batch_sql) / size, "statement_kinds": _kinds(batch_sql),
+                      "cpu_ms_per_order_profiled": batch_cpu * 1000 / (batches * size), "db_engine_share": batch_share,
+                      "profile": _profile_text(batch_prof, p.get("limit", 40))}}
+
+
+def _kinds(statements: list[str]) -> list[tuple[str, int]]:
+    """Statements grouped by their first words and table (``INSERT INTO core_order``: 14)."""
+    out: dict[str, int] = {}
+    for sql in statements:
+        words = sql.replace('"', "").split()
+        head = " ".join(words[:3]) if words[:1] == ["INSERT"] else (
+            f"SELECT ... FROM {words[words.index('FROM') + 1]}" if "FROM" in words else " ".join(words[:2]))
+        out[head] = out.get(head, 0) + 1
+    return sorted(out.items(), key=lambda kv: -kv[1])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1004,3 +1044,160 @@ def case_profile_worker(p: dict) -> dict:
     done = PushRequest.objects.filter(state="succeeded").count()
     return {"orders": n, "succeeded": done, "wall_s": wall, "cpu_ms_per_order_profiled": cpu * 1000 / n,
             "sandbox_cpu_ms_per_order": sb * 1000 / n, "profile": _profile_text(prof, p.get("limit", 40))}
+
+
+# ------------------------------------------------------------------------------------------------
+# 5. Over HTTP: gunicorn as production runs it
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def _web_cpu(master: int) -> float:
+    """CPU seconds of gunicorn's worker processes (the web app's own cost)."""
+    return sum(proc_cpu(pid) for pid in _children(master))
+
+
+def case_http(p: dict) -> dict:
+    """POST /api/v1/orders one at a time, GET /api/v1/orders, and POST /api/v1/orders/batch of 500,
+    from one client over loopback to gunicorn (deploy/gunicorn.conf.py, 2 processes) with a worker
+    running (it pushes what comes in), SQLite. Latency is the client's; CPU is the web processes'."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+
+    ctl = Control(p["sandbox"])
+    company, source, _ = make_company(ctl, "HTTP")
+    user = get_user_model().objects.create_user("bench-operator")
+    UserProfile.objects.create(user=user, role="operator")
+    token = create_api_token(user, "bench")
+    headers = {"Authorization": f"Bearer {token}"}
+
+    # Statements per request, in-process (the same code gunicorn runs).
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    def post(path, body):
+        import json
+
+        return client.post(path, data=json.dumps(body), content_type="application/json")
+
+    post("/api/v1/orders", order_data(source.pk, 90_000_000, BUYER_EMAIL))
+    with CaptureQueriesContext(connection) as q_post:
+        post("/api/v1/orders", order_data(source.pk, 90_000_001, BUYER_EMAIL))
+    with CaptureQueriesContext(connection) as q_get:
+        client.get("/api/v1/orders")
+    batch_size = int(p["batch_size"])
+    with CaptureQueriesContext(connection) as q_batch:
+        r = post("/api/v1/orders/batch", {"orders": [order_data(source.pk, 91_000_000 + i, BUYER_EMAIL)
+                                                     for i in range(batch_size)]})
+    assert r.status_code == 200 and r.json()["created"] == batch_size, r.content[:300]
+    connection.close()
+
+    port = free_port()
+    db_url = os.environ["DATABASE_URL"]
+    env = {**os.environ, "LEDGERLINK_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(p.get("web_processes", 2)),
+           "GUNICORN_ACCESSLOG": "", "DATABASE_URL": db_url}
+    conf = Path(__file__).resolve().parents[3] / "deploy" / "gunicorn.conf.py"
+    web_log = open(Path.cwd() / "http-gunicorn.log", "ab")  # noqa: SIM115 - the child owns it
+    web = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", str(conf)], env=env, stdout=web_log,
+                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    worker = start_worker("bench-http", 4)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not answer within 60 s")
+            time.sleep(0.2)
+        http = httpx.Client(base_url=base, headers=headers, timeout=120)
+        for i in range(20):  # warm-up: both processes, imports, connections
+            http.get("/api/v1/orders")
+            http.post("/api/v1/orders", json=order_data(source.pk, 92_000_000 + i, BUYER_EMAIL))
+
+        def timed(n: int, call) -> dict:
+            lat = []
+            cpu0 = _web_cpu(web.pid)
+            for i in range(n):
+                t = time.perf_counter()
+                r = call(i)
+                lat.append((time.perf_counter() - t) * 1000)
+                if r.status_code >= 300:
+                    raise RuntimeError(f"{r.status_code}: {r.text[:300]}")
+            cpu = _web_cpu(web.pid) - cpu0
+            return {"requests": n, "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
+                    "web_cpu_ms_per_request": cpu * 1000 / n, "wall_ms_total": sum(lat)}
+
+        n = int(p["requests"])
+        gets = timed(n, lambda i: http.get("/api/v1/orders"))
+        posts = timed(n, lambda i: http.post("/api/v1/orders", json=order_data(source.pk, 93_000_000 + i, BUYER_EMAIL)))
+        batches = timed(int(p["batches"]), lambda i: http.post("/api/v1/orders/batch", json={"orders": [
+            order_data(source.pk, 94_000_000 + i * batch_size + k, BUYER_EMAIL) for k in range(batch_size)]}))
+        batches["orders_per_request"] = batch_size
+        batches["p50_ms_per_order"] = batches["p50_ms"] / batch_size
+        batches["web_cpu_ms_per_order"] = batches["web_cpu_ms_per_request"] / batch_size
+        http.close()
+    finally:
+        web.send_signal(signal.SIGTERM)
+        worker.send_signal(signal.SIGTERM)
+        wait_cpu(web, 30)
+        wait_cpu(worker, 60)
+    return {"db": connection.vendor, "web_processes": int(p.get("web_processes", 2)), "get": gets, "post": posts,
+            "batch": batches, "statements": {"post_orders": len(q_post), "get_orders": len(q_get),
+                                             "batch": len(q_batch), "batch_per_order": len(q_batch) / batch_size},
+            "post_over_get_cpu": posts["web_cpu_ms_per_request"] / max(gets["web_cpu_ms_per_request"], 1e-9),
+            "post_over_get_p50": posts["p50_ms"] / max(gets["p50_ms"], 1e-9),
+            "orders": Order.objects.count()}
+
+
+# ------------------------------------------------------------------------------------------------
+# 6. A million-row CSV import
+
+
+def case_csv(p: dict) -> dict:
+    """``ledgerlink import-orders`` of a generated file (``rows`` rows, ``lines`` per order, every
+    100th order with a bad line) in its own process: wall time, CPU and peak memory (ru_maxrss)."""
+    ctl = Control(p["sandbox"])
+    _, source, _ = make_company(ctl, "CSV")
+    rows, per = int(p["rows"]), int(p["lines"])
+    path = Path.cwd() / "bench-import.csv"
+    t = time.perf_counter()
+    with open(path, "w", encoding="utf-8") as out:
+        out.write("order_source,external_id,number,email,sku,description,quantity,unit_price,shipping,tax\n")
+        for n in range(rows):
+            order, line = divmod(n, per)
+            bad = order % 100 == 7 and line == 1
+            out.write(f"{source.name},C-{order:07d},C{order:07d},{BUYER_EMAIL},,Widget {line},{0 if bad else 2},"
+                      f"9.95,{'4.50' if line == 0 else ''},{'1.20' if line == 0 else ''}\n")
+    orders = -(-rows // per)
+    bad = sum(1 for o in range(orders) if o % 100 == 7 and per > 1 and o * per + 1 < rows)
+    log(f"csv: {rows:,} rows ({orders:,} orders) written in {time.perf_counter() - t:.0f} s "
+        f"({path.stat().st_size / 1e6:.0f} MB); importing")
+    connection.close()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([str(VENV_BIN / "ledgerlink"), "import-orders", str(path), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    out_text = []
+    threading.Thread(target=lambda: out_text.append(proc.stderr.read()), daemon=True).start()
+    summary = proc.stdout.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    created = Order.objects.filter(order_source=source).count()
+    log(f"csv: {summary.strip()} in {wall:.0f} s, peak {usage.ru_maxrss / 1024:.0f} MB")
+    path.unlink()
+    return {"rows": rows, "lines_per_order": per, "orders": orders, "bad_orders": bad, "created": created,
+            "expected_created": orders - bad, "summary": summary.strip(), "exit_code": proc.returncode,
+            "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024,
+            "rows_per_s": rows / wall, "orders_per_s": orders / wall,
+            "bad_row_reports": (out_text[0] if out_text else b"").count(b"\n")}

@@ -6,7 +6,17 @@ import html
 from pathlib import Path
 
 from ledgerlink.bench import narrative
-from ledgerlink.bench.goals import CEILING, GOAL_ORDERS_PER_S, GOAL_SHARE
+from ledgerlink.bench.goals import (
+    CEILING,
+    GOAL_BATCH_MS_PER_ORDER,
+    GOAL_BATCH_OVER_SINGLE,
+    GOAL_BATCH_STATEMENTS,
+    GOAL_CSV_PEAK_MB,
+    GOAL_ORDERS_PER_S,
+    GOAL_POST_OVER_GET,
+    GOAL_SHARE,
+    GOAL_SINGLE_STATEMENTS,
+)
 
 
 def _f(x, digits: int = 0) -> str:
@@ -38,20 +48,67 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
     if o and "error" not in o:
         for r in o["runs"]:
             ok = r["succeeded"] == r["orders"] and not r["duplicate_documents"] and not r["orders_without_document"]
-            out.append(("2 overhead", f"{r['label']}: push orders/s (ingest orders/s; end to end)",
-                        f"{_f(r['push_orders_per_s'])} ({_f(r['ingest']['orders_per_s'])}; "
-                        f"{_f(r['end_to_end_orders_per_s'])})",
-                        f">= {GOAL_ORDERS_PER_S:,}",
-                        ("met" if r["end_to_end_orders_per_s"] >= GOAL_ORDERS_PER_S else "NOT met")
-                        + ("" if ok else "; COUNTS WRONG")))
+            paths = r.get("paths", {})
+            batch, single = paths.get("batch"), paths.get("single")
+            e2e = batch["end_to_end_orders_per_s"] if batch else r["end_to_end_orders_per_s"]
+            ratio = e2e / single["end_to_end_orders_per_s"] if batch and single else None
+            met = e2e >= GOAL_ORDERS_PER_S and (ratio is None or ratio >= GOAL_BATCH_OVER_SINGLE)
+            out.append(("2 overhead", f"{r['label']}: end to end orders/s, batch (single-order path; ratio)",
+                        f"{_f(e2e)} ({_f(single['end_to_end_orders_per_s']) if single else 'n/a'}; "
+                        f"{'n/a' if ratio is None else f'{ratio:.1f}x'})",
+                        f">= {GOAL_ORDERS_PER_S:,} and >= {GOAL_BATCH_OVER_SINGLE}x",
+                        ("met" if met else f"NOT met ({e2e / GOAL_ORDERS_PER_S:.0%} of {GOAL_ORDERS_PER_S:,}"
+                         + ("" if ratio is None else f", {ratio:.1f}x") + ")") + ("" if ok else "; COUNTS WRONG")))
+            out.append(("2 overhead", f"{r['label']}: ingest orders/s batch / single; push orders/s",
+                        f"{_f(batch['ingest_orders_per_s']) if batch else 'n/a'} / "
+                        f"{_f(single['ingest_orders_per_s']) if single else 'n/a'}; {_f(r['push_orders_per_s'])}",
+                        "", ""))
         r0 = o["runs"][0]
+        for name in ("batch", "single"):
+            part = r0.get("paths", {}).get(name)
+            if part:
+                st = part["stage_cpu_ms_per_order"]
+                out.append(("2 overhead", f"CPU ms/order, {name} ingest ({r0['label']}): "
+                            + " / ".join(st), " / ".join(f"{v:.2f}" for v in st.values())
+                            + f" = {part['cpu_ms_per_order']:.2f}", "", ""))
         cpu = r0["cpu_ms_per_order"]
-        out.append(("2 overhead", f"CPU ms/order ({r0['label']}): ingest / payload / worker / sandbox",
-                    f"{cpu['ingest']:.2f} / {cpu['payload']:.2f} / {cpu['worker']:.2f} / {cpu['sandbox']:.2f}", "", ""))
+        out.append(("2 overhead", f"CPU ms/order ({r0['label']}): worker / sandbox",
+                    f"{cpu['worker']:.2f} / {cpu['sandbox']:.2f}", "", ""))
         for r in o["runs"][1:]:
             cpu = r["cpu_ms_per_order"]
             out.append(("2 overhead", f"CPU ms/order ({r['label']}): worker / PostgreSQL (push) / sandbox",
                         f"{cpu['worker']:.2f} / {_f(cpu['db_server_push'], 2)} / {cpu['sandbox']:.2f}", "", ""))
+    pi = (results.get("profile") or {}).get("ingest") or {}
+    if pi and "error" not in pi and "batch" in pi:
+        single_n, batch_n = pi["queries_per_order"], pi["batch"]["statements_per_order"]
+        out.append(("2 overhead", "SQL statements per order: single-order ingest", f"{single_n}",
+                    f"<= {GOAL_SINGLE_STATEMENTS} (half of 20)",
+                    "met" if single_n <= GOAL_SINGLE_STATEMENTS else f"NOT met (+{single_n - GOAL_SINGLE_STATEMENTS})"))
+        out.append(("2 overhead", f"SQL statements per order: batch of {pi['batch']['batch_size']}", f"{batch_n:.2f}",
+                    f"<= {GOAL_BATCH_STATEMENTS}", "met" if batch_n <= GOAL_BATCH_STATEMENTS else "NOT met"))
+    h = results.get("http")
+    if h and "error" not in h:
+        ratio = h["post_over_get_cpu"]
+        out.append(("5 http", "POST /orders vs GET /orders: web CPU ms (p50 ms)",
+                    f"{h['post']['web_cpu_ms_per_request']:.1f} vs {h['get']['web_cpu_ms_per_request']:.1f} "
+                    f"({h['post']['p50_ms']:.1f} vs {h['get']['p50_ms']:.1f}) = {ratio:.1f}x",
+                    f"<= {GOAL_POST_OVER_GET}x", "met" if ratio <= GOAL_POST_OVER_GET else
+                    f"NOT met ({ratio / GOAL_POST_OVER_GET:.1f}x the goal)"))
+        b = h["batch"]
+        out.append(("5 http", f"POST /orders/batch of {b['orders_per_request']}: ms per order (p50; web CPU)",
+                    f"{b['p50_ms_per_order']:.2f}; {b['web_cpu_ms_per_order']:.2f}", f"<= {GOAL_BATCH_MS_PER_ORDER:g} ms",
+                    "met" if b["p50_ms_per_order"] <= GOAL_BATCH_MS_PER_ORDER else
+                    f"NOT met ({b['p50_ms_per_order'] / GOAL_BATCH_MS_PER_ORDER:.1f}x)"))
+        st = h["statements"]
+        out.append(("5 http", "SQL statements: POST /orders / GET /orders / batch per order",
+                    f"{st['post_orders']} / {st['get_orders']} / {st['batch_per_order']:.2f}", "", ""))
+    c = results.get("csv")
+    if c and "error" not in c:
+        ok = c["created"] == c["expected_created"]
+        out.append(("6 csv", f"import-orders of {c['rows']:,} rows: time, peak memory",
+                    f"{c['wall_s']:.0f} s ({_f(c['rows_per_s'])} rows/s), {c['peak_rss_mb']:.0f} MB",
+                    f"< {GOAL_CSV_PEAK_MB} MB", ("met" if c["peak_rss_mb"] < GOAL_CSV_PEAK_MB else "NOT met")
+                    + ("" if ok else "; COUNTS WRONG")))
     m = results.get("mirror")
     if m and "error" not in m:
         fs, cdc, mt = m["full_sync"], m["cdc"], m["match"]
@@ -67,7 +124,7 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
             out.append(("4 admin", f"{pg['page']} ({a['requests_stored']:,} stored): p50 / p95, queries",
                         f"{pg['p50_ms']:.1f} / {pg['p95_ms']:.1f} ms, {pg['queries']}", "",
                         "" if pg["status"] == 200 else f"HTTP {pg['status']}"))
-    for name in ("ceiling", "overhead", "mirror", "admin", "profile"):
+    for name in ("ceiling", "overhead", "mirror", "admin", "http", "csv", "profile"):
         if isinstance(results.get(name), dict) and "error" in results[name]:
             out.append((name, "FAILED", results[name]["error"][:80], "", "FAILED"))
     return out
@@ -105,8 +162,12 @@ def svg(results: dict) -> str:
     o = results.get("overhead")
     if o and "error" not in o:
         bars = [(r["label"], r["push_orders_per_s"], "#2f855a") for r in o["runs"]]
-        bars += [(f"{o['runs'][0]['label']}: end to end", o["runs"][0]["end_to_end_orders_per_s"], "#9ae6b4")]
-        panels.append((f"2. Orders per second, {o['runs'][0]['orders']:,} orders, no latency or limits (push phase)",
+        for r in o["runs"]:
+            for name, color in (("batch", "#9ae6b4"), ("single", "#cbd5e0")):
+                part = r.get("paths", {}).get(name)
+                if part:
+                    bars.append((f"{r['label']}: end to end, {name}", part["end_to_end_orders_per_s"], color))
+        panels.append((f"2. Orders per second, {o['runs'][0]['orders']:,} orders, no latency or limits (push; end to end)",
                        bars, [(GOAL_ORDERS_PER_S, f"goal {GOAL_ORDERS_PER_S:,}")], "orders/s"))
     y = 20
     parts = []

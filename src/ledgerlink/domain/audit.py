@@ -22,7 +22,22 @@ def record_audit(
     **data: Any,
 ) -> AuditLog:
     """Append one audit row. Call inside the service's transaction."""
-    return AuditLog.objects.create(
+    row = audit_row(action, actor=actor, actor_label=actor_label, obj=obj, **data)
+    row.save()
+    return row
+
+
+def audit_row(
+    action: str,
+    *,
+    actor=None,
+    actor_label: str | None = None,
+    obj: models.Model | None = None,
+    **data: Any,
+) -> AuditLog:
+    """The row ``record_audit`` appends, not written yet (``obj`` already has its id): a batch writes
+    its rows with one ``AuditLog.objects.bulk_create`` inside its transaction."""
+    return AuditLog(
         actor=actor if getattr(actor, "is_authenticated", False) else None,
         actor_label=actor_label or actor_label_for(actor),
         action=action,

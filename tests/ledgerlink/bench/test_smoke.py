@@ -1,4 +1,4 @@
-"""Smoke test of ``make bench``: a tiny version of each benchmark (ceiling, overhead, mirror, admin)
+"""Smoke test of ``make bench``: a tiny version of each benchmark (ceiling, overhead, mirror, admin, http, csv, profile)
 runs end to end through ``python -m ledgerlink.bench --smoke`` (its own SQLite databases, its own
 qbo-sandbox subprocesses, real ``ledgerlink worker`` processes). No timing assertions: the counts
 must be exact (every order succeeded, exactly one QBO document each, no 429, every page 200)."""
@@ -24,7 +24,8 @@ def smoke(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     proc = subprocess.run(
         [sys.executable, "-m", "ledgerlink.bench", "--smoke", "--no-postgres", "--out", str(out),
-         "--only", "ceiling", "--only", "overhead", "--only", "mirror", "--only", "admin"],
+         "--only", "ceiling", "--only", "overhead", "--only", "mirror", "--only", "admin", "--only", "http",
+         "--only", "csv", "--only", "profile"],
         capture_output=True, text=True, timeout=240, env=env, stdin=subprocess.DEVNULL,
     )
     failures = [line for line in (proc.stdout + proc.stderr).splitlines() if "FAILED" in line or "Error" in line]
@@ -49,12 +50,28 @@ def test_overhead_all_orders_succeeded_once(smoke):
     (run,) = results["overhead"]["runs"]
     assert run["label"] == "SQLite, 1 worker"
     assert run["queued_after_ingest"] == run["orders"] == 100
-    assert run["ingest"]["orders"] == 40 and run["ingest"]["cloned"] == 60  # 40 ingested, 60 copied
+    # 40 one by one (the single-order path), 60 in a batch
+    assert (run["ingest"]["single"]["orders"], run["ingest"]["batch"]["orders"]) == (40, 60)
     assert run["succeeded"] == run["orders_pushed"] == run["documents"] == 100
     assert run["attempts"] == 100  # no retries: one attempt per request
     assert run["duplicate_documents"] == 0 and run["orders_without_document"] == 0
     assert run["worker_exit_codes"] == [0]
-    assert set(run["cpu_ms_per_order"]) >= {"ingest", "payload", "worker", "sandbox"}
+    assert set(run["cpu_ms_per_order"]) >= {"worker", "sandbox"}
+    assert set(run["paths"]["batch"]["stage_cpu_ms_per_order"]) == {
+        "read", "validate", "rules", "payload", "preflight", "write"}
+
+
+def test_http_and_csv_and_profile(smoke):
+    results, _, _ = smoke
+    h = results["http"]
+    assert (h["get"]["requests"], h["post"]["requests"], h["batch"]["requests"]) == (10, 10, 2)
+    assert h["orders"] == 1 + 1 + 50 + 20 + 10 + 2 * 50  # in-process ones, warm-up, POSTs, batches
+    c = results["csv"]
+    assert (c["rows"], c["orders"], c["bad_orders"], c["created"]) == (2000, 500, 5, 495)
+    assert c["exit_code"] == 1 and c["summary"] == "495 created, 0 already imported, 5 bad row(s)"
+    pi = results["profile"]["ingest"]
+    assert pi["queries_per_order"] == 11
+    assert pi["batch"]["batch_size"] == 50 and pi["batch"]["statements_per_order"] < 3
 
 
 def test_mirror_sync_cdc_match_counts(smoke):

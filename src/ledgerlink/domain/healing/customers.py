@@ -115,15 +115,24 @@ def ensure_customer_request(
     return pr
 
 
+def customer_policy_applies(order: Order) -> bool:
+    """Whether the ``create`` customer policy may take care of the order's missing customer (no
+    database look-up: batch ingest asks before it writes)."""
+    site_area = order.order_source.site_area
+    return (
+        site_area.customer_policy == SiteArea.CustomerPolicy.CREATE
+        and bool(order.email)
+        and is_valid_email(order.email)
+    )
+
+
 def defer_until_customer_exists(pr: PushRequest, order: Order) -> bool:
     """For the ``create`` policy: called when a new document request lacks CustomerRef. Queues (or
     reuses) the customer request and parks the document as waiting. Returns False when the policy
     does not apply (then the usual pre-flight failure stands)."""
+    if not customer_policy_applies(order):
+        return False
     site_area = order.order_source.site_area
-    if site_area.customer_policy != SiteArea.CustomerPolicy.CREATE:
-        return False
-    if not order.email or not is_valid_email(order.email):
-        return False
     customer_req = ensure_customer_request(
         site_area.company,
         email=order.email,

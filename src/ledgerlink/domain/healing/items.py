@@ -71,14 +71,22 @@ def ensure_item_request(company, sku: str, site_area: SiteArea) -> PushRequest:
     return pr
 
 
-def defer_until_items_exist(pr: PushRequest, order: Order) -> bool:
-    """For the ``create`` item policies: queue the first missing SKU's Item and let ``pr`` wait.
-    False when the policy does not apply (the invalid_reference failure then stands)."""
+def item_policy_applies(order: Order) -> bool:
+    """Whether a ``create`` item policy may take care of the order's missing items (no database
+    look-up: batch ingest asks before it writes)."""
     site_area = order.order_source.site_area
     if site_area.item_policy not in ITEM_TYPE or not site_area.income_account:
         return False
-    if order.default_item or site_area.default_item:
-        return False  # unmapped SKUs use the default item: the failure is about something else
+    # unmapped SKUs use the default item: the failure is about something else
+    return not (order.default_item or site_area.default_item)
+
+
+def defer_until_items_exist(pr: PushRequest, order: Order) -> bool:
+    """For the ``create`` item policies: queue the first missing SKU's Item and let ``pr`` wait.
+    False when the policy does not apply (the invalid_reference failure then stands)."""
+    if not item_policy_applies(order):
+        return False
+    site_area = order.order_source.site_area
     missing = missing_skus(order)
     if not missing:
         return False

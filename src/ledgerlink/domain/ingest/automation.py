@@ -311,7 +311,8 @@ def _text(value) -> str:
     return "" if value is None else str(value)
 
 
-def _rules():
+def enabled_rules() -> list[AutomationRule]:
+    """The enabled rules in the order they run (read once per batch by ingest)."""
     return list(AutomationRule.objects.filter(enabled=True).order_by("position", "id"))
 
 
@@ -319,7 +320,7 @@ def apply_rules(order: Order, *, rules: list[AutomationRule] | None = None, save
     """Apply the enabled rules to ``order`` (in memory, then saved) and log every change."""
     logs: list[OrderRuleLog] = []
     status_before = order.status
-    for rule in _rules() if rules is None else rules:
+    for rule in enabled_rules() if rules is None else rules:
         if not rule_matches(rule.conditions or {}, order):
             continue
         for field, old, new in _changes(rule.actions or {}, order):

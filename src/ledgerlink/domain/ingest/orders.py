@@ -1,25 +1,48 @@
-"""Order ingest (REST API, CSV rows, the demo): validate, then in ONE transaction write the order and
-its lines, apply the automation rules and, unless the order is held, write its push request
-(transactional outbox, invariant 1). Idempotent on (order source, external id): a re-delivery
-returns the existing order.
+"""Order ingest (REST API, the batch endpoint, CSV rows, store webhooks, the demo): ONE path.
+
+``ingest_orders(list_of_order_inputs)`` validates each order (``validate_order_input``), then writes
+all good new ones in ONE transaction (transactional outbox, invariant 1): orders, lines, rule logs,
+push requests, revisions and audit rows, one INSERT per table. What it needs is read once per batch,
+before the transaction: the order sources (with the orders that already exist under the batch's
+external ids), the enabled automation rules, the mirror's items and customers (``MirrorLookups``). Rules still run per order,
+in order, each change logged. Each order's answer comes back in the request's order: 201 created,
+200 delivered before (idempotent on (order source, external id), also inside one batch and when
+batches race), 422 refused (only that order; nothing of it is written). ``ingest_order`` is the
+same path for one order.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import F, FilteredRelation, Q
 
-from ledgerlink.core.models import Order, OrderLine, OrderSource
-from ledgerlink.domain.audit import actor_label_for, record_audit
+from ledgerlink.core.models import (
+    AuditLog,
+    Order,
+    OrderLine,
+    OrderRuleLog,
+    OrderSource,
+    PushRequest,
+    SiteArea,
+)
+from ledgerlink.domain.audit import actor_label_for, audit_row
 from ledgerlink.domain.errors import ServiceError
-from ledgerlink.domain.healing.policies import defer_for_missing
-from ledgerlink.domain.ingest.automation import apply_rules
+from ledgerlink.domain.healing.policies import defer_for_missing, may_defer_for_missing
+from ledgerlink.domain.ingest.automation import apply_rules, enabled_rules
 from ledgerlink.domain.inputs import clean_text
-from ledgerlink.domain.outbox.create import create_push_request
-from ledgerlink.domain.payloads.build import build_payload
-from ledgerlink.domain.routing.order_sources import resolve_order_source
+from ledgerlink.domain.mirror.lookups import MirrorLookups
+from ledgerlink.domain.outbox.create import (
+    PlannedRequest,
+    create_planned_requests,
+    create_push_request,
+    plan_push_request,
+)
+from ledgerlink.domain.payloads.build import build_payload, mark_order
+from ledgerlink.domain.routing.order_sources import OrderSourceIndex, resolve_order_source
 
 ADDRESS_KEYS = ("line1", "line2", "city", "region", "postal_code", "country")
 MAX_LINES = 1000
@@ -70,11 +93,15 @@ def _address(value, name: str) -> dict:
     return out
 
 
-def validate_order_input(data) -> dict:
-    """Cleaned order input, or ServiceError naming the field and the reason."""
+def validate_order_input(data, *, sources: OrderSourceIndex | None = None) -> dict:
+    """Cleaned order input, or ServiceError naming the field and the reason. ``sources``: the
+    batch's order sources (read once); without it the order source is looked up."""
     if not isinstance(data, dict):
         raise ServiceError("the order must be a JSON object", field=None)
-    clean: dict = {"order_source": resolve_order_source(data.get("order_source"))}
+    source_value = data.get("order_source")
+    clean: dict = {
+        "order_source": resolve_order_source(source_value) if sources is None else sources.resolve(source_value)
+    }
     clean["external_id"] = clean_text(data, "external_id", required=True, max_len=200)
     clean["number"] = clean_text(data, "number", required=True, max_len=100)
     clean["email"] = clean_text(data, "email", max_len=320)
@@ -137,58 +164,252 @@ def validate_order_input(data) -> dict:
 
 # --- ingest ------------------------------------------------------------------------------------------
 
+MAX_BATCH = 500  # orders per call of the batch endpoint (and per chunk of the CSV import)
+RACE_ATTEMPTS = 5  # a batch that lost a race (another delivery wrote one of its orders) is redone
+# PostgreSQL's deadlock_detected and serialization_failure: two batches writing the same orders in
+# different order; the loser is redone.
+_RACE_SQLSTATES = ("40P01", "40001")
 
-def _existing(source: OrderSource, external_id: str) -> Order | None:
-    return Order.objects.filter(order_source=source, external_id=external_id).first()
+
+@dataclass
+class IngestResult:
+    """One order's answer, at its ``index`` in the batch: ``status`` 201 (created), 200 (delivered
+    before: ``id`` is the existing order) or 422 (refused: ``error`` says why; nothing was written)."""
+
+    index: int
+    status: int = 0
+    id: int | None = None
+    error: ServiceError | None = None
+    # created: the order as written, with its lines, document request and rule log (the API answers
+    # from these without reading them back)
+    order: Order | None = None
+    lines: list[OrderLine] = field(default_factory=list)
+    request: PushRequest | None = None
+    rule_log: list[OrderRuleLog] = field(default_factory=list)
+
+    @property
+    def created(self) -> bool:
+        return self.status == 201
+
+    @property
+    def detail(self) -> str | None:
+        return self.error.message if self.error is not None else None
+
+    @property
+    def field(self) -> str | None:
+        return self.error.field if self.error is not None else None
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "status": self.status, "id": self.id, "detail": self.detail, "field": self.field}
+
+
+@dataclass
+class _New:
+    """A good new order of the batch, built in memory before the transaction."""
+
+    result: IngestResult
+    order: Order
+    lines: list[OrderLine]
+    logs: list[OrderRuleLog]
+    plan: PlannedRequest | None = None
+    deferrable: bool = False  # pre-flight failed and a create policy may take care of it
 
 
 def ingest_order(data: dict, *, actor=None, actor_label: str | None = None) -> tuple[Order, bool]:
     """(order, created). Validates ``data`` (ServiceError naming the field), then writes the order, its
     lines, the rule log and its push request in one transaction. A re-delivery of the same
-    (order_source, external_id) returns the existing order with ``created=False`` and writes nothing."""
-    clean = validate_order_input(data)
-    source: OrderSource = clean["order_source"]
-    existing = _existing(source, clean["external_id"])
-    if existing is not None:
-        return existing, False
+    (order_source, external_id) returns the existing order with ``created=False`` and writes nothing.
+    The batch path (``ingest_orders``) with one order."""
+    (result,) = ingest_orders([data], actor=actor, actor_label=actor_label)
+    if result.error is not None:
+        raise result.error
+    if result.created:
+        return result.order, True
+    return Order.objects.select_related("order_source__site_area__company").get(pk=result.id), False
+
+
+def ingest_orders(items: list, *, actor=None, actor_label: str | None = None) -> list[IngestResult]:
+    """Ingest a batch of order inputs (each as ``POST /orders`` takes it) in one transaction; one
+    ``IngestResult`` per input, in order. A bad order refuses only itself. A batch that races another
+    delivery of the same orders is redone against what was written meanwhile (each order is created
+    once). Call it with at most a few hundred orders (``MAX_BATCH``): the batch is one transaction."""
     label = actor_label or actor_label_for(actor)
-    lines = clean.pop("lines")
-    try:
-        with transaction.atomic():
-            order = Order.objects.create(**clean, status=Order.Status.RECEIVED)
-            OrderLine.objects.bulk_create(
-                [OrderLine(order=order, position=index, **line) for index, line in enumerate(lines)]
-            )
-            order.order_source = source  # keep the select_related site area / company
-            logs = apply_rules(order)
-            record_audit(
-                "order.ingest",
-                actor=actor,
-                actor_label=label,
-                obj=order,
-                order_source=source.pk,
-                external_id=order.external_id,
-                number=order.number,
-                total=str(order.total),
-                rules=[{"rule": log.rule_name, "field": log.field, "new": log.new_value} for log in logs],
-                held=order.held,
-            )
-            if not order.held:
-                kind, payload = build_payload(order)
-                create_push_request(
-                    company=source.site_area.company,
-                    kind=kind,
-                    payload=payload,
-                    order=order,
+    for attempt in range(1, RACE_ATTEMPTS + 1):
+        try:
+            return _ingest(list(items), actor, label)
+        except IntegrityError:
+            # A concurrent delivery wrote one of these orders after we looked: look again.
+            if attempt == RACE_ATTEMPTS:
+                raise
+        except OperationalError as exc:
+            if attempt == RACE_ATTEMPTS or getattr(exc.__cause__, "sqlstate", None) not in _RACE_SQLSTATES:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _external_id_candidates(items: list) -> set[str]:
+    """The external ids as ``clean_text`` will read them (to look for existing orders up front)."""
+    out = set()
+    for data in items:
+        value = data.get("external_id") if isinstance(data, dict) else None
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+            out.add(str(value).strip())
+    return out
+
+
+def _read_sources(items: list) -> tuple[OrderSourceIndex, dict[tuple[int, str], int]]:
+    """One query: the order sources the batch names, with their site areas and companies, and the
+    orders that exist under the batch's external ids (a filtered join: a source row per existing order)."""
+    ids, names = OrderSourceIndex.wanted(data.get("order_source") for data in items if isinstance(data, dict))
+    if not ids and not names:
+        return OrderSourceIndex([]), {}
+    qs = (
+        OrderSource.objects.select_related("site_area__company")
+        .filter(Q(pk__in=sorted(ids)) | Q(name__in=sorted(names)))
+        .order_by()
+    )
+    external_ids = sorted(_external_id_candidates(items))
+    if external_ids:
+        qs = qs.annotate(
+            hit=FilteredRelation("orders", condition=Q(orders__external_id__in=external_ids)),
+            existing_id=F("hit__id"),
+            existing_external_id=F("hit__external_id"),
+        )
+    sources: dict[int, OrderSource] = {}
+    existing: dict[tuple[int, str], int] = {}
+    for source in qs:
+        if getattr(source, "existing_id", None) is not None:
+            existing[(source.pk, source.existing_external_id)] = source.existing_id
+        sources.setdefault(source.pk, source)
+    return OrderSourceIndex(sources.values()), existing
+
+
+def _preload(new: list[_New], lookups: MirrorLookups) -> None:
+    """What the payloads of the batch's orders will ask the mirror, in one query per kind."""
+    skus: dict[int, set[str]] = {}
+    item_ids: dict[int, set[str]] = {}
+    emails: dict[int, set[str]] = {}
+    customer_ids: dict[int, set[str]] = {}
+    for item in new:
+        order = item.order
+        if order.held:
+            continue
+        area = order.order_source.site_area
+        cid = area.company_id
+        skus.setdefault(cid, set()).update(line.sku for line in item.lines if line.sku)
+        for qbo_id in (order.default_item or area.default_item, area.shipping_item):
+            if qbo_id:
+                item_ids.setdefault(cid, set()).add(qbo_id)
+        if order.qbo_customer_id:
+            customer_ids.setdefault(cid, set()).add(order.qbo_customer_id)
+        elif area.customer_policy == SiteArea.CustomerPolicy.DEFAULT and area.default_customer:
+            customer_ids.setdefault(cid, set()).add(area.default_customer)
+        if order.email:
+            emails.setdefault(cid, set()).add(order.email)
+    lookups.preload(skus=skus, item_ids=item_ids, emails=emails, customer_ids=customer_ids)
+
+
+def _ingest(items: list, actor, label: str) -> list[IngestResult]:
+    results = [IngestResult(index=i) for i in range(len(items))]
+    lookups = MirrorLookups()
+    sources, existing = _read_sources(items)
+
+    # Validate each order; find the ones delivered before (or twice in this batch).
+    new: list[_New] = []
+    first: dict[tuple[int, str], _New] = {}
+    duplicates: list[tuple[IngestResult, _New]] = []
+    for result, data in zip(results, items, strict=True):
+        try:
+            clean = validate_order_input(data, sources=sources)
+        except ServiceError as exc:
+            result.status, result.error = 422, exc
+            continue
+        key = (clean["order_source"].pk, clean["external_id"])
+        if key in existing:
+            result.status, result.id = 200, existing[key]
+            continue
+        if key in first:
+            duplicates.append((result, first[key]))
+            continue
+        lines = clean.pop("lines")
+        order = Order(**clean, status=Order.Status.RECEIVED)
+        item = _New(result, order, [OrderLine(order=order, position=k, **line) for k, line in enumerate(lines)], [])
+        first[key] = item
+        new.append(item)
+    if not new:
+        for result, original in duplicates:  # pragma: no cover - a duplicate needs a first
+            result.status, result.id = 200, original.order.pk
+        return results
+
+    # Rules per order, in order (in memory); then each document's payload, pre-flighted.
+    rules = enabled_rules()
+    for item in new:
+        item.logs = apply_rules(item.order, rules=rules, save=False)
+    _preload(new, lookups)
+    for item in new:
+        order = item.order
+        if order.held:
+            continue
+        kind, payload = build_payload(order, order_lines=item.lines, lookups=lookups)
+        item.plan = plan_push_request(
+            company=order.order_source.site_area.company, kind=kind, payload=payload, order=order, lookups=lookups
+        )
+        if item.plan.error is not None and may_defer_for_missing(order, item.plan.error):
+            item.deferrable = True  # written through create_push_request with the policy
+        else:
+            order.status = item.plan.order_status
+
+    with transaction.atomic():
+        Order.objects.bulk_create([item.order for item in new])
+        OrderLine.objects.bulk_create([line for item in new for line in item.lines], batch_size=1000)
+        logs = [log for item in new for log in item.logs]
+        if logs:
+            OrderRuleLog.objects.bulk_create(logs)
+        audit: list[AuditLog] = []
+        planned: list[PlannedRequest] = []
+        for item in new:
+            order = item.order
+            audit.append(
+                audit_row(
+                    "order.ingest",
                     actor=actor,
                     actor_label=label,
-                    on_preflight_error=defer_for_missing,
+                    obj=order,
+                    order_source=order.order_source_id,
+                    external_id=order.external_id,
+                    number=order.number,
+                    total=str(order.total),
+                    rules=[{"rule": log.rule_name, "field": log.field, "new": log.new_value} for log in item.logs],
+                    held=order.held,
                 )
-                order.refresh_from_db(fields=["status"])
-    except IntegrityError:
-        # A concurrent delivery of the same order won the race: answer with its order.
-        existing = _existing(source, clean["external_id"])
-        if existing is None:
-            raise
-        return existing, False
-    return order, True
+            )
+            if item.plan is None:
+                continue
+            mark_order(item.plan.payload, order)
+            if not item.deferrable:
+                planned.append(item.plan)
+                continue
+            # Requests in the batch's order: write the planned ones before this one.
+            _write_planned(planned, actor, label, lookups, audit)
+            item.result.request = create_push_request(
+                company=item.plan.company, kind=item.plan.kind, payload=item.plan.payload, order=order, actor=actor,
+                actor_label=label, on_preflight_error=defer_for_missing, lookups=lookups,
+            )
+        _write_planned(planned, actor, label, lookups, audit)
+        AuditLog.objects.bulk_create(audit)
+
+    for item in new:
+        result = item.result
+        result.status, result.id = 201, item.order.pk
+        result.order, result.lines, result.rule_log = item.order, item.lines, item.logs
+        if item.plan is not None and result.request is None:
+            result.request = item.plan.request
+    for result, original in duplicates:
+        result.status, result.id = 200, original.order.pk
+    return results
+
+
+def _write_planned(planned: list[PlannedRequest], actor, label: str, lookups: MirrorLookups, audit: list) -> None:
+    if planned:
+        create_planned_requests(planned, actor=actor, actor_label=label, lookups=lookups, audit=audit)
+        planned.clear()

@@ -77,7 +77,15 @@ def lock_request(request_id: int, allowed_states, allowed: str) -> PushRequest:
 def fail_preflight(pr: PushRequest, error: PreflightError) -> None:
     """Fail the request as QBO would have, recording an Attempt with outcome "preflight"."""
     now = timezone.now()
-    Attempt.objects.create(
+    preflight_attempt(pr, error, now).save()
+    mark_preflight_failed(pr, error, now, current_payload(pr))
+    pr.save()
+    set_order_status(pr.order, Order.Status.FAILED)
+
+
+def preflight_attempt(pr: PushRequest, error: PreflightError, now) -> Attempt:
+    """The (unsaved) Attempt with outcome "preflight" that records what QBO would have answered."""
+    return Attempt(
         push_request=pr,
         company_id=pr.company_id,
         revision=pr.revision,
@@ -91,6 +99,10 @@ def fail_preflight(pr: PushRequest, error: PreflightError) -> None:
         fault_code=error.code,
         response_body=json.dumps(error.fault_body()),
     )
+
+
+def mark_preflight_failed(pr: PushRequest, error: PreflightError, now, payload: dict) -> None:
+    """Set ``pr`` (not saved) failed as QBO would have failed ``payload``, its current payload."""
     pr.state = S.FAILED
     pr.error_kind = error.kind
     pr.error_title = error.title[:200]
@@ -104,11 +116,9 @@ def fail_preflight(pr: PushRequest, error: PreflightError) -> None:
     pr.lease_expires_at = None
     # The key healing finds it by when the mirror learns this email: the email the current payload
     # bills (an edit may have changed it), else the order's.
-    email = normalize_email(payload_email(current_payload(pr)) or pr.email)
+    email = normalize_email(payload_email(payload) or pr.email)
     if error.kind == "customer_ref_required" and email:
         pr.waiting_on = customer_waiting_key(email)
-    pr.save()
-    set_order_status(pr.order, Order.Status.FAILED)
 
 
 def park_waiting(pr: PushRequest, key: str, order: Order | None = None) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from ledgerlink.core.models import Company, Customer, Item, Order, SiteArea
-from ledgerlink.domain.mirror.match import find_item_for_sku, match_customer_by_email
+from ledgerlink.core.models import Company, Order, OrderLine, SiteArea
+from ledgerlink.domain.mirror.lookups import MirrorLookups
 from ledgerlink.quickbooks import wire
 
 CENT = Decimal("0.01")
@@ -32,17 +32,17 @@ def line_amount(quantity, unit_price) -> Decimal:
     return money(Decimal(quantity) * Decimal(unit_price))
 
 
-def _item_ref(company: Company, qbo_id: str) -> dict:
+def _item_ref(company: Company, qbo_id: str, lookups: MirrorLookups) -> dict:
     ref = {"value": qbo_id}
-    item = Item.objects.filter(company=company, qbo_id=qbo_id).only("name").first()
+    item = lookups.item(company, qbo_id)
     if item is not None:
         ref["name"] = item.name
     return ref
 
 
-def _customer_ref(company: Company, qbo_id: str) -> dict:
+def _customer_ref(company: Company, qbo_id: str, lookups: MirrorLookups) -> dict:
     ref = {"value": qbo_id}
-    customer = Customer.objects.filter(company=company, qbo_id=qbo_id).only("display_name").first()
+    customer = lookups.customer(company, qbo_id)
     if customer is not None:
         ref["name"] = customer.display_name
     return ref
@@ -71,21 +71,29 @@ def push_kind(order: Order) -> str:
     return order.push_method or order.order_source.site_area.push_method
 
 
-def resolve_customer_ref(order: Order) -> dict | None:
+def resolve_customer_ref(order: Order, lookups: MirrorLookups | None = None) -> dict | None:
     site_area: SiteArea = order.order_source.site_area
     company = site_area.company
+    lookups = lookups or MirrorLookups()
     if order.qbo_customer_id:
-        return _customer_ref(company, order.qbo_customer_id)
+        return _customer_ref(company, order.qbo_customer_id, lookups)
     if site_area.customer_policy == SiteArea.CustomerPolicy.DEFAULT and site_area.default_customer:
-        return _customer_ref(company, site_area.default_customer)
-    customer = match_customer_by_email(company, order.email)
+        return _customer_ref(company, site_area.default_customer, lookups)
+    customer = lookups.customer_for_email(company, order.email)
     if customer is not None:
         return {"value": customer.qbo_id, "name": customer.display_name}
     return None
 
 
-def build_payload(order: Order) -> tuple[str, dict]:
-    """(kind, body) for an order: ``kind`` is "invoice" or "sales_receipt"; ``body`` the bare entity."""
+def build_payload(
+    order: Order, *, order_lines: list[OrderLine] | None = None, lookups: MirrorLookups | None = None
+) -> tuple[str, dict]:
+    """(kind, body) for an order: ``kind`` is "invoice" or "sales_receipt"; ``body`` the bare entity.
+
+    Batch ingest passes the order's ``order_lines`` (not written yet) and the batch's mirror ``lookups``;
+    an order not written yet has no id, so its body gets the PrivateNote marker from
+    ``mark_order`` once it is."""
+    lookups = lookups or MirrorLookups()
     site_area: SiteArea = order.order_source.site_area
     company = site_area.company
     kind = push_kind(order)
@@ -95,13 +103,13 @@ def build_payload(order: Order) -> tuple[str, dict]:
     def item_ref(qbo_id: str) -> dict:
         # One look-up per item for the whole order (the default item usually serves every line).
         if qbo_id not in refs:
-            refs[qbo_id] = _item_ref(company, qbo_id)
+            refs[qbo_id] = _item_ref(company, qbo_id, lookups)
         return dict(refs[qbo_id])
 
     lines = []
-    for line in order.lines.all().order_by("position", "id"):
+    for line in order.lines.all().order_by("position", "id") if order_lines is None else order_lines:
         detail: dict = {}
-        item = find_item_for_sku(company, line.sku)
+        item = lookups.item_for_sku(company, line.sku)
         if item is not None:
             detail["ItemRef"] = {"value": item.qbo_id, "name": item.name}
         elif fallback_item:
@@ -143,7 +151,7 @@ def build_payload(order: Order) -> tuple[str, dict]:
         )
 
     body: dict = {"Line": lines}
-    customer_ref = resolve_customer_ref(order)
+    customer_ref = resolve_customer_ref(order, lookups)
     if customer_ref is not None:
         body["CustomerRef"] = customer_ref
     email = (order.email or "").strip()
@@ -164,5 +172,11 @@ def build_payload(order: Order) -> tuple[str, dict]:
     ship = qbo_address(order.ship_address)
     if ship:
         body["ShipAddr"] = ship
-    body["PrivateNote"] = wire.order_marker(order.pk)
+    if order.pk is not None:
+        mark_order(body, order)
     return kind, body
+
+
+def mark_order(body: dict, order: Order) -> None:
+    """The PrivateNote marker that finds the order's document in QBO (needs the order's id)."""
+    body["PrivateNote"] = wire.order_marker(order.pk)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
-from ledgerlink.core.models import Company, Item, PushRequest
+from ledgerlink.core.models import Company, PushRequest
+from ledgerlink.domain.mirror.lookups import MirrorLookups
 from ledgerlink.domain.payloads.build import SHIPPING_ITEM_ID
 from ledgerlink.quickbooks import wire
 from ledgerlink.quickbooks.errors import kind_info
@@ -66,10 +67,13 @@ def is_valid_email(email: str) -> bool:
     return not (local.startswith(".") or local.endswith(".") or len(email) > 100)
 
 
-def preflight_payload(company: Company, kind: str, payload: dict) -> PreflightError | None:
+def preflight_payload(
+    company: Company, kind: str, payload: dict, *, lookups: MirrorLookups | None = None
+) -> PreflightError | None:
     """The first fault QBO would answer for this payload, found without an API call, or None.
 
-    Order of checks follows the seed: a bad email shows first, then a missing customer.
+    Order of checks follows the seed: a bad email shows first, then a missing customer. Batch
+    ingest passes its mirror ``lookups`` (items asked once per batch).
     """
     if kind not in KIND_ENTITY:
         return None
@@ -105,7 +109,7 @@ def preflight_payload(company: Company, kind: str, payload: dict) -> PreflightEr
             code="2020",
             element="Line",
         )
-    ref_error = _check_item_refs(company, lines)
+    ref_error = _check_item_refs(company, lines, lookups or MirrorLookups())
     if ref_error is not None:
         return ref_error
     doc_number = payload.get("DocNumber")
@@ -121,7 +125,7 @@ def preflight_payload(company: Company, kind: str, payload: dict) -> PreflightEr
     return None
 
 
-def _check_item_refs(company: Company, lines: list) -> PreflightError | None:
+def _check_item_refs(company: Company, lines: list, lookups: MirrorLookups) -> PreflightError | None:
     element = "Line.SalesItemLineDetail.ItemRef"
     refs = []
     for line in lines:
@@ -138,9 +142,10 @@ def _check_item_refs(company: Company, lines: list) -> PreflightError | None:
             code="2500", element=element,
         )
     wanted = {value for value in refs if value != SHIPPING_ITEM_ID}
-    if not wanted or not Item.objects.filter(company=company).exists():
+    if not wanted or not lookups.has_items(company):
         return None  # the item mirror has not synced yet: let QBO judge
-    known = dict(Item.objects.filter(company=company, qbo_id__in=wanted).values_list("qbo_id", "active"))
+    lookups.preload(item_ids={company.pk: wanted})
+    known = {value: item.active for value in wanted if (item := lookups.item(company, value)) is not None}
     for value in refs:
         if value == SHIPPING_ITEM_ID:
             continue

@@ -12,12 +12,16 @@ from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.inputs import clean_text
 
 
-def resolve_order_source(value) -> OrderSource:
-    """An order source by id (int or digits) or by name."""
+def _check_value(value) -> None:
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ServiceError("is required", field="order_source")
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ServiceError("must be an order source id or name", field="order_source")
+
+
+def resolve_order_source(value) -> OrderSource:
+    """An order source by id (int or digits) or by name."""
+    _check_value(value)
     qs = OrderSource.objects.select_related("site_area__company")
     source = None
     if isinstance(value, int):
@@ -29,6 +33,50 @@ def resolve_order_source(value) -> OrderSource:
     if source is None:
         raise ServiceError(f"no order source {value!r}", field="order_source")
     return source
+
+
+_MAX_ID_DIGITS = 19
+
+
+class OrderSourceIndex:
+    """Order sources read once for many orders (a batch): ``resolve`` answers as
+    ``resolve_order_source`` does. ``wanted(values)`` says which ids and names to read."""
+
+    def __init__(self, sources) -> None:
+        self.by_id: dict[int, OrderSource] = {}
+        self.by_name: dict[str, OrderSource] = {}
+        for source in sources:
+            self.by_id[source.pk] = source
+            self.by_name[source.name] = source
+
+    @staticmethod
+    def wanted(values) -> tuple[set[int], set[str]]:
+        """(ids, names) that ``resolve`` may look for among ``values``."""
+        ids: set[int] = set()
+        names: set[str] = set()
+        for value in values:
+            if isinstance(value, bool):
+                continue
+            if isinstance(value, str) and value.strip():
+                names.add(value.strip())
+                value = value.strip()
+                value = int(value) if value.isdigit() and len(value) <= _MAX_ID_DIGITS else None
+            if isinstance(value, int) and 0 < value < 2**63:  # no id outside the column's range
+                ids.add(value)
+        return ids, names
+
+    def resolve(self, value) -> OrderSource:
+        _check_value(value)
+        source = None
+        if isinstance(value, int):
+            source = self.by_id.get(value)
+        else:
+            source = self.by_name.get(value.strip())
+            if source is None and value.strip().isdigit() and len(value.strip()) <= _MAX_ID_DIGITS:
+                source = self.by_id.get(int(value.strip()))
+        if source is None:
+            raise ServiceError(f"no order source {value!r}", field="order_source")
+        return source
 
 
 def _site_area(value) -> SiteArea:

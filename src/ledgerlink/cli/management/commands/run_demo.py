@@ -1,5 +1,8 @@
 """`ledgerlink run-demo` (what `make run` calls): migrate SQLite, start qbo_sandbox, load the demo,
-start a worker and the web app, print the URL and the logins, and stop everything on Ctrl-C."""
+start a worker and the web app, print the URL and the logins, and stop everything on Ctrl-C.
+
+The web app runs as in production: gunicorn with deploy/gunicorn.conf.py (sync workers, whitenoise
+for the static files), not Django's development server."""
 
 from __future__ import annotations
 
@@ -15,6 +18,19 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from ledgerlink.cli.demo import load_demo
+
+# The repository's gunicorn settings (deploy/gunicorn.conf.py), when running from a checkout.
+GUNICORN_CONF = Path(__file__).resolve().parents[5] / "deploy" / "gunicorn.conf.py"
+DEMO_WEB_PROCESSES = 2
+
+
+def gunicorn_command(host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The demo's web app: gunicorn as production runs it (deploy/gunicorn.conf.py), on ``host:port``."""
+    env = {"LEDGERLINK_BIND": f"{host}:{port}", "WEB_CONCURRENCY": str(DEMO_WEB_PROCESSES)}
+    if GUNICORN_CONF.exists():
+        return [_script("gunicorn"), "-c", str(GUNICORN_CONF)], env
+    return [_script("gunicorn"), "--bind", f"{host}:{port}", "--workers", str(DEMO_WEB_PROCESSES),
+            "ledgerlink.wsgi:application"], env
 
 
 def _script(name: str) -> str:
@@ -63,9 +79,11 @@ class Command(BaseCommand):
         logs = Path.cwd() / "var"
         logs.mkdir(exist_ok=True)
 
-        def spawn(args: list[str], log_name: str) -> None:
+        def spawn(args: list[str], log_name: str, env: dict[str, str] | None = None) -> None:
             out = open(logs / log_name, "ab")  # noqa: SIM115 - lives as long as the child
-            children.append(subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ)))
+            children.append(
+                subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+            )
 
         try:
             spawn([_script("qbo-sandbox"), "--host", host, "--port", str(sandbox_port)], "qbo-sandbox.log")
@@ -77,7 +95,8 @@ class Command(BaseCommand):
             if load_only:
                 return
             spawn([_script("ledgerlink"), "worker"], "worker.log")
-            spawn([_script("ledgerlink"), "runserver", f"{host}:{port}", "--noreload", "--skip-checks"], "web.log")
+            web, web_env = gunicorn_command(host, port)
+            spawn(web, "web.log", web_env)
             _wait_http(f"http://{host}:{port}/healthz")
             self.stdout.write("")
             self.stdout.write(self.style.SUCCESS(f"Ledgerlink is running at http://{host}:{port}/"))
