@@ -16,14 +16,30 @@ from ledgerlink.core.models import Attempt, Company, PushRequest, PushRevision
 from ledgerlink.domain.payloads.edit import quick_fix_of
 from ledgerlink.quickbooks.errors import ERROR_KINDS, kind_info
 
+CAUGHT_BEFORE_SENDING = "Caught before sending"
+QUICKBOOKS_SAID = "QuickBooks said"
 
-def error_info(kind: str, title: str = "") -> dict:
-    """An error kind as the pages show it: the request's own title, else the kind's, else its name."""
+
+def caught_before_sending(push_request: PushRequest) -> bool:
+    """Whether the request's error is pre-flight's (QBO never saw this revision): a failure QBO
+    answered always counts an attempt of the current revision, pre-flight never does."""
+    return bool(push_request.error_kind) and push_request.attempt_count == 0
+
+
+def said_label(push_request: PushRequest) -> str:
+    """Who gave the request's error message: QuickBooks, or pre-flight before sending."""
+    return CAUGHT_BEFORE_SENDING if caught_before_sending(push_request) else QUICKBOOKS_SAID
+
+
+def error_info(kind: str, title: str = "", push_request: PushRequest | None = None) -> dict:
+    """An error kind as the pages show it: the request's own title, else the kind's, else its name;
+    with ``push_request``, ``said`` labels its message ("QuickBooks said" / "Caught before sending")."""
     info = kind_info(kind)
     return {
         "kind": kind,
         "title": title or info["title"] or kind.replace("_", " ").capitalize(),
         "fix": info["fix"],
+        "said": said_label(push_request) if push_request is not None else QUICKBOOKS_SAID,
     }
 
 

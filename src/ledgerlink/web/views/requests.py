@@ -38,7 +38,7 @@ def _filters(request) -> dict:
 
 def _decorate(rows):
     for row in rows:
-        row.ui_error = ui.error_info(row.error_kind, row.error_title) if row.error_kind else None
+        row.ui_error = ui.error_info(row.error_kind, row.error_title, row) if row.error_kind else None
     return rows
 
 
@@ -138,7 +138,9 @@ def _detail_context(request, push_request: PushRequest, **extra) -> dict:
         "payload_text": ui.pretty(payload),
         "revisions": ui.revisions_with_diffs(push_request),
         "attempts": list(Attempt.objects.filter(push_request=push_request).order_by("-id")[:50]),
-        "error": ui.error_info(push_request.error_kind, push_request.error_title) if push_request.error_kind else None,
+        "error": ui.error_info(push_request.error_kind, push_request.error_title, push_request)
+        if push_request.error_kind
+        else None,
         "failure_kind": kind,
         "failure_info": ui.error_info(kind) if kind else None,
         "fix_patch": patch,
@@ -298,6 +300,8 @@ def request_similar(request, pk: int):
         messages.success(request, f"Re-queued {len(done)} similar request(s)" + (" with the same fix." if patch else "."))
         return redirect("web:request_detail", pk=pk)
     rows = list(qs.select_related("order", "order_source").order_by("-id")[:BULK_LIMIT + 1])
+    for row in rows:
+        row.said = ui.said_label(row)
     context = {
         "req": push_request,
         "by": by,

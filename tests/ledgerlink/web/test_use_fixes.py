@@ -1,0 +1,48 @@
+"""Issue 18, "Correctness and use": what a person sees and does in the admin area."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from ledgerlink.core.models import PushRequest
+from ledgerlink.domain.outbox.actions import requeue_request
+from tests.ledgerlink.factories import invoice_payload, make_failed_request, make_login_user, make_web_world
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world():
+    return make_web_world()
+
+
+@pytest.fixture
+def users():
+    return {role: make_login_user(role, role) for role in ("viewer", "operator", "admin")}
+
+
+# ---------------------------------------------------------------- caught before sending
+
+
+def test_preflight_errors_are_labelled_caught_before_sending(client, world, users):
+    sent = make_failed_request(world, number="W-1")  # QBO answered it (one attempt of revision 1)
+    caught = make_failed_request(world, number="W-2")
+    requeue_request(caught.pk, payload=invoice_payload("not an email"), note="typo", actor=None,
+                    actor_label="test")
+    caught.refresh_from_db()
+    assert (caught.state, caught.error_kind, caught.attempt_count) == ("failed", "invalid_email", 0)
+    client.force_login(users["viewer"])
+
+    detail = client.get(reverse("web:request_detail", args=[caught.pk])).content.decode()
+    assert "<dt>Caught before sending</dt>" in detail
+    assert "QuickBooks said" not in detail
+    detail = client.get(reverse("web:request_detail", args=[sent.pk])).content.decode()
+    assert "<dt>QuickBooks said</dt>" in detail
+    assert "Caught before sending</dt>" not in detail
+
+    rows = client.get(reverse("web:requests_completed")).content.decode()
+    row_of = {pk: rows.split(f'data-id="{pk}"', 1)[1].split("</tr>", 1)[0] for pk in (sent.pk, caught.pk)}
+    assert "Caught before sending:" in row_of[caught.pk] and "QuickBooks said" not in row_of[caught.pk]
+    assert "QuickBooks said:" in row_of[sent.pk] and "Caught before sending" not in row_of[sent.pk]
+    assert PushRequest.objects.get(pk=sent.pk).state == "failed"
