@@ -93,6 +93,15 @@ def fix_patch(push_request: PushRequest) -> dict:
     return quick_fix_of(revs[1].payload, revs[0].payload)
 
 
+def person_note(push_request: PushRequest) -> str:
+    """The note a person wrote with the request's newest revision ("" when the system made it or the
+    person wrote none: "edited" / "re-queued unchanged" are the defaults, not their words)."""
+    rev = PushRevision.objects.filter(push_request=push_request).order_by("-number").first()
+    if rev is None or (rev.author_id is None and rev.author_label == "system"):
+        return ""
+    return "" if rev.note in ("edited", "re-queued unchanged") else rev.note
+
+
 SIMILAR_COUNT_CAP = 1000
 
 

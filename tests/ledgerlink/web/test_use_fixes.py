@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.urls import reverse
 
-from ledgerlink.core.models import PushRequest
+from ledgerlink.core.models import PushRequest, PushRevision
 from ledgerlink.domain.outbox.actions import requeue_request
 from tests.ledgerlink.factories import invoice_payload, make_failed_request, make_login_user, make_web_world
 
@@ -46,3 +48,30 @@ def test_preflight_errors_are_labelled_caught_before_sending(client, world, user
     assert "Caught before sending:" in row_of[caught.pk] and "QuickBooks said" not in row_of[caught.pk]
     assert "QuickBooks said:" in row_of[sent.pk] and "Caught before sending" not in row_of[sent.pk]
     assert PushRequest.objects.get(pk=sent.pk).state == "failed"
+
+
+# ---------------------------------------------------------------- bulk fix of similar requests
+
+
+def test_bulk_fix_of_similar_requests_keeps_the_persons_note(client, world, users):
+    first = make_failed_request(world, number="W-1")
+    second = make_failed_request(world, number="W-2")
+    third = make_failed_request(world, number="W-3")
+    client.force_login(users["operator"])
+    client.post(
+        reverse("web:request_edit", args=[first.pk]),
+        {"payload": json.dumps(invoice_payload("buyer@newco.example")), "bill_email": "name2@example.com",
+         "customer_value": "56", "customer_name": "Acme Tools", "note": "New Co buys as Acme Tools",
+         "action": "save"},
+    )
+    page = client.get(reverse("web:request_similar", args=[first.pk]), {"by": "email"}).content.decode()
+    assert 'name="note" id="bulk-note" value="New Co buys as Acme Tools"' in page
+    resp = client.post(reverse("web:request_similar", args=[first.pk]), {"by": "email", "ids": [second.pk]})
+    assert resp.status_code == 302
+    rev = PushRevision.objects.get(push_request=second, number=2)
+    assert (rev.note, rev.author_label) == ("New Co buys as Acme Tools", "operator")
+    # A note typed on the confirmation page wins.
+    client.post(reverse("web:request_similar", args=[first.pk]),
+                {"by": "email", "ids": [third.pk], "note": "batch of 3 Dec"})
+    assert PushRevision.objects.get(push_request=third, number=2).note == "batch of 3 Dec"
+    assert not PushRevision.objects.filter(note="edited").exists()

@@ -285,7 +285,10 @@ def request_similar(request, pk: int):
         return redirect("web:request_detail", pk=pk)
     qs = similar_failed(push_request, by, kind)
     patch = ui.fix_patch(push_request)
+    # The note the person wrote with the fix (their newest revision's) goes with every copy of it.
+    fix_note = ui.person_note(push_request) if patch else ""
     if request.method == "POST":
+        note = request.POST.get("note", "").strip() or fix_note or f"same as request #{pk}"
         ids = [i for i in (parse_int(v) for v in request.POST.getlist("ids")) if i]
         # Only ids still matching the signature are sent; the service re-checks their state.
         ids = list(qs.filter(id__in=ids).values_list("id", flat=True)[:BULK_LIMIT])
@@ -293,7 +296,7 @@ def request_similar(request, pk: int):
             messages.error(request, "None of the listed requests is still failed with this error.")
             return redirect("web:request_detail", pk=pk)
         try:
-            done = bulk_requeue(ids=ids, actor=request.user, payload_patch=patch or None)
+            done = bulk_requeue(ids=ids, actor=request.user, payload_patch=patch or None, note=note)
         except ServiceError as exc:
             messages.error(request, exc.message)
             return redirect("web:request_similar", pk=pk)
@@ -311,6 +314,7 @@ def request_similar(request, pk: int):
         "more": len(rows) > BULK_LIMIT,
         "patch": patch,
         "patch_text": ui.pretty(patch) if patch else "",
+        "note": fix_note,
     }
     return render(request, "web/request_similar.html", context)
 
