@@ -6,10 +6,19 @@ import json
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from ledgerlink.core.models import PushRequest, PushRevision
+from ledgerlink.core.models import Attempt, PushRequest, PushRevision
 from ledgerlink.domain.outbox.actions import requeue_request
-from tests.ledgerlink.factories import invoice_payload, make_failed_request, make_login_user, make_web_world
+from ledgerlink.quickbooks.errors import ERROR_KINDS
+from ledgerlink.web.presentation import KIND_COLOURS, dashboard_data
+from tests.ledgerlink.factories import (
+    invoice_payload,
+    make_attempt,
+    make_failed_request,
+    make_login_user,
+    make_web_world,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -75,3 +84,24 @@ def test_bulk_fix_of_similar_requests_keeps_the_persons_note(client, world, user
                 {"by": "email", "ids": [third.pk], "note": "batch of 3 Dec"})
     assert PushRevision.objects.get(push_request=third, number=2).note == "batch of 3 Dec"
     assert not PushRevision.objects.filter(note="edited").exists()
+
+
+# ---------------------------------------------------------------- dashboard colours
+
+
+def test_every_error_kind_has_its_own_colour_in_the_failures_chart(world):
+    now = timezone.now()
+    pr = make_failed_request(world)
+    kinds = sorted(ERROR_KINDS) + ["retired_kind", "another_retired_kind"]
+    for kind in kinds:
+        make_attempt(pr, Attempt.Outcome.FAILED, http_status=400, started_at=now, error_kind=kind)
+    chart = dashboard_data(now=now)["kind_chart"]
+    colours = {row["name"]: row["colour"] for row in chart["legend"]}
+    assert set(colours) == set(kinds) | {"customer_ref_required"}
+    assert len(set(colours.values())) == len(colours)  # no two kinds share a colour
+    assert colours["customer_ref_required"] == "#1565c0" and colours["invalid_email"] == "#c62828"
+    # Each bar has its kind's legend colour.
+    for bar in chart["bars"]:
+        assert bar["colour"] == colours[bar["title"].split(": ", 1)[1].rsplit(" ", 1)[0]]
+    # A new kind gets its own fixed colour too.
+    assert set(KIND_COLOURS) == set(ERROR_KINDS)
