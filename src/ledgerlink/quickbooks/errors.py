@@ -116,6 +116,17 @@ ERROR_KINDS: dict[str, dict[str, str]] = {
         "Online or has been made inactive (see the element). Sync the Company, pick an active record "
         "(or set the site area's default item) and fix the reference with Edit for Re-Queue.",
     },
+    "shipping_item_missing": {
+        "title": "No shipping item for this site area",
+        "fix": "The order charges shipping, but its site area has no shipping item, and QuickBooks Online "
+        "would book the shipping on its default item \"Services\" (as a sale). Caught before sending: "
+        "nothing reached QuickBooks. 1. An admin sets the site area's shipping item (Site Areas and Order "
+        "Sources > the site area > Shipping item (QBO Id): the Id of your shipping item, or SHIPPING_ITEM_ID "
+        "when shipping is turned on in the company's sales settings); later orders use it. 2. On this "
+        "request, Edit for Re-Queue: in the "
+        "\"Shipping\" line set \"SalesItemLineDetail\": { \"ItemRef\": { \"value\": \"<that Id>\" } }, "
+        "then Save & Re-Queue.",
+    },
     "amount_mismatch": {
         "title": "Amount calculation incorrect in the request.",
         "fix": "A line's Amount is not Qty x UnitPrice (rounded to cents). Correct the line in the payload "

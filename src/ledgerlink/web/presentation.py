@@ -134,6 +134,7 @@ KIND_COLOURS = {
     "duplicate_doc_number": "#283593",
     "doc_number_too_long": "#80cbc4",
     "invalid_reference": "#37474f",
+    "shipping_item_missing": "#7986cb",
     "amount_mismatch": "#9e9d24",
     "validation": "#ff8a65",
     "unknown": "#9e9e9e",
