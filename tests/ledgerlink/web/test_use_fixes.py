@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from ledgerlink.core.models import Attempt, PushRequest, PushRevision
+from ledgerlink.core.models import Attempt, AutomationRule, PushRequest, PushRevision
 from ledgerlink.domain.outbox.actions import requeue_request
 from ledgerlink.quickbooks.errors import ERROR_KINDS
 from ledgerlink.web.presentation import KIND_COLOURS, dashboard_data
@@ -105,3 +105,71 @@ def test_every_error_kind_has_its_own_colour_in_the_failures_chart(world):
         assert bar["colour"] == colours[bar["title"].split(": ", 1)[1].rsplit(" ", 1)[0]]
     # A new kind gets its own fixed colour too.
     assert set(KIND_COLOURS) == set(ERROR_KINDS)
+
+
+# ---------------------------------------------------------------- "Make this a rule"
+
+
+def _fix_email(client, pr, email):
+    """The operator's fix: BillEmail (and Acme's CustomerRef) through Edit for Re-Queue."""
+    client.post(
+        reverse("web:request_edit", args=[pr.pk]),
+        {"payload": json.dumps(PushRevision.objects.get(push_request=pr, number=1).payload), "bill_email": email,
+         "customer_value": "56", "customer_name": "Acme Tools", "action": "save"},
+    )
+
+
+def test_make_this_a_rule_proposes_the_condition_of_the_failure_and_previews_before_saving(client, world, users):
+    pr = make_failed_request(world, number="W-1", email="buyer@newco.example")  # no customer has it
+    make_failed_request(world, number="W-2", email="name2@example.com", state=PushRequest.State.SUCCEEDED)
+    make_failed_request(world, number="W-3", email="", state=PushRequest.State.SUCCEEDED)
+    client.force_login(users["admin"])
+    _fix_email(client, pr, "orders@newco.example")
+    page = client.get(reverse("web:request_detail", args=[pr.pk])).content.decode()
+    assert ("Order Automation: set email orders@newco.example when an order from Wholesale portal has an email "
+            "no QuickBooks customer has") in page
+    resp = client.post(reverse("web:request_make_rule", args=[pr.pk]), {"email": "orders@newco.example"})
+    html = resp.content.decode()
+    assert resp.status_code == 200
+    assert AutomationRule.objects.count() == 0  # proposed, not saved
+    # Only W-1 would change: W-2's email is Acme Tools', W-3 has none (another failure, another rule).
+    assert "This rule would change <strong>1</strong> of the last 1,000 orders." in html
+    assert f'action="{reverse("web:rule_new")}"' in html
+    assert '<option value="unmatched" selected>' in html
+    assert f'<option value="{world["portal"].pk}" selected>' in html
+    assert 'name="set_email" value="orders@newco.example"' in html
+    save = client.post(reverse("web:rule_new"), {
+        "name": "Set email orders@newco.example when an order from Wholesale portal has an email no QuickBooks "
+                "customer has", "order_source": world["portal"].pk, "email": "unmatched",
+        "set_email": "orders@newco.example", "enabled": "on", "action": "save"})
+    assert save.status_code == 302
+    rule = AutomationRule.objects.get()
+    assert (rule.conditions, rule.actions) == (
+        {"order_source": world["portal"].pk, "email": "unmatched"}, {"set_email": "orders@newco.example"})
+
+
+def test_make_this_a_rule_for_a_missing_or_invalid_email(client, world, users):
+    client.force_login(users["admin"])
+    missing = make_failed_request(world, number="M-1", email="", payload=invoice_payload(""))
+    _fix_email(client, missing, "orders@newco.example")
+    html = client.post(reverse("web:request_make_rule", args=[missing.pk])).content.decode()
+    assert '<option value="missing" selected>' in html
+    invalid = make_failed_request(world, number="I-1", email="bad@@x.example", kind="invalid_email",
+                                  title="Invalid Email Address format", payload=invoice_payload("bad@@x.example"))
+    _fix_email(client, invalid, "orders@newco.example")
+    html = client.post(reverse("web:request_make_rule", args=[invalid.pk])).content.decode()
+    assert '<option value="invalid" selected>' in html
+    assert AutomationRule.objects.count() == 0
+
+
+def test_make_this_a_rule_is_never_proposed_with_an_invalid_email(client, world, users):
+    pr = make_failed_request(world, number="I-2", email="bad@@x.example", kind="invalid_email",
+                             title="Invalid Email Address format", payload=invoice_payload("bad@@x.example"))
+    client.force_login(users["admin"])
+    page = client.get(reverse("web:request_detail", args=[pr.pk])).content.decode()
+    assert "Make this a rule" not in page  # no fix yet: the only email is the invalid one
+    resp = client.post(reverse("web:request_make_rule", args=[pr.pk]), {"email": "bad@@x.example"})
+    assert resp.status_code == 302 and resp["Location"] == reverse("web:request_detail", args=[pr.pk])
+    page = client.get(resp["Location"]).content.decode()
+    assert "No rule proposed: a rule can set only a valid email address." in page
+    assert AutomationRule.objects.count() == 0

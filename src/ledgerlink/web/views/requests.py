@@ -14,7 +14,7 @@ from ledgerlink.core.models import Attempt, Customer, CustomerEmail, OrderSource
 from ledgerlink.core.roles import has_role
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.healing.customers import create_customer_for_request
-from ledgerlink.domain.ingest.automation import create_rule
+from ledgerlink.domain.ingest.automation import propose_rule_for_request
 from ledgerlink.domain.outbox.actions import bulk_requeue, cancel_request, requeue_request
 from ledgerlink.domain.outbox.selectors import last_failure_kind, list_querysets, similar_failed
 from ledgerlink.domain.outbox.transitions import REQUEUEABLE
@@ -23,6 +23,7 @@ from ledgerlink.domain.payloads.edit import apply_quick_fix, validate_edited_pay
 from ledgerlink.quickbooks.errors import ERROR_KINDS
 from ledgerlink.web import presentation as ui
 from ledgerlink.web.access import role_required
+from ledgerlink.web.views.automation import render_proposal
 
 LIST_FILTERS = ("outcome", "error_kind", "site_area", "order_source", "date", "email")
 BULK_LIMIT = 500
@@ -132,6 +133,13 @@ def _detail_context(request, push_request: PushRequest, **extra) -> dict:
             "Address", ""
         )
     user = request.user
+    rule_proposal = None
+    rule_email = (patch.get("BillEmail") or {}).get("Address", "") if isinstance(patch.get("BillEmail"), dict) else ""
+    if has_role(user, "admin") and rule_email and kind in ("customer_ref_required", "invalid_email"):
+        try:
+            rule_proposal = propose_rule_for_request(push_request, str(rule_email))
+        except ServiceError:
+            rule_proposal = None  # no valid email, no order source: nothing to propose
     context = {
         "req": push_request,
         "current": current,
@@ -147,8 +155,8 @@ def _detail_context(request, push_request: PushRequest, **extra) -> dict:
         "fix_patch_text": ui.pretty(patch) if patch else "",
         "similar": similar,
         "bill_email": bill_email,
-        # "Make this a rule": after a BillEmail fix, or on the failures a rule's email prevents.
-        "offer_rule": "BillEmail" in patch or kind in ("customer_ref_required", "invalid_email"),
+        # "Make this a rule": after a fix that set a valid BillEmail, on the failures a rule's email prevents.
+        "rule_proposal": rule_proposal,
         "can_operate": has_role(user, "operator"),
         "can_admin": has_role(user, "admin"),
         "can_edit": push_request.state in REQUEUEABLE,
@@ -321,29 +329,20 @@ def request_similar(request, pk: int):
 
 @role_required(read=None, write="admin")
 def request_make_rule(request, pk: int):
-    """"Make this a rule": the BillEmail fix becomes an Order Automation rule for the order source."""
+    """"Make this a rule": the request's BillEmail fix proposed as an Order Automation rule for the
+    orders of its source that fail the same way, shown in the rule editor with its preview count;
+    saved only by the editor's Save rule."""
     push_request = _load(pk)
-    current = _current_payload(push_request)
-    payload = current.payload if current else {}
     email = request.POST.get("email", "").strip()
-    if not email and isinstance(payload.get("BillEmail"), dict):
-        email = str(payload["BillEmail"].get("Address", "")).strip()
-    if not push_request.order_source_id or not email:
-        messages.error(request, "A rule needs the request's order source and a BillEmail address.")
-        return redirect("web:request_detail", pk=pk)
-    name = f"Set email {email} for {push_request.order_source.name}"
+    if not email:
+        fix = ui.fix_patch(push_request).get("BillEmail")
+        email = str(fix.get("Address", "")).strip() if isinstance(fix, dict) else ""
     try:
-        rule = create_rule(
-            name=name,
-            conditions={"order_source": push_request.order_source_id},
-            actions={"set_email": email},
-            actor=request.user,
-        )
+        proposal = propose_rule_for_request(push_request, email)
     except ServiceError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, f"No rule proposed: {exc.message}.")
         return redirect("web:request_detail", pk=pk)
-    messages.success(request, f"Rule created: {name}. Review its position and preview below.")
-    return redirect("web:rule_edit", pk=rule.pk)
+    return render_proposal(request, proposal, source_request_id=pk)
 
 
 # ---------------------------------------------------------------- customer picker
