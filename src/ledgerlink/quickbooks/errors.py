@@ -67,8 +67,8 @@ ERROR_KINDS: dict[str, dict[str, str]] = {
     "auth_reconnect": {
         "title": "QuickBooks connection needs to be renewed",
         "fix": "QuickBooks Online refused the company's OAuth tokens (expired, revoked, or the user lost "
-        "access). The Company is paused and nothing was failed: reconnect it (Companies > Reconnect, or "
-        "`ledgerlink connect`), then its requests are sent again by themselves.",
+        "access). The Company is paused and nothing was failed: an admin reconnects it (Connections > "
+        "Reconnect, or `ledgerlink connect`), then its requests are sent again by themselves.",
     },
     "throttled": {
         "title": "QuickBooks rate limit reached (429)",

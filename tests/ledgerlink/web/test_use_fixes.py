@@ -8,8 +8,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from ledgerlink.core.models import Attempt, AutomationRule, PushRequest, PushRevision
+from ledgerlink.core.models import Attempt, AutomationRule, Company, PushRequest, PushRevision
 from ledgerlink.domain.outbox.actions import requeue_request
+from ledgerlink.ops.digests import send_digests
 from ledgerlink.quickbooks.errors import ERROR_KINDS
 from ledgerlink.web.presentation import KIND_COLOURS, dashboard_data
 from tests.ledgerlink.factories import (
@@ -173,3 +174,49 @@ def test_make_this_a_rule_is_never_proposed_with_an_invalid_email(client, world,
     page = client.get(resp["Location"]).content.decode()
     assert "No rule proposed: a rule can set only a valid email address." in page
     assert AutomationRule.objects.count() == 0
+
+
+# ---------------------------------------------------------------- reconnect
+
+
+PAGES = ("dashboard", "orders", "customers", "requests_pending", "requests_completed", "rules", "setup",
+         "connections")
+
+
+def test_a_company_needing_reconnecting_shows_a_banner_on_every_page_for_operators_and_admins(client, world, users):
+    bolt = Company.objects.create(name="Bolt Books", realm_id="4620816365000000001",
+                                  api_base_url="http://127.0.0.1:1", status=Company.Status.NEEDS_RECONNECT)
+    reconnect_url = f'{reverse("web:connection_new")}?reconnect={bolt.pk}'
+    for role in ("operator", "admin"):
+        client.force_login(users[role])
+        for name in PAGES:
+            html = client.get(reverse(f"web:{name}")).content.decode()
+            assert "QuickBooks needs reconnecting:" in html, (role, name)
+            assert "Bolt Books" in html.split("QuickBooks needs reconnecting:", 1)[1].split("</div>", 1)[0]
+        assert (f'<a href="{reconnect_url}">Bolt Books</a>' in html) == (role == "admin")
+    client.force_login(users["viewer"])
+    assert "QuickBooks needs reconnecting" not in client.get(reverse("web:dashboard")).content.decode()
+    Company.objects.filter(pk=bolt.pk).update(status=Company.Status.ACTIVE)
+    client.force_login(users["admin"])
+    assert "QuickBooks needs reconnecting" not in client.get(reverse("web:dashboard")).content.decode()
+
+
+def test_the_reconnect_email_names_what_the_ui_shows(client, world, users, settings):
+    settings.LEDGERLINK_ADMIN_EMAILS = ["ops@example.com"]
+    settings.LEDGERLINK_BASE_URL = "https://ll.example.com"
+    bolt = Company.objects.create(name="Bolt Books", realm_id="4620816365000000001",
+                                  api_base_url="http://127.0.0.1:8700", status=Company.Status.NEEDS_RECONNECT)
+    (digest,) = [d for d in send_digests(dry_run=True) if d.key == "reconnect"]
+    assert "Companies > Reconnect" not in digest.body
+    assert "(Connections > Reconnect, then sign in to QuickBooks and choose the same company;" in digest.body
+    link = f"https://ll.example.com{reverse('web:connection_new')}?reconnect={bolt.pk}"
+    assert link in digest.body.splitlines()
+    client.force_login(users["admin"])
+    connections = client.get(reverse("web:connections")).content.decode()
+    assert f'<a class="button primary" href="{reverse("web:connection_new")}?reconnect={bolt.pk}">Reconnect</a>' \
+        in connections
+    page = client.get(link.removeprefix("https://ll.example.com")).content.decode()
+    assert "<h1>Reconnect Bolt Books</h1>" in page
+    assert 'name="name" value="Bolt Books"' in page and 'name="base_url" value="http://127.0.0.1:8700"' in page
+    assert "Companies > Reconnect" not in ERROR_KINDS["auth_reconnect"]["fix"]
+    assert "Connections > Reconnect" in ERROR_KINDS["auth_reconnect"]["fix"]
