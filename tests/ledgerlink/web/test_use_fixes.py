@@ -8,7 +8,16 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from ledgerlink.core.models import Attempt, AutomationRule, Company, PushRequest, PushRevision
+from ledgerlink.core.models import (
+    Attempt,
+    AutomationRule,
+    Company,
+    Customer,
+    PushRequest,
+    PushRevision,
+    SyncRequest,
+    SyncState,
+)
 from ledgerlink.domain.outbox.actions import requeue_request
 from ledgerlink.ops.digests import send_digests
 from ledgerlink.quickbooks.errors import ERROR_KINDS
@@ -220,3 +229,50 @@ def test_the_reconnect_email_names_what_the_ui_shows(client, world, users, setti
     assert 'name="name" value="Bolt Books"' in page and 'name="base_url" value="http://127.0.0.1:8700"' in page
     assert "Companies > Reconnect" not in ERROR_KINDS["auth_reconnect"]["fix"]
     assert "Connections > Reconnect" in ERROR_KINDS["auth_reconnect"]["fix"]
+
+
+# ---------------------------------------------------------------- "Sync now" is the worker's
+
+
+def test_sync_now_is_queued_for_the_worker_and_shows_its_progress(client, users, company, qbo,
+                                                                  run_worker_until_idle):
+    qbo.create_customer(company.realm_id, "Zed Co", "zed@co.example")
+    client.force_login(users["operator"])
+    resp = client.post(reverse("web:customers"), {"company": company.pk})
+    assert resp.status_code == 302
+    # Nothing was asked of QBO in the web request: the mirror is still empty, the request is queued.
+    assert Customer.objects.filter(company=company).count() == 0
+    assert not SyncState.objects.filter(company=company).exists()
+    sync = SyncRequest.objects.get()
+    assert (sync.status, sync.requested_by) == ("queued", "operator")
+    page = client.get(reverse("web:customers"), {"company": company.pk}).content.decode()
+    assert f'hx-get="{reverse("web:sync_status")}?company={company.pk}" hx-trigger="every 2s"' in page
+    assert f"Sync now #{sync.pk} (asked by operator):" in page and "<strong>queued</strong>" in page
+    # Asked again while queued: the same request, not a second sync.
+    client.post(reverse("web:customers"), {"company": company.pk})
+    assert SyncRequest.objects.count() == 1
+    # Progress as a worker writes it.
+    SyncRequest.objects.filter(pk=sync.pk).update(status="running", entity="Customer", done=1000, total=2500)
+    partial = client.get(reverse("web:sync_status"), {"company": company.pk}).content.decode()
+    assert "<strong>running</strong>: customers 1,000 of 2,500" in partial
+    SyncRequest.objects.filter(pk=sync.pk).update(status="queued")
+
+    run_worker_until_idle(timeout=30)
+    sync.refresh_from_db()
+    assert (sync.status, sync.result, sync.error) == ("succeeded", {"Customer": 1, "Item": 2}, "")
+    assert (sync.entity, sync.done, sync.total) == ("Item", 2, 2)
+    assert list(Customer.objects.filter(company=company).values_list("display_name", flat=True)) == ["Zed Co"]
+    partial = client.get(reverse("web:sync_status"), {"company": company.pk}).content.decode()
+    assert "<strong>done</strong>" in partial and ": 1 customers, 2 items." in partial
+
+
+def test_a_failed_requested_sync_says_why(client, users, world, run_worker_until_idle):
+    company = world["company"]  # its API base URL answers nothing
+    client.force_login(users["operator"])
+    client.post(reverse("web:customers"), {"company": company.pk})
+    run_worker_until_idle(timeout=30)
+    sync = SyncRequest.objects.get()
+    assert sync.status == "failed" and sync.error
+    partial = client.get(reverse("web:sync_status"), {"company": company.pk}).content.decode()
+    assert "<strong>failed</strong>" in partial
+    assert not Customer.objects.filter(company=company).exclude(qbo_id="56").exists()

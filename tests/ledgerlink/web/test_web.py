@@ -589,11 +589,12 @@ def test_admin_pauses_and_resumes_a_connection(client, world, users):
         reverse("web:connection_status", args=[company.pk]), {"status": "paused"}).status_code == 403
 
 
-def test_sync_now_mirrors_customers_from_qbo(client, users, company, qbo):
+def test_sync_now_mirrors_customers_from_qbo(client, users, company, qbo, run_worker_until_idle):
     qbo.create_customer(company.realm_id, "Zed & <Co>", "zed@co.example")
     login(client, users["operator"])
     resp = client.post(reverse("web:customers"), {"company": company.pk})
     assert resp.status_code == 302
+    run_worker_until_idle(timeout=30)  # "Sync now" is queued for the worker (test_use_fixes.py)
     page = client.get(reverse("web:customers"), {"company": company.pk, "q": "zed@"}).content.decode()
     assert "Zed &amp; &lt;Co&gt;" in page and "zed@co.example" in page
     assert "last sync:" in page and "never" not in page.split("last sync:")[1][:80]
