@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from ledgerlink.core.models import Company, PushRequest
 from ledgerlink.domain.outbox.leases import Claimed, claim_due, is_postgres, load_payloads
+from ledgerlink.quickbooks import wire
 from ledgerlink.worker.limiter import company_load, free_batches, free_slots
 
 S = PushRequest.State
@@ -73,7 +74,7 @@ def claim_for_company(company_id: int, worker_id: str, max_units: int, *, lease_
             units.append(Unit(company_id, worker_id, [c]))
         slots -= len(units)
         # 2. Batches within the batch budget, else singles.
-        batch_size = min(company.batch_size or 1, 30)
+        batch_size = min(company.batch_size or 1, wire.QBO_LIMITS["batch_size"])
         use_batches = company.use_batch and batch_size > 1
         batches_left = free_batches(company, load)
         while slots > 0:
