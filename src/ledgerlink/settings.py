@@ -1,6 +1,7 @@
 """Settings, all from the environment.
 
 DATABASE_URL          default: SQLite file ``ledgerlink.sqlite3`` in the working directory (WAL)
+LEDGERLINK_ENV        development (default) or production, case-insensitive; anything else refuses to start
 SECRET_KEY            required when LEDGERLINK_ENV=production
 LEDGERLINK_ENCRYPTION_KEYS  comma-separated Fernet keys, newest first (MultiFernet)
 """
@@ -11,7 +12,15 @@ from pathlib import Path
 import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent
-ENV = os.environ.get("LEDGERLINK_ENV", "development")
+# The known environments. A misspelling ("prod", "staging") must not fall back to development's
+# DEBUG, development SECRET_KEY and insecure cookies: settings refuse to start instead.
+KNOWN_ENVS = ("development", "production")
+ENV = os.environ.get("LEDGERLINK_ENV", "development").strip().lower()
+if ENV not in KNOWN_ENVS:
+    raise RuntimeError(
+        f"LEDGERLINK_ENV={os.environ.get('LEDGERLINK_ENV', '')!r} is not known: "
+        f"set it to one of {', '.join(KNOWN_ENVS)} (case does not matter)"
+    )
 PRODUCTION = ENV == "production"
 
 
