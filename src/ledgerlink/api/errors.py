@@ -4,14 +4,25 @@ reworded the way the services word theirs."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
+from pydantic import Field
 
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.payloads.edit import MAX_EDIT_BYTES
+
+# A row id as a query parameter or a body field: 0 (not filtered) up to the largest bigint. A larger
+# number is refused with 422 naming the parameter (SQLite cannot even bind it: OverflowError).
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=0, le=MAX_ID)]
+# A count or a position that is stored in an integer column or used as a LIMIT.
+Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Position = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 
 
 class ErrorOut(Schema):
@@ -67,6 +78,11 @@ _MESSAGES = {
 
 def _message(err: dict) -> str:
     kind = str(err.get("type", ""))
+    ctx = err.get("ctx") or {}
+    if kind in ("less_than_equal", "less_than") and ("le" in ctx or "lt" in ctx):
+        return f"must be an integer of at most {ctx['le'] if 'le' in ctx else ctx['lt'] - 1}"
+    if kind in ("greater_than_equal", "greater_than") and ("ge" in ctx or "gt" in ctx):
+        return f"must be an integer of at least {ctx['ge'] if 'ge' in ctx else ctx['gt'] + 1}"
     if kind in _MESSAGES:
         return _MESSAGES[kind]
     if kind.startswith("date"):

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from ledgerlink.api.auth import label, need
-from ledgerlink.api.errors import ERRORS, get_or_404, validation_errors
+from ledgerlink.api.errors import ERRORS, Count, Id, Position, get_or_404, validation_errors
 from ledgerlink.core.models import AutomationRule, Order
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.ingest import automation
@@ -266,11 +266,11 @@ def create_orders_batch(request, payload: OrderBatchIn):
 @router.get("/orders", response=OrderPageOut, tags=["orders"])
 def list_orders(
     request,
-    order_source: int | None = None,
+    order_source: Id | None = None,
     status: str | None = None,
     external_id: str | None = None,
     email: str | None = None,
-    after: int | None = None,
+    after: Id | None = None,
     limit: int = 50,
 ):
     qs = Order.objects.all()
@@ -316,7 +316,7 @@ class RuleIn(Schema):
     name: str
     conditions: dict[str, Any] = {}
     actions: dict[str, Any]
-    position: int | None = None
+    position: Position | None = None
     enabled: bool = True
     stop_processing: bool = False
 
@@ -325,7 +325,7 @@ class RulePatch(Schema):
     name: str | None = None
     conditions: dict[str, Any] | None = None
     actions: dict[str, Any] | None = None
-    position: int | None = None
+    position: Position | None = None
     enabled: bool | None = None
     stop_processing: bool | None = None
 
@@ -343,7 +343,7 @@ class RuleOut(Schema):
 class RulePreviewIn(Schema):
     conditions: dict[str, Any] = {}
     actions: dict[str, Any]
-    last_n: int = 1000
+    last_n: Count = 1000
 
 
 class RulePreviewOut(Schema):

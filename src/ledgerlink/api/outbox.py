@@ -9,7 +9,7 @@ from typing import Any
 from ninja import Router, Schema
 
 from ledgerlink.api.auth import label, need
-from ledgerlink.api.errors import ERRORS, get_or_404
+from ledgerlink.api.errors import ERRORS, Id, get_or_404
 from ledgerlink.core.models import PushRequest
 from ledgerlink.domain.healing.customers import create_customer_for_request
 from ledgerlink.domain.outbox import actions
@@ -92,12 +92,12 @@ class RequeueIn(Schema):
 
 
 class BulkRequeueIn(Schema):
-    ids: list[int] | None = None
+    ids: list[Id] | None = None
     error_kind: str | None = None
     email: str | None = None
-    site_area: int | None = None
-    order_source: int | None = None
-    company: int | None = None
+    site_area: Id | None = None
+    order_source: Id | None = None
+    company: Id | None = None
     payload_patch: dict[str, Any] | None = None
     note: str = ""
 
@@ -163,12 +163,12 @@ def list_requests(
     request,
     state: str | None = None,
     error_kind: str | None = None,
-    site_area: int | None = None,
-    order_source: int | None = None,
-    order: int | None = None,
-    company: int | None = None,
+    site_area: Id | None = None,
+    order_source: Id | None = None,
+    order: Id | None = None,
+    company: Id | None = None,
     email: str | None = None,
-    after: int | None = None,
+    after: Id | None = None,
     limit: int = 50,
 ):
     """Push requests, newest first. ``state`` may list several (``failed,cancelled``); keyset

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ninja import Router, Schema, Status
 
 from ledgerlink.api.auth import label, need
-from ledgerlink.api.errors import ERRORS, get_or_404
+from ledgerlink.api.errors import ERRORS, Id, get_or_404
 from ledgerlink.core.models import OrderSource, SiteArea
 from ledgerlink.domain.routing import order_sources, site_areas
 
@@ -14,7 +14,7 @@ router = Router()
 
 class SiteAreaIn(Schema):
     name: str
-    company: int
+    company: Id
     push_method: str = "invoice"
     customer_policy: str = "match"
     item_policy: str = "default"
@@ -27,7 +27,7 @@ class SiteAreaIn(Schema):
 
 class SiteAreaPatch(Schema):
     name: str | None = None
-    company: int | None = None
+    company: Id | None = None
     push_method: str | None = None
     customer_policy: str | None = None
     item_policy: str | None = None
@@ -71,7 +71,7 @@ def _site_area_out(sa: SiteArea) -> dict:
 
 
 @router.get("/site-areas", response=list[SiteAreaOut], tags=["site areas"])
-def list_site_areas(request, company: int | None = None):
+def list_site_areas(request, company: Id | None = None):
     qs = SiteArea.objects.prefetch_related("order_sources").order_by("id")
     if company:
         qs = qs.filter(company_id=company)
@@ -99,12 +99,12 @@ def patch_site_area(request, site_area_id: int, payload: SiteAreaPatch):
 
 class OrderSourceIn(Schema):
     name: str
-    site_area: int
+    site_area: Id
 
 
 class OrderSourcePatch(Schema):
     name: str | None = None
-    site_area: int | None = None
+    site_area: Id | None = None
 
 
 class OrderSourceOut(Schema):
@@ -118,7 +118,7 @@ def _source_out(s: OrderSource) -> dict:
 
 
 @router.get("/order-sources", response=list[OrderSourceOut], tags=["order sources"])
-def list_order_sources(request, site_area: int | None = None):
+def list_order_sources(request, site_area: Id | None = None):
     qs = OrderSource.objects.order_by("id")
     if site_area:
         qs = qs.filter(site_area_id=site_area)

@@ -19,6 +19,7 @@ from ledgerlink.core.models import AutomationRule, Order, OrderRuleLog, OrderSou
 from ledgerlink.domain.audit import actor_label_for, record_audit
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.healing.policies import defer_for_missing
+from ledgerlink.domain.inputs import check_json, check_text
 from ledgerlink.domain.outbox.actions import cancel_request, requeue_request
 from ledgerlink.domain.outbox.create import create_push_request
 from ledgerlink.domain.payloads.build import build_payload
@@ -93,6 +94,8 @@ def validate_rule(conditions, actions) -> tuple[dict, dict]:
         raise ServiceError("must be an object", field="conditions")
     if not isinstance(actions, dict):
         raise ServiceError("must be an object", field="actions")
+    check_json(conditions, "conditions")
+    check_json(actions, "actions")
     clean_c: dict = {}
     for key, value in conditions.items():
         field = f"conditions.{key}"
@@ -169,6 +172,7 @@ _RULE_FIELDS = ("name", "position", "enabled", "stop_processing", "conditions", 
 def _check_name(name) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ServiceError("is required", field="name")
+    check_text(name, "name")
     if len(name.strip()) > 200:
         raise ServiceError("must be at most 200 characters", field="name")
     return name.strip()

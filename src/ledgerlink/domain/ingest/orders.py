@@ -33,7 +33,7 @@ from ledgerlink.domain.audit import actor_label_for, audit_row
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.healing.policies import defer_for_missing, may_defer_for_missing
 from ledgerlink.domain.ingest.automation import apply_rules, enabled_rules
-from ledgerlink.domain.inputs import clean_text
+from ledgerlink.domain.inputs import clean_text, has_surrogate
 from ledgerlink.domain.mirror.lookups import MirrorLookups
 from ledgerlink.domain.outbox.create import (
     PlannedRequest,
@@ -252,8 +252,10 @@ def _external_id_candidates(items: list) -> set[str]:
     out = set()
     for data in items:
         value = data.get("external_id") if isinstance(data, dict) else None
-        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
-            out.add(str(value).strip())
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**200:
+            out.add(str(value))
+        elif isinstance(value, str) and value.strip() and not has_surrogate(value):  # else refused later
+            out.add(value.strip())
     return out
 
 
