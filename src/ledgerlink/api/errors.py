@@ -11,7 +11,8 @@ from django.core.exceptions import RequestDataTooBig
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
-from pydantic import Field
+from pydantic import BeforeValidator, Field, StrictInt
+from pydantic_core import PydanticCustomError
 
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.payloads.edit import MAX_EDIT_BYTES
@@ -20,9 +21,21 @@ from ledgerlink.domain.payloads.edit import MAX_EDIT_BYTES
 # number is refused with 422 naming the parameter (SQLite cannot even bind it: OverflowError).
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Field(ge=0, le=MAX_ID)]
+# The same in a JSON body: a number, never ``true`` (which lax validation reads as 1) nor "1".
+BodyId = Annotated[StrictInt, Field(ge=0, le=MAX_ID)]
+
+
+def _id_or_name(value):
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise PydanticCustomError("id_or_name", "must be an id (a number) or a name (text)")
+    return value
+
+
+# An object given by id or by name (``order_source``): a JSON number or a string, nothing else.
+IdOrName = Annotated[int | str, BeforeValidator(_id_or_name)]
 # A count or a position that is stored in an integer column or used as a LIMIT.
 Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
-Position = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+Position = Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
 
 
 class ErrorOut(Schema):
@@ -73,6 +86,7 @@ _MESSAGES = {
     "date_from_datetime_parsing": "must be a date as YYYY-MM-DD",
     "date_parsing": "must be a date as YYYY-MM-DD",
     "finite_number": "must be a finite number",
+    "extra_forbidden": "is not a known field",
 }
 
 

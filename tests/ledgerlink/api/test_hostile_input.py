@@ -42,9 +42,13 @@ def api(role: str = "admin") -> Client:
 
 
 def post(client: Client, path: str, body) -> tuple[int, dict]:
+    """(status, answer); a 422's answer as {"detail", "field"} (a schema refusal also lists ``errors``)."""
     # json.dumps escapes the surrogate as \ud800 (valid JSON text), as an attacker would send it
     r = client.post(path, data=json.dumps(body), content_type="application/json")
-    return r.status_code, r.json()
+    answer = r.json()
+    if r.status_code == 422:
+        answer = {"detail": answer["detail"], "field": answer["field"]}
+    return r.status_code, answer
 
 
 def counts() -> dict:
@@ -242,3 +246,75 @@ def test_web_lists_ignore_ids_larger_than_a_bigint():
     for url in ("/requests/pending/?site_area=99999999999999999999999",
                 "/requests/completed/?order_source=99999999999999999999999&after=99999999999999999999999"):
         assert client.get(url).status_code == 200, url
+
+
+# --- what is not an id, a name or a known key (issue 18) -----------------------------------------
+
+
+def test_a_viewer_gets_403_before_any_body_check():
+    make_world()
+    viewer = api("viewer")
+    before = counts()
+    for path, body in [
+        ("/api/v1/orders", {"order_source": True}),
+        ("/api/v1/orders", {}),
+        ("/api/v1/orders", []),
+        ("/api/v1/orders/batch", {"orders": "x"}),
+        ("/api/v1/site-areas", {"name": 5}),
+        ("/api/v1/automation-rules", {"actions": "x"}),
+        ("/api/v1/requests/requeue", {"ids": "x"}),
+    ]:
+        status, answer = post(viewer, path, body)
+        assert status == 403, (path, answer)
+        assert answer["detail"].startswith("this needs the ")
+    r = viewer.post("/api/v1/orders", data="not json", content_type="application/json")
+    assert r.status_code == 403
+    assert counts() == before
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "detail"),
+    [
+        ({"source": True}, "order_source", "must be an id (a number) or a name (text)"),
+        ({"source": 1.0}, "order_source", "must be an id (a number) or a name (text)"),
+        ({"source": [1]}, "order_source", "must be an id (a number) or a name (text)"),
+        ({"bill_address": {"city": "Austin", "zip": "78701"}}, "bill_address.zip",
+         "is not an address field (known: line1, line2, city, region, postal_code, country)"),
+        ({"ship_address": {"Line1": "1 Main St"}}, "ship_address.Line1",
+         "is not an address field (known: line1, line2, city, region, postal_code, country)"),
+        ({"custmer_name": "Acme"}, "custmer_name", "is not a known field"),
+        ({"lines": [{"sku": "W-100", "qty": 1, "quantity": 1, "unit_price": "1.00"}]}, "lines[0].qty",
+         "is not a known field"),
+        ({"currency": "ÄÖÜ"}, "currency", "must be a 3-letter ISO 4217 code (A-Z) such as USD"),
+        ({"currency": "éur"}, "currency", "must be a 3-letter ISO 4217 code (A-Z) such as USD"),
+        ({"currency": "U$D"}, "currency", "must be a 3-letter ISO 4217 code (A-Z) such as USD"),
+    ],
+)
+def test_orders_refuse_what_is_not_an_id_a_name_or_a_known_key(change, field, detail):
+    w = make_world()
+    assert w.portal.pk == OrderSource.objects.order_by("id").first().pk  # source 1 exists: true must not find it
+    client = api("operator")
+    before = counts()
+    assert post(client, "/api/v1/orders", order_data(**change)) == (422, {"detail": detail, "field": field})
+    status, body = post(client, "/api/v1/orders/batch", {"orders": [order_data(**change)]})
+    assert body["results"] == [{"index": 0, "status": 422, "id": None, "detail": detail, "field": field}]
+    assert counts() == before
+
+
+def test_ids_in_bodies_are_numbers_not_booleans():
+    w = make_world()
+    client = api("admin")
+    before = counts()
+    assert post(client, "/api/v1/site-areas", {"name": "B2C", "company": True}) == (
+        422, {"detail": "must be an integer", "field": "company"}
+    )
+    assert post(client, "/api/v1/order-sources", {"name": "Etsy", "site_area": True}) == (
+        422, {"detail": "must be an integer", "field": "site_area"}
+    )
+    assert post(client, "/api/v1/requests/requeue", {"company": True}) == (
+        422, {"detail": "must be an integer", "field": "company"}
+    )
+    assert counts() == before
+    # lower-case and an id as a number still work
+    status, body = post(client, "/api/v1/orders", order_data(source=w.portal.pk, currency="usd"))
+    assert (status, body["currency"], body["order_source"]) == (201, "USD", w.portal.pk)

@@ -108,8 +108,8 @@ def validate_order_input(data, *, sources: OrderSourceIndex | None = None) -> di
     clean["customer_name"] = clean_text(data, "customer_name", max_len=300)
     clean["customer_company"] = clean_text(data, "customer_company", max_len=300)
     currency = clean_text(data, "currency", max_len=3).upper() or "USD"
-    if len(currency) != 3 or not currency.isalpha():
-        raise ServiceError("must be a 3-letter ISO 4217 code such as USD", field="currency")
+    if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):  # "ÄÖÜ" is alphabetic too
+        raise ServiceError("must be a 3-letter ISO 4217 code (A-Z) such as USD", field="currency")
     clean["currency"] = currency
     txn_date = data.get("txn_date")
     if txn_date in (None, ""):
