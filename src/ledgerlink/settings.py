@@ -59,6 +59,8 @@ QBO_WEBHOOK_VERIFIER = os.environ.get("QBO_WEBHOOK_VERIFIER", "")
 LEDGERLINK_ALLOW_SANDBOX_CONNECT = _env_bool("LEDGERLINK_ALLOW_SANDBOX_CONNECT", False)
 
 INSTALLED_APPS = [
+    # First: its createsuperuser overrides Django's (an app listed earlier wins a command's name).
+    "ledgerlink.cli",  # the management commands (`ledgerlink help`)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -69,7 +71,6 @@ INSTALLED_APPS = [
     "ledgerlink.core",
     "ledgerlink.web",
     "ledgerlink.ops",
-    "ledgerlink.cli",  # the management commands (`ledgerlink help`)
 ]
 
 MIDDLEWARE = [
