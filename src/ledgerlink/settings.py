@@ -237,7 +237,8 @@ LOGGING = {
 # /readyz needs a worker heartbeat fresher than this.
 LEDGERLINK_READY_HEARTBEAT_SECONDS = int(os.environ.get("LEDGERLINK_READY_HEARTBEAT_SECONDS", "30"))
 # /metrics: a bearer token (Authorization: Bearer ...) and/or source addresses or networks allowed
-# without it. LEDGERLINK_METRICS_ALLOW="" allows no address (token only).
+# without it. LEDGERLINK_METRICS_ALLOW="" allows no address (token only). In production the token is
+# required whatever the address (ledgerlink.ops.views.metrics_view): the allow-list is not used.
 LEDGERLINK_METRICS_TOKEN = os.environ.get("LEDGERLINK_METRICS_TOKEN", "")
 LEDGERLINK_METRICS_ALLOW = _env_list("LEDGERLINK_METRICS_ALLOW", "127.0.0.1,::1")
 # Health endpoints stay reachable over plain HTTP from a load balancer.
