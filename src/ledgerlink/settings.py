@@ -7,6 +7,7 @@ LEDGERLINK_ENCRYPTION_KEYS  comma-separated Fernet keys, newest first (MultiFern
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -71,6 +72,7 @@ INSTALLED_APPS = [
     "ledgerlink.core",
     "ledgerlink.web",
     "ledgerlink.ops",
+    "axes",  # sign-in throttling (ledgerlink.domain.accounts.logins)
 ]
 
 MIDDLEWARE = [
@@ -83,6 +85,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the sign-in page with 429
 ]
 
 ROOT_URLCONF = "ledgerlink.urls"
@@ -141,6 +144,28 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+
+# Sign-in throttling: django-axes. 5 failures per (username, client address) in 15 minutes lock that
+# pair out for 15 minutes; the username as Django signs in with it (NFKC, case-folded), the address
+# from REMOTE_ADDR, or from X-Forwarded-For only when REMOTE_ADDR is one of LEDGERLINK_TRUSTED_PROXIES
+# (addresses or networks: the reverse proxy in front of gunicorn, e.g. 127.0.0.1 for one on the same
+# host). Empty (the default): X-Forwarded-For is never read.
+LEDGERLINK_TRUSTED_PROXIES = _env_list("LEDGERLINK_TRUSTED_PROXIES")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "ledgerlink.domain.accounts.logins.throttle_username"
+AXES_CLIENT_IP_CALLABLE = "ledgerlink.domain.accounts.logins.client_address"
+AXES_LOCKOUT_CALLABLE = "ledgerlink.web.views.auth.locked_out"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_RESET_ON_SUCCESS = False
+AXES_ENABLE_ADMIN = False
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the audit log
+AXES_VERBOSE = False
 
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
