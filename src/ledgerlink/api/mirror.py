@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.db.models import Q
 from ninja import Router, Schema
 
-from ledgerlink.core.models import Customer, Item
+from ledgerlink.core.models import Customer, Item, TaxCode
 from ledgerlink.domain.mirror.match import normalize_email
 from ledgerlink.domain.paging import keyset_page, page_size
+from ledgerlink.domain.tax.rates import rate_key
 
 router = Router()
 
@@ -108,3 +109,27 @@ def list_items(
         ],
         "next_after": next_after,
     }
+
+
+class TaxRateOut(Schema):
+    id: str
+    name: str
+    percent: str
+
+
+class TaxCodeOut(Schema):
+    id: str
+    name: str
+    active: bool
+    rates: list[TaxRateOut]
+    total: str
+
+
+@router.get("/tax-codes", response=list[TaxCodeOut], tags=["mirror"])
+def list_tax_codes(request, company: int):
+    """The Company's mirrored QBO TaxCodes (read at every sync): Id, name, active, the sales rates with
+    their percent, and the total percent an order's rate is compared with."""
+    return [
+        {"id": c.qbo_id, "name": c.name, "active": c.active, "rates": c.rates, "total": rate_key(c.total)}
+        for c in sorted(TaxCode.objects.filter(company_id=company), key=lambda c: (len(c.qbo_id), c.qbo_id))
+    ]

@@ -32,7 +32,7 @@ EXPECTED = {
     "gateway-403-insufficient-scope-3100-xml.json": ("auth_reconnect", False, "3100", ""),
     "gateway-503-html-avi-vantage.json": ("server_error", True, "503", ""),
     "gateway-504-gateway-timeout-6002-xml.json": ("server_error", True, "6002", ""),
-    "invoice-create-6000-gst-hst-rate-required.json": ("validation", False, "6000", ""),
+    "invoice-create-6000-gst-hst-rate-required.json": ("tax_code_invalid", False, "6000", ""),
     "invoice-create-amount-mismatch-6070-xml.json": ("amount_mismatch", False, "6070", "Line.Amount"),
     "invoice-create-invalid-itemref-2500-xml.json": (
         "invalid_reference", False, "2500", "Line.SalesItemLineDetail.ItemRef"),
@@ -153,7 +153,8 @@ def test_every_kind_has_title_and_fix():
     assert set(ERROR_KINDS) == {
         "customer_ref_required", "invalid_email", "connection_003202", "auth_reconnect", "throttled",
         "server_error", "network", "stale_object", "duplicate_name", "duplicate_doc_number",
-        "doc_number_too_long", "invalid_reference", "amount_mismatch", "validation", "unknown"}
+        "doc_number_too_long", "invalid_reference", "amount_mismatch", "validation", "unknown",
+        "tax_code_unmapped", "tax_code_invalid", "currency_not_enabled", "customer_currency_mismatch"}
     for spec in ERROR_KINDS.values():
         assert spec["title"] and spec["fix"]
 
