@@ -32,8 +32,23 @@ def requeue_waiting_on_rates(company: Company) -> list[int]:
     return sorted(healed)
 
 
+def requeue_refused_tax_codes(company: Company) -> list[int]:
+    """Failed ``tax_code_invalid`` documents (QBO refused their codes): rebuilt from their orders with
+    the current mapping and re-queued."""
+    healed = []
+    failed = PushRequest.objects.filter(
+        company=company, state=PushRequest.State.FAILED, error_kind="tax_code_invalid", order__isnull=False
+    ).select_related("order__order_source__site_area__company").order_by("id")
+    for pr in failed:
+        _, payload = build_payload(pr.order)
+        requeue_request(pr.pk, payload=payload, note="rebuilt with the saved tax mapping", actor_label="system")
+        healed.append(pr.pk)
+    return healed
+
+
 def save_tax_mapping(company_id: int, data, *, actor=None, actor_label: str | None = None) -> tuple[Company, list[int]]:
     """Save the mapping (``tax.mapping.set_tax_mapping``), then re-queue what waited on a now mapped
-    rate ("Map and re-queue all"). Returns (company, re-queued request ids)."""
+    rate, and the documents whose codes QBO refused, rebuilt ("Map and re-queue all"). Returns
+    (company, re-queued request ids)."""
     company = set_tax_mapping(company_id, data, actor=actor, actor_label=actor_label)
-    return company, requeue_waiting_on_rates(company)
+    return company, sorted(requeue_waiting_on_rates(company) + requeue_refused_tax_codes(company))

@@ -81,9 +81,14 @@ def resolve_customer_ref(order: Order, lookups: MirrorLookups | None = None) -> 
         return _customer_ref(company, order.qbo_customer_id, lookups)
     if site_area.customer_policy == SiteArea.CustomerPolicy.DEFAULT and site_area.default_customer:
         return _customer_ref(company, site_area.default_customer, lookups)
-    customer = lookups.customer_for_email(company, order.email)
-    if customer is not None:
-        return {"value": customer.qbo_id, "name": customer.display_name}
+    customers = lookups.customers_for_email(company, order.email)
+    if company.multicurrency and customers:
+        # A customer has one currency: prefer the one in the order's currency (docs/tax.md).
+        currency = (order.currency or company.home_currency).upper()
+        same = [c for c in customers if (c.currency or company.home_currency) == currency]
+        customers = same or customers
+    if customers:
+        return {"value": customers[0].qbo_id, "name": customers[0].display_name}
     return None
 
 
