@@ -131,5 +131,6 @@ def list_tax_codes(request, company: int):
     their percent, and the total percent an order's rate is compared with."""
     return [
         {"id": c.qbo_id, "name": c.name, "active": c.active, "rates": c.rates, "total": rate_key(c.total)}
-        for c in sorted(TaxCode.objects.filter(company_id=company), key=lambda c: (len(c.qbo_id), c.qbo_id))
+        for c in sorted(TaxCode.objects.filter(company_id=company) if 0 < company < 2**63 else TaxCode.objects.none(),
+                        key=lambda c: (len(c.qbo_id), c.qbo_id))
     ]

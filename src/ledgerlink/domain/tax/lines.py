@@ -180,10 +180,11 @@ def apply_tax(world: TaxWorld, lines: list[TaxableLine], *, order_tax: Decimal, 
         if order_tax > 0:
             out.fields["TxnTaxDetail"] = {"TotalTax": _num(order_tax)}
         return out
+    said_taxable = [line.taxable for line in lines]  # US: a taxable line is TAX even without a rate
     rates = _resolve_rates(world, lines, order_tax, inclusive=inclusive, itemized=itemized)
     if model in ("ast", "legacy"):
-        for line, rate in zip(lines, rates, strict=True):
-            _detail(line)["TaxCodeRef"] = {"value": "TAX" if rate is not None else "NON"}
+        for line, rate, taxable in zip(lines, rates, said_taxable, strict=True):
+            _detail(line)["TaxCodeRef"] = {"value": "TAX" if rate is not None or taxable else "NON"}
         rate = next((r for r in rates if r is not None), None)
         detail: dict = {}
         if rate is not None:
