@@ -118,6 +118,7 @@ class TaxRateOut(Schema):
 
 
 class TaxCodeOut(Schema):
+    company: int
     id: str
     name: str
     active: bool
@@ -126,11 +127,15 @@ class TaxCodeOut(Schema):
 
 
 @router.get("/tax-codes", response=list[TaxCodeOut], tags=["mirror"])
-def list_tax_codes(request, company: int):
-    """The Company's mirrored QBO TaxCodes (read at every sync): Id, name, active, the sales rates with
-    their percent, and the total percent an order's rate is compared with."""
+def list_tax_codes(request, company: int | None = None):
+    """The mirrored QBO TaxCodes of a Company (``company``; all Companies without it), read at every
+    sync: Id, name, active, the sales rates with their percent, and the total percent an order's rate
+    is compared with."""
+    qs = TaxCode.objects.all()
+    if company is not None:
+        qs = qs.filter(company_id=company) if 0 < company < 2**63 else qs.none()
     return [
-        {"id": c.qbo_id, "name": c.name, "active": c.active, "rates": c.rates, "total": rate_key(c.total)}
-        for c in sorted(TaxCode.objects.filter(company_id=company) if 0 < company < 2**63 else TaxCode.objects.none(),
-                        key=lambda c: (len(c.qbo_id), c.qbo_id))
+        {"company": c.company_id, "id": c.qbo_id, "name": c.name, "active": c.active, "rates": c.rates,
+         "total": rate_key(c.total)}
+        for c in sorted(qs, key=lambda c: (c.company_id, len(c.qbo_id), c.qbo_id))
     ]
