@@ -86,6 +86,8 @@ def resolve_customer_ref(order: Order, lookups: MirrorLookups | None = None) -> 
         # A customer has one currency: prefer the one in the order's currency (docs/tax.md).
         currency = (order.currency or company.home_currency).upper()
         same = [c for c in customers if (c.currency or company.home_currency) == currency]
+        if not same and site_area.customer_policy == SiteArea.CustomerPolicy.CREATE:
+            return None  # the create policy makes the customer in this currency ("Acme Tools (EUR)")
         customers = same or customers
     if customers:
         return {"value": customers[0].qbo_id, "name": customers[0].display_name}

@@ -241,3 +241,34 @@ def test_multicurrency_eur_order_to_a_usd_company(company_factory, us_source, cu
     assert Decimal(str(doc["ExchangeRate"])) == Decimal("1.08")
     assert Decimal(str(doc["TotalAmt"])) == order.total == Decimal("75.00")
     assert Decimal(str(doc["HomeTotalAmt"])) == Decimal("81.00")
+
+
+def test_create_policy_makes_one_customer_per_currency(company_factory, site_area_factory, order_source_factory,
+                                                       customer_factory, order_factory, qbo, run_worker_until_idle):
+    """Acme Tools exists in USD; an EUR order with the same email gets its own customer "Acme Tools (EUR)"
+    (created by the create policy, the invoice waiting for it); the next EUR order and a USD order each
+    find the customer in their currency."""
+    company = company_factory(name="Global Inc", multicurrency=True, company_currencies=[{"Code": "EUR"}])
+    area = site_area_factory(company, "Wholesale", "invoice", customer_policy="create")
+    source = order_source_factory(area, "Portal")
+    usd = customer_factory(company, "Acme Tools", "name2@example.com")
+    _, first = order_factory(source, email="name2@example.com", number="E-1", currency="EUR",
+                             customer_name="Acme Tools",
+                             lines=[{"description": "Widget", "quantity": 1, "unit_price": "40.00"}])
+    first.refresh_from_db()
+    assert (first.state, first.waiting_on) == ("queued", "customer:name2@example.com|EUR")
+    run_worker_until_idle(timeout=30)
+    customers = [c for c in qbo.entities(company.realm_id, "Customer") if c["DisplayName"].startswith("Acme")]
+    assert sorted((c["DisplayName"], c["CurrencyRef"]["value"]) for c in customers) == [
+        ("Acme Tools", "USD"), ("Acme Tools (EUR)", "EUR")]
+    eur_id = next(c["Id"] for c in customers if c["DisplayName"] == "Acme Tools (EUR)")
+    _, second = order_factory(source, email="name2@example.com", number="E-2", currency="EUR",
+                              lines=[{"description": "Widget", "quantity": 2, "unit_price": "40.00"}])
+    _, third = order_factory(source, email="name2@example.com", number="U-1",
+                             lines=[{"description": "Widget", "quantity": 1, "unit_price": "40.00"}])
+    run_worker_until_idle(timeout=30)
+    docs = {d["DocNumber"]: d for d in qbo.entities(company.realm_id, "Invoice")}
+    assert {n: (d["CustomerRef"]["value"], d["CurrencyRef"]["value"]) for n, d in docs.items()} == {
+        "E-1": (eur_id, "EUR"), "E-2": (eur_id, "EUR"), "U-1": (usd["Id"], "USD")}
+    assert [Decimal(str(docs[n]["TotalAmt"])) for n in ("E-1", "E-2", "U-1")] == [
+        Decimal("40"), Decimal("80"), Decimal("40")]
