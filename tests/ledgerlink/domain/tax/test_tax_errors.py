@@ -199,3 +199,22 @@ def test_qbo_computing_another_tax_is_reported_as_an_amount_mismatch(company, si
     (digest,) = [d for d in digests.send_digests(dry_run=True) if d.key == "amount_mismatch"]
     assert f"request #{pr.pk}, order MM-1: QuickBooks total 107.25, order total 100.00" in digest.body
     assert json.loads(json.dumps(pr.warnings)) == [warning]
+
+
+def test_a_sync_that_brings_the_rates_only_code_heals_the_waiting_requests(canada, order_factory, qbo,
+                                                                           run_worker_until_idle):
+    company, source = canada
+    _, pr = order_factory(source, email="name2@example.com", number="S-8",
+                          lines=[{"description": "Tool", "quantity": 1, "unit_price": "50.00", "tax_rate": "8",
+                                  "tax": "4.00"}])
+    pr.refresh_from_db()
+    assert (pr.state, pr.error_kind) == ("failed", "tax_code_unmapped")
+    code = _tax_code(qbo, company, "PST 8", "8")  # added in QuickBooks: the only 8 % code
+    sync_company(company)
+    pr.refresh_from_db()
+    assert (pr.state, pr.revision) == ("queued", 2)
+    run_worker_until_idle(timeout=20)
+    pr.refresh_from_db()
+    assert pr.state == "succeeded"
+    (doc,) = qbo.entities(company.realm_id, "Invoice")
+    assert _codes(doc) == [code] and Decimal(str(doc["TotalAmt"])) == Decimal("54.00")
