@@ -46,14 +46,14 @@ class Company(models.Model):
     batch_size = models.PositiveIntegerField(default=30)
     use_batch = models.BooleanField(default=True)
     # The company's tax world, read from QBO at connect and at every sync (docs/tax.md): "" = not read yet.
-    country = models.CharField(max_length=2, blank=True, default="")
-    tax_model = models.CharField(max_length=10, choices=TaxModel.choices, blank=True, default="")
-    home_currency = models.CharField(max_length=3, blank=True, default="")
-    multicurrency = models.BooleanField(default=False)
-    default_tax_code = models.CharField(max_length=32, blank=True, default="")  # TaxPrefs.TaxGroupCodeRef
+    country = models.CharField(max_length=2, blank=True, default="", db_default="")
+    tax_model = models.CharField(max_length=10, choices=TaxModel.choices, blank=True, default="", db_default="")
+    home_currency = models.CharField(max_length=3, blank=True, default="", db_default="")
+    multicurrency = models.BooleanField(default=False, db_default=False)
+    default_tax_code = models.CharField(max_length=32, blank=True, default="", db_default="")  # TaxPrefs.TaxGroupCodeRef
     # The tax mapping (``domain.tax.mapping``): {"13": "<QBO TaxCode Id>", ...} and the code of untaxed lines.
-    tax_mapping = models.JSONField(default=dict, blank=True)
-    exempt_tax_code = models.CharField(max_length=32, blank=True, default="")
+    tax_mapping = models.JSONField(default=dict, blank=True, db_default=models.Value("{}"))
+    exempt_tax_code = models.CharField(max_length=32, blank=True, default="", db_default="")
     tax_world_read_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
