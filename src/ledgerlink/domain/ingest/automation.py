@@ -2,7 +2,7 @@
 
 Conditions (all optional, all must hold): ``order_source`` (id), ``site_area`` (id), ``email``
 ("missing" | "invalid" | "present" | "unmatched": valid, but no active QBO customer of the order's
-company has it), ``email_pattern`` (regex, case-insensitive), ``total_min``,
+company has it), ``email_pattern`` (an RE2 regex, case-insensitive), ``total_min``,
 ``total_max`` (decimal strings), ``ship_country``. Actions: ``set_email``, ``set_push_method``
 ("invoice" | "sales_receipt"), ``set_customer`` (QBO Customer Id), ``set_default_item`` (QBO Item Id),
 ``hold`` (true). Rules run in ``position`` order against the order as earlier rules left it; a
@@ -11,15 +11,17 @@ matching rule with ``stop_processing`` ends the run. Each change is logged (Orde
 
 from __future__ import annotations
 
-import re
+import functools
 from decimal import Decimal, InvalidOperation
 
+import re2
 from django.db import transaction
 
 from ledgerlink.core.models import AutomationRule, Order, OrderRuleLog, OrderSource, PushRequest, SiteArea
 from ledgerlink.domain.audit import actor_label_for, record_audit
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.healing.policies import defer_for_missing
+from ledgerlink.domain.inputs import check_json, check_text
 from ledgerlink.domain.mirror.lookups import MirrorLookups
 from ledgerlink.domain.outbox.actions import cancel_request, requeue_request
 from ledgerlink.domain.outbox.create import create_push_request
@@ -27,11 +29,27 @@ from ledgerlink.domain.outbox.selectors import last_failure_kind
 from ledgerlink.domain.payloads.build import build_payload
 from ledgerlink.domain.payloads.preflight import is_valid_email
 
-# Catastrophic backtracking comes from a quantified group that itself contains a quantifier, e.g.
-# (a+)+, (a*)*, (a|aa)+ ... {n,}; we refuse any group holding a quantifier that is quantified again.
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{?]")
-_QUANTIFIED_ALTERNATION = re.compile(r"\((?:[^()\\]|\\.)*\|(?:[^()\\]|\\.)*\)\s*[+*{]")
-_BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
+# Patterns run with RE2 (google-re2): matching takes time linear in the email's length whatever the
+# pattern, so no pattern can be slow (no backtracking). RE2 refuses what it cannot do in linear time
+# (back-references, look-around) and patterns whose program would exceed PATTERN_MAX_MEM bytes.
+MAX_PATTERN = 200
+PATTERN_MAX_MEM = 1 << 20
+
+
+def _pattern_options() -> re2.Options:
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # a refused pattern is the caller's 422, not a line on stderr
+    options.max_mem = PATTERN_MAX_MEM
+    return options
+
+
+@functools.lru_cache(maxsize=256)
+def compile_pattern(pattern: str):
+    """``pattern`` compiled by RE2, case-insensitive (raises ``re2.error``)."""
+    return re2.compile(pattern, _pattern_options())
+
+
 # Emails are at most 320 characters; the pattern never sees more.
 MAX_MATCHED_EMAIL = 320
 
@@ -96,6 +114,8 @@ def validate_rule(conditions, actions) -> tuple[dict, dict]:
         raise ServiceError("must be an object", field="conditions")
     if not isinstance(actions, dict):
         raise ServiceError("must be an object", field="actions")
+    check_json(conditions, "conditions")
+    check_json(actions, "actions")
     clean_c: dict = {}
     for key, value in conditions.items():
         field = f"conditions.{key}"
@@ -112,19 +132,17 @@ def validate_rule(conditions, actions) -> tuple[dict, dict]:
                 raise ServiceError(f"must be one of {', '.join(EMAIL_STATES)}", field=field)
             clean_c[key] = value
         elif key == "email_pattern":
-            if not isinstance(value, str) or len(value) > 200:
-                raise ServiceError("must be a regular expression of at most 200 characters", field=field)
+            if not isinstance(value, str) or len(value) > MAX_PATTERN:
+                raise ServiceError(f"must be a regular expression of at most {MAX_PATTERN} characters", field=field)
             try:
-                re.compile(value, re.IGNORECASE)
-            except re.error as exc:
-                raise ServiceError(f"is not a valid regular expression: {exc}", field=field) from exc
-            if any(p.search(value) for p in (_NESTED_QUANTIFIER, _QUANTIFIED_ALTERNATION, _BACKREFERENCE)):
+                compile_pattern(value)
+            except re2.error as exc:
+                reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
                 raise ServiceError(
-                    "must not repeat a group holding a repetition or an alternative (like (a+)+ or (a|ab)*) "
-                    "nor use back-references: such patterns can take exponential time; write it without "
-                    "nesting, e.g. ^orders@.*\\.example$",
+                    f"is not a regular expression RE2 can run ({reason}): patterns run in linear time, so "
+                    "back-references (\\1) and look-around ((?=...), (?!...)) are not available",
                     field=field,
-                )
+                ) from exc
             clean_c[key] = value
         elif key in ("total_min", "total_max"):
             clean_c[key] = str(_decimal(value, field))
@@ -172,6 +190,7 @@ _RULE_FIELDS = ("name", "position", "enabled", "stop_processing", "conditions", 
 def _check_name(name) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ServiceError("is required", field="name")
+    check_text(name, "name")
     if len(name.strip()) > 200:
         raise ServiceError("must be at most 200 characters", field="name")
     return name.strip()
@@ -291,8 +310,13 @@ def rule_matches(conditions: dict, order: Order, lookups: MirrorLookups | None =
     ):
         return False
     pattern = conditions.get("email_pattern")
-    if pattern and not re.search(pattern, email[:MAX_MATCHED_EMAIL], re.IGNORECASE):
-        return False
+    if pattern:
+        try:
+            compiled = compile_pattern(pattern)
+        except re2.error:
+            return False  # a rule saved before RE2 with a pattern it cannot run matches nothing
+        if compiled.search(email[:MAX_MATCHED_EMAIL]) is None:
+            return False
     total = Decimal(order.total or 0)
     if "total_min" in conditions and total < Decimal(conditions["total_min"]):
         return False

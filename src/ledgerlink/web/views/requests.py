@@ -15,6 +15,7 @@ from ledgerlink.core.roles import has_role
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.healing.customers import create_customer_for_request
 from ledgerlink.domain.ingest.automation import propose_rule_for_request
+from ledgerlink.domain.inputs import check_json
 from ledgerlink.domain.outbox.actions import bulk_requeue, cancel_request, requeue_request
 from ledgerlink.domain.outbox.selectors import last_failure_kind, list_querysets, similar_failed
 from ledgerlink.domain.outbox.transitions import REQUEUEABLE
@@ -200,6 +201,11 @@ def request_edit(request, pk: int):
     if not isinstance(payload, dict):
         error = {"message": "The payload must be a JSON object ({ ... }).", "line": 1, "col": 1}
         ctx = _detail_context(request, push_request, form=form, json_error=error, editing=True)
+        return render(request, "web/request_detail.html", ctx, status=422)
+    try:
+        check_json(payload, "payload")  # before the preview shows it: no lone surrogate, not too deep
+    except ServiceError as exc:
+        ctx = _detail_context(request, push_request, form=form, service_error=exc, editing=True)
         return render(request, "web/request_detail.html", ctx, status=422)
     payload = apply_quick_fix(
         payload, bill_email=form["bill_email"], customer_value=form["customer_value"],

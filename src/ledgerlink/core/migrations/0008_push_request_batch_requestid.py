@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('core', '0005_sync_requests'),
+        ('core', '0007_merge_tax'),
     ]
 
     operations = [
