@@ -61,7 +61,10 @@ def _update_sql() -> tuple[str, str]:
     if _PR_UPDATE is None:
         pr, order = PushRequest._meta.db_table, Order._meta.db_table
         _PR_UPDATE = (
+            # A recorded answer ends the batch's stamp: only a lost lease (nothing recorded) re-sends a
+            # batch whole; a recorded unknown outcome is looked up per request first (leases.py).
             f"UPDATE {pr} SET state = %s, lease_owner = '', lease_expires_at = NULL, updated_at = %s, "
+            f"batch_requestid = '', "
             f"completed_at = COALESCE(%s, completed_at), outcome_unknown = COALESCE(%s, outcome_unknown), "
             f"attempt_count = %s, next_attempt_at = COALESCE(%s, next_attempt_at), "
             f"qbo_id = COALESCE(%s, qbo_id), qbo_doc_number = COALESCE(%s, qbo_doc_number), "
