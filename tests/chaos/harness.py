@@ -364,36 +364,45 @@ class WorkerPool:
         except OSError:
             return False
 
-    def stall_in_window(self, slot: int, *, wait: float = 10.0) -> dict | None:
+    def stall_in_window(self, slot: int, *, wait: float = 20.0) -> dict | None:
         """Make a live worker stop itself between its lease check and its /batch send (the worker's
-        chaos hook, LEDGERLINK_CHAOS_STALL_DIR): a file named after it, then wait until it has stopped.
-        None when no worker got there within ``wait`` seconds (the file is removed again)."""
+        chaos hook, LEDGERLINK_CHAOS_STALL_DIR): a file named after each live worker (the first to
+        reach the window takes its file and stops; the other files are removed), then wait until one
+        has stopped. None when none got there within ``wait`` seconds."""
         live = self.live_slots()
         if not live:
             return None
-        slot = slot if slot in live else live[0]
-        rec = self.slots[slot]
-        trigger = self.stall_dir / rec["worker_id"]
-        trigger.write_text("stall")
+        recs = [self.slots[n] for n in live]
+        triggers = {rec["worker_id"]: self.stall_dir / rec["worker_id"] for rec in recs}
+        for trigger in triggers.values():
+            trigger.write_text("stall")
+
+        def stopped_one() -> dict | None:
+            for rec in recs:
+                if not triggers[rec["worker_id"]].exists() and self._stopped(rec["pid"]):
+                    return rec
+            return None
+
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not trigger.exists() and self._stopped(rec["pid"]):
-                with self.lock:
-                    rec["paused"] = True
-                    rec["leases_at_pause"] = self.holds_leases(rec["worker_id"])
-                    rec["in_window"] = True
-                return rec
-            if rec["proc"].poll() is not None:
-                break
-            time.sleep(0.01)
-        trigger.unlink(missing_ok=True)
-        if self._stopped(rec["pid"]):  # it took the file at the last moment
-            with self.lock:
+        found = None
+        while time.monotonic() < deadline and found is None:
+            found = stopped_one()
+            if found is None:
+                time.sleep(0.01)
+        for trigger in triggers.values():
+            trigger.unlink(missing_ok=True)
+        time.sleep(0.3)  # a worker that took its file at the last moment stops now
+        stopped = [rec for rec in recs if not triggers[rec["worker_id"]].exists() and self._stopped(rec["pid"])]
+        with self.lock:
+            for rec in stopped:  # each gets its SIGCONT from the caller's schedule (the first) or here
                 rec["paused"] = True
                 rec["leases_at_pause"] = self.holds_leases(rec["worker_id"])
                 rec["in_window"] = True
-            return rec
-        return None
+        if not stopped:
+            return None
+        for extra in stopped[1:]:
+            self.resume(extra)  # only one stall per action: the others go on at once
+        return stopped[0]
 
     def pause(self, slot: int, *, in_flight_wait: float = 10.0) -> dict | None:
         """SIGSTOP the slot's process while it holds a lease; ``resume`` sends SIGCONT."""
@@ -663,7 +672,7 @@ class ChaosRun:
             if rec is not None:
                 self.event("sigkill", worker=rec["worker_id"], pid=rec["pid"], leases=rec["leases_at_kill"])
                 log(f"SIGKILL {rec['worker_id']} holding {rec['leases_at_kill']} lease(s)")
-                restarts.append((now + data["restart_after"], data["slot"]))
+                restarts.append((now + data["restart_after"], rec["slot"]))  # the slot kill() chose
         elif what == "pause":
             # Between a lease check and a /batch send when a worker gets there, else while it holds a lease.
             rec = self.pool.stall_in_window(data["slot"]) or self.pool.pause(data["slot"])
