@@ -132,10 +132,11 @@ def payment_method_ref(company, name: str, *, actor=None, actor_label: str = "sy
         company=company, kind=PushRequest.Kind.PAYMENT_METHOD,
         state__in=(*PushRequest.PENDING_STATES, S.SUCCEEDED),
     ).order_by("-id")[:50]:
-        if str(current_payload(pr).get("Name", "")).lower() == name.lower():
+        named = str(current_payload(pr).get("Name", ""))
+        if named.lower() == name.lower():
             if pr.state == S.SUCCEEDED:
-                remember_payment_method(company, pr.qbo_id, name)
-                return {"value": pr.qbo_id, "name": name}, None
+                remember_payment_method(company, pr.qbo_id, named)
+                return {"value": pr.qbo_id, "name": named}, None
             return None, pr
     pr = create_follow_up(order=None, company=company, kind=PushRequest.Kind.PAYMENT_METHOD,
                           payload={"Name": name}, actor=actor, actor_label=actor_label,
