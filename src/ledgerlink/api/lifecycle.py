@@ -11,26 +11,12 @@ from ninja import Router, Schema, Status
 
 from ledgerlink.api.auth import label, need
 from ledgerlink.api.errors import ERRORS
-from ledgerlink.api.ingest import OrderOut, _load_order, _order_out
+from ledgerlink.api.ingest import OrderOut, RequestRefOut, _load_order, _order_out, _request_ref
 from ledgerlink.core.models import OrderPayment, PushRequest
 from ledgerlink.domain.lifecycle.cancel import cancel_order
 from ledgerlink.domain.lifecycle.payments import record_payment
 
 router = Router()
-
-
-class RequestRefOut(Schema):
-    id: int
-    kind: str
-    state: str
-    waiting_on: str
-    qbo_id: str
-
-
-def _request_ref(pr: PushRequest | None) -> dict | None:
-    if pr is None:
-        return None
-    return {"id": pr.pk, "kind": pr.kind, "state": pr.state, "waiting_on": pr.waiting_on, "qbo_id": pr.qbo_id}
 
 
 class CancelIn(Schema):
@@ -89,3 +75,4 @@ def create_payment(request, order_id: int, payload: PaymentIn):
     user = need(request, "operator")
     result = record_payment(order_id, payload.dict(), actor=user, actor_label=label(user))
     return Status(201 if result.created else 200, _payment_out(result.payment))
+
