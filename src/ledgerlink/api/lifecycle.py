@@ -12,9 +12,10 @@ from ninja import Router, Schema, Status
 from ledgerlink.api.auth import label, need
 from ledgerlink.api.errors import ERRORS
 from ledgerlink.api.ingest import OrderOut, RequestRefOut, _load_order, _order_out, _request_ref
-from ledgerlink.core.models import OrderPayment, PushRequest
+from ledgerlink.core.models import OrderPayment, OrderRefund, PushRequest
 from ledgerlink.domain.lifecycle.cancel import cancel_order
 from ledgerlink.domain.lifecycle.payments import record_payment
+from ledgerlink.domain.lifecycle.refunds import record_refund
 
 router = Router()
 
@@ -76,3 +77,48 @@ def create_payment(request, order_id: int, payload: PaymentIn):
     result = record_payment(order_id, payload.dict(), actor=user, actor_label=label(user))
     return Status(201 if result.created else 200, _payment_out(result.payment))
 
+
+
+class RefundIn(Schema):  # Any: the service checks each field and names it (422)
+    external_id: Any = None
+    lines: Any = None
+    shipping: Any = None
+    amount: Any = None
+    reason: Any = None
+
+
+class RefundOut(Schema):
+    id: int
+    order: int
+    external_id: str
+    kind: str
+    lines: list
+    shipping: Decimal
+    amount: Decimal
+    reason: str
+    applied_amount: Decimal
+    created_at: datetime
+    request: RequestRefOut
+    apply_request: RequestRefOut | None
+
+
+def _refund_out(refund: OrderRefund) -> dict:
+    requests = {pr.pk: pr for pr in PushRequest.objects.filter(pk__in=[refund.push_request_id,
+                                                                        refund.apply_request_id])}
+    return {
+        "id": refund.pk, "order": refund.order_id, "external_id": refund.external_id, "kind": refund.kind,
+        "lines": refund.lines, "shipping": refund.shipping, "amount": refund.amount, "reason": refund.reason,
+        "applied_amount": refund.applied_amount, "created_at": refund.created_at,
+        "request": _request_ref(requests[refund.push_request_id]),
+        "apply_request": _request_ref(requests.get(refund.apply_request_id)),
+    }
+
+
+@router.post("/orders/{order_id}/refunds", response={200: RefundOut, 201: RefundOut, **ERRORS}, tags=["orders"])
+def create_refund(request, order_id: int, payload: RefundIn):
+    """Refund lines (``[{"sku", "quantity"}]`` and ``shipping``) or an ``amount``: an invoice order
+    gets a credit memo (applied to the invoice while it owes something), a sales-receipt order a
+    refund receipt. 201 new; 200 the first one when (order, external_id) was recorded before."""
+    user = need(request, "operator")
+    result = record_refund(order_id, payload.dict(), actor=user, actor_label=label(user))
+    return Status(201 if result.created else 200, _refund_out(result.refund))
