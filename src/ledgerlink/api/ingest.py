@@ -107,6 +107,7 @@ class OrderOut(Schema):
     status: str
     qbo_id: str
     qbo_doc_number: str
+    qbo_status: str
     created_at: datetime
     requests: list[OrderRequestOut]
     rule_log: list[RuleLogOut]
@@ -170,6 +171,7 @@ def _order_out(order: Order, *, lines=None, requests=None, rule_log=None) -> dic
         "status": order.status,
         "qbo_id": order.qbo_id,
         "qbo_doc_number": order.qbo_doc_number,
+        "qbo_status": order.qbo_status,
         "created_at": order.created_at,
         "requests": [
             {"id": pr.pk, "kind": pr.kind, "state": pr.state, "revision": pr.revision, "error_kind": pr.error_kind}

@@ -20,6 +20,7 @@ from ledgerlink.domain.audit import record_audit
 from ledgerlink.domain.companies.tokens import client_for
 from ledgerlink.domain.mirror.store import MIRRORED, qbo_updated_at
 from ledgerlink.domain.sync.changes import apply_changes
+from ledgerlink.domain.sync.documents import DOCUMENT_ENTITIES, mark_documents_changed
 from ledgerlink.domain.sync.full import sync_company
 
 log = logging.getLogger("ledgerlink.freshness")
@@ -58,11 +59,13 @@ def cdc_sync_company(company: Company, *, client=None) -> dict[str, int]:
         # QBO answers at most CDC_PAGE records per entity: when an answer is full, ask again from the
         # newest LastUpdatedTime it held.
         for _ in range(CDC_MAX_PASSES):
-            response = client.cdc(CDC_ENTITIES, start).raise_for_fault()
+            response = client.cdc((*CDC_ENTITIES, *DOCUMENT_ENTITIES), start).raise_for_fault()
             full = False
             newest = None
             for block in (response.data or {}).get("CDCResponse") or []:
                 for query_response in block.get("QueryResponse") or []:
+                    for entity in DOCUMENT_ENTITIES:  # voided / deleted inside QBO
+                        mark_documents_changed(company, entity, query_response.get(entity) or [])
                     for entity in CDC_ENTITIES:
                         records = query_response.get(entity) or []
                         if not records:
