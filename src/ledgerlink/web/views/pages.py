@@ -16,7 +16,10 @@ from ledgerlink.core.models import (
     SyncState,
 )
 from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.lifecycle.documents import open_balance
+from ledgerlink.domain.lifecycle.timeline import order_timeline
 from ledgerlink.domain.paging import keyset_page, parse_int
+from ledgerlink.domain.payloads.build import push_kind
 from ledgerlink.domain.sync.full import run_requested_sync
 from ledgerlink.web import presentation as ui
 from ledgerlink.web.access import role_required
@@ -67,6 +70,8 @@ def order_detail(request, pk: int):
             "lines": list(order.lines.all()),
             "rule_log": list(order.rule_log.all()),
             "requests": list(PushRequest.objects.filter(order=order).order_by("-id")[:20]),
+            "timeline": order_timeline(order),
+            "balance": open_balance(order) if order.qbo_id and push_kind(order) == "invoice" else None,
         },
     )
 
