@@ -569,7 +569,8 @@ def test_site_area_and_order_source_forms_save_through_the_routing_services(clie
     assert rows["site_area.create"].data == {
         "name": "Marketplace", "company": world["company"].pk, "push_method": "sales_receipt",
         "customer_policy": "match", "item_policy": "default", "default_item": "1", "shipping_item": "",
-        "discount_item": "", "default_customer": "", "income_account": ""}
+        "discount_item": "", "default_customer": "", "income_account": "", "deposit_account": "",
+        "refund_account": ""}
     assert rows["order_source.create"].data == {"name": "Etsy", "site_area": area.pk}
     assert rows["order_source.update"].data == {
         "before": {"name": "Etsy", "site_area": area.pk}, "after": {"name": "Etsy EU", "site_area": world["wholesale"].pk}}
