@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ledgerlink.web.views import admin, auth, automation, connect, pages, requests, setup
+from ledgerlink.web.views import admin, auth, automation, connect, pages, reconcile, requests, setup
 
 app_name = "web"
 
@@ -23,6 +23,8 @@ urlpatterns = [
     path("requests/<int:pk>/create-customer", requests.request_create_customer, name="request_create_customer"),
     path("requests/<int:pk>/similar", requests.request_similar, name="request_similar"),
     path("requests/<int:pk>/make-rule", requests.request_make_rule, name="request_make_rule"),
+    path("reconciliation/", reconcile.reconciliation, name="reconciliation"),
+    path("reconciliation/fix", reconcile.reconciliation_fix, name="reconciliation_fix"),
     path("automation/", automation.rules, name="rules"),
     path("automation/new", automation.rule_new, name="rule_new"),
     path("automation/<int:pk>/", automation.rule_edit, name="rule_edit"),

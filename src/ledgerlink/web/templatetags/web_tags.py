@@ -21,6 +21,7 @@ TAB_OF = {
     "rule_new": "automation",
     "rule_edit": "automation",
     "setup": "setup",
+    "reconciliation": "reconciliation",
     "site_area_new": "setup",
     "site_area_edit": "setup",
     "order_source_new": "setup",
