@@ -206,6 +206,7 @@ def send_unit(client: QBOClient, unit: Unit) -> tuple[list[Result], QBOResponse 
     last: QBOResponse | None = None
     for req in solo:
         res, resp = _send_single(client, req)
+        res.batched = False  # a request a batch unit holds but sends alone (update, void, payment method)
         results.append(res)
         last = resp or last
     if not batch:

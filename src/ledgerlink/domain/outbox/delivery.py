@@ -47,6 +47,7 @@ class Result:
     entity: dict | None = None
     unknown: bool = False  # QBO may have applied it
     applied_unknown_flag: bool | None = None  # new value of outcome_unknown (None: keep)
+    batched: bool | None = None  # sent inside a /batch (None: as the unit says)
 
 
 _PR_UPDATE = None
@@ -150,7 +151,8 @@ def record_delivery(company_id: int, owner: str, results: list[Result], *, batch
             order_rows[req.id] = (order_status, qbo_id, doc, db_now, req.order_id)
         attempts.append(Attempt(
             push_request_id=req.id, company_id=company_id, revision=req.revision,
-            requestid=req.requestid, worker=worker_id, batched=batched, started_at=started,
+            requestid=req.requestid, worker=worker_id, batched=batched if res.batched is None else res.batched,
+            started_at=started,
             duration_ms=duration_ms, http_status=res.http_status, outcome=res.outcome,
             error_kind=fault.kind if fault else "", fault_code=(fault.code if fault else "")[:32],
             intuit_tid=tid[:100], response_body=(res.body or "")[:MAX_BODY],

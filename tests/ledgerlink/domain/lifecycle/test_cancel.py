@@ -110,3 +110,21 @@ def test_an_order_of_a_viewer_cannot_be_cancelled(invoice_order, db):
     assert r.status_code == 403
     pr.refresh_from_db()
     assert (pr.state, EMAIL) == ("queued", EMAIL)
+
+
+def test_a_void_claimed_into_a_batch_unit_is_sent_alone_and_recorded_as_not_batched(
+        wholesale, order_factory, api, qbo, company, run_worker_until_idle):
+    from ledgerlink.core.models import Attempt, Company
+
+    Company.objects.filter(pk=company.pk).update(use_batch=True, batch_size=10)
+    first, doc = order_factory(wholesale, email=EMAIL)
+    run_worker_until_idle(timeout=20)
+    void_id = api.post(f"/orders/{first.pk}/cancel").json()["void_request"]["id"]
+    second, doc2 = order_factory(wholesale, email=EMAIL)
+    third, doc3 = order_factory(wholesale, email=EMAIL)
+    run_worker_until_idle(timeout=20)
+    attempts = {a.push_request_id: a for a in Attempt.objects.filter(push_request_id__in=[void_id, doc2.pk, doc3.pk])}
+    assert (attempts[void_id].outcome, attempts[void_id].batched) == ("succeeded", False)
+    assert (attempts[doc2.pk].batched, attempts[doc3.pk].batched) == (True, True)
+    statuses = sorted(d["status"] for d in qbo.entities(company.realm_id, "Invoice"))
+    assert statuses == ["Active", "Active", "Voided"]
