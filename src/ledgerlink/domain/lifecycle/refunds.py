@@ -34,7 +34,7 @@ from ledgerlink.domain.outbox.follow_ups import create_follow_up
 from ledgerlink.domain.outbox.selectors import current_payload
 from ledgerlink.domain.outbox.transitions import label_of
 from ledgerlink.domain.payloads.build import build_payload, json_number, line_amount, money, push_kind
-from ledgerlink.domain.payloads.preflight import MSG_REQUIRED, PreflightError
+from ledgerlink.domain.payloads.preflight import preflight_payload
 from ledgerlink.quickbooks import wire
 
 # Kept from the document body; the rest (DocNumber, TxnDate, ...) QBO gives the refund itself.
@@ -169,15 +169,9 @@ def record_refund(order_id: int, data, *, actor=None, actor_label: str | None = 
                 apply_request = _apply_credit(order, doc, pr, clean["external_id"], applied, actor, label)
         else:
             kind = PushRequest.Kind.REFUND_RECEIPT
-            error = None
             if site_area.refund_account:
                 body["DepositToAccountRef"] = {"value": site_area.refund_account}
-            else:
-                error = PreflightError(
-                    kind="refund_account_missing", message=MSG_REQUIRED,
-                    detail="Required parameter DepositToAccountRef is missing in the request", code="2020",
-                    element="DepositToAccountRef",
-                )
+            error = preflight_payload(company, kind, body)
             pr = create_follow_up(order=order, company=company, kind=kind, payload=body, actor=actor,
                                   actor_label=label, note=f"refund {clean['external_id']}", preflight_error=error)
         refund = OrderRefund.objects.create(

@@ -93,3 +93,21 @@ def test_missing_refund_account_is_caught_before_sending_with_the_fix(
     assert "refund_account" in detail["error"]["fix"]
     run_worker_until_idle(timeout=10)
     assert qbo.entities(company.realm_id, "RefundReceipt") == []
+
+
+def test_re_queue_or_cancel_of_a_refund_leaves_the_order_status_alone(
+        company, site_area_factory, order_source_factory, order_factory, api, run_worker_until_idle):
+    from ledgerlink.core.models import Order
+
+    source = order_source_factory(site_area_factory(company, "Shop", "sales_receipt"), "Shop 1")
+    order, doc = order_factory(source, email="")
+    run_worker_until_idle(timeout=20)
+    pr_id = api.post(f"/orders/{order.pk}/refunds", {"external_id": "r1", "amount": "5.00"}).json()["request"]["id"]
+    r = api.post(f"/requests/{pr_id}/requeue")
+    assert r.status_code == 200, r.content
+    assert PushRequest.objects.get(pk=pr_id).error_kind == "refund_account_missing"
+    order.refresh_from_db()
+    assert order.status == Order.Status.PUSHED
+    assert api.post(f"/requests/{pr_id}/cancel").status_code == 200
+    order.refresh_from_db()
+    assert order.status == Order.Status.PUSHED
