@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Q
 from ninja import Router, Schema
 
+from ledgerlink.api.errors import Id
 from ledgerlink.core.models import Customer, Item
 from ledgerlink.domain.mirror.match import normalize_email
 from ledgerlink.domain.paging import keyset_page, page_size
@@ -46,11 +47,11 @@ class ItemPageOut(Schema):
 @router.get("/customers", response=CustomerPageOut, tags=["mirror"])
 def list_customers(
     request,
-    company: int | None = None,
+    company: Id | None = None,
     email: str | None = None,
     q: str | None = None,
     active: bool | None = None,
-    after: int | None = None,
+    after: Id | None = None,
     limit: int = 50,
 ):
     """The Customer mirror. ``email``: exact match on any of the customer's addresses (trimmed,
@@ -82,11 +83,11 @@ def list_customers(
 @router.get("/items", response=ItemPageOut, tags=["mirror"])
 def list_items(
     request,
-    company: int | None = None,
+    company: Id | None = None,
     sku: str | None = None,
     q: str | None = None,
     active: bool | None = None,
-    after: int | None = None,
+    after: Id | None = None,
     limit: int = 50,
 ):
     qs = Item.objects.all()

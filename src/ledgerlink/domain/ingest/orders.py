@@ -33,7 +33,7 @@ from ledgerlink.domain.audit import actor_label_for, audit_row
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.healing.policies import defer_for_missing, may_defer_for_missing
 from ledgerlink.domain.ingest.automation import apply_rules, enabled_rules
-from ledgerlink.domain.inputs import clean_text
+from ledgerlink.domain.inputs import clean_text, has_surrogate
 from ledgerlink.domain.mirror.lookups import MirrorLookups
 from ledgerlink.domain.outbox.create import (
     PlannedRequest,
@@ -108,8 +108,8 @@ def validate_order_input(data, *, sources: OrderSourceIndex | None = None) -> di
     clean["customer_name"] = clean_text(data, "customer_name", max_len=300)
     clean["customer_company"] = clean_text(data, "customer_company", max_len=300)
     currency = clean_text(data, "currency", max_len=3).upper() or "USD"
-    if len(currency) != 3 or not currency.isalpha():
-        raise ServiceError("must be a 3-letter ISO 4217 code such as USD", field="currency")
+    if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):  # "ÄÖÜ" is alphabetic too
+        raise ServiceError("must be a 3-letter ISO 4217 code (A-Z) such as USD", field="currency")
     clean["currency"] = currency
     txn_date = data.get("txn_date")
     if txn_date in (None, ""):
@@ -252,8 +252,10 @@ def _external_id_candidates(items: list) -> set[str]:
     out = set()
     for data in items:
         value = data.get("external_id") if isinstance(data, dict) else None
-        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
-            out.add(str(value).strip())
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**200:
+            out.add(str(value))
+        elif isinstance(value, str) and value.strip() and not has_surrogate(value):  # else refused later
+            out.add(value.strip())
     return out
 
 
@@ -343,8 +345,14 @@ def _ingest(items: list, actor, label: str) -> list[IngestResult]:
 
     # Rules per order, in order (in memory); then each document's payload, pre-flighted.
     rules = enabled_rules()
+    if any((rule.conditions or {}).get("email") == "unmatched" for rule in rules):
+        # Those rules ask the customer mirror: the batch's emails in one query.
+        by_company: dict[int, list[str]] = {}
+        for item in new:
+            by_company.setdefault(item.order.order_source.site_area.company_id, []).append(item.order.email)
+        lookups.preload(emails=by_company)
     for item in new:
-        item.logs = apply_rules(item.order, rules=rules, save=False)
+        item.logs = apply_rules(item.order, rules=rules, save=False, lookups=lookups)
     _preload(new, lookups)
     for item in new:
         order = item.order

@@ -15,8 +15,9 @@ EMAIL = "name2@example.com"
 
 
 @pytest.fixture
-def wholesale(company, site_area_factory, order_source_factory, customer_factory):
-    area = site_area_factory(company, "Wholesale", "invoice")
+def wholesale(company, qbo, site_area_factory, order_source_factory, customer_factory):
+    shipping = qbo.create_item(company.realm_id, "Shipping")
+    area = site_area_factory(company, "Wholesale", "invoice", shipping_item=shipping["Id"])
     customer_factory(company, "Acme Tools", EMAIL)
     return order_source_factory(area, "Wholesale Portal")
 

@@ -29,7 +29,8 @@ def test_partial_refund_of_an_invoice_is_a_credit_memo_with_the_refunded_lines_a
     assert body["apply_request"]["kind"] == "payment"
     assert body["apply_request"]["waiting_on"] == f"request:{body['request']['id']}"
     run_worker_until_idle(timeout=30)
-
+    memo_pr = PushRequest.objects.get(pk=body["request"]["id"])
+    assert (memo_pr.state, memo_pr.error_kind, memo_pr.error_message, memo_pr.waiting_on) == ("succeeded", "", "", "")
     (memo,) = qbo.entities(company.realm_id, "CreditMemo")
     sales = [ln for ln in memo["Line"] if ln["DetailType"] == "SalesItemLineDetail"]
     assert [(ln["Description"], ln["Amount"], ln["SalesItemLineDetail"].get("Qty")) for ln in sales] == [
