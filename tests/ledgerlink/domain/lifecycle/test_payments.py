@@ -88,3 +88,19 @@ def test_a_sales_receipt_is_paid_already_409(webstore, order_factory, api):
     assert r.status_code == 409
     assert r.json()["detail"].startswith(f"order {order.pk} is posted as a sales receipt, which records the payment")
     assert not OrderPayment.objects.exists()
+
+
+def test_payment_whose_answer_is_lost_is_found_by_its_marker_and_not_paid_twice(
+        invoice_order, api, qbo, company, fast_retries, run_worker_until_idle):
+    order, doc = invoice_order
+    run_worker_until_idle(timeout=20)
+    qbo.add_fault(company.realm_id, "drop_after_commit", entity="Payment", operation="create", count=1)
+    r = api.post(f"/orders/{order.pk}/payments", {"external_id": "p-lost", "amount": "20.00"})
+    run_worker_until_idle(timeout=20)
+    pr = PushRequest.objects.get(pk=r.json()["request"]["id"])
+    (payment,) = qbo.entities(company.realm_id, "Payment")
+    assert (pr.state, pr.qbo_id, pr.outcome_unknown) == ("succeeded", payment["Id"], False)
+    assert [(a.outcome, a.error_kind) for a in pr.attempts.order_by("id")] == [("unknown", "network"),
+                                                                                ("succeeded", "")]
+    assert '"foundBy":"look-up"' in pr.attempts.order_by("id").last().response_body
+    assert qbo.entities(company.realm_id, "Invoice")[0]["Balance"] == 0
