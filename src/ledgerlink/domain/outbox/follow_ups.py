@@ -162,14 +162,19 @@ def release_follow_ups(target_ids: list[int] | None = None) -> int:
     """Release the requests waiting on ``target_ids`` (None: on any request that has succeeded)
     with their filled payload as a new revision. Call inside a transaction (the delivery's) or on
     its own (the worker's sweep). Returns how many were released or moved to their next wait."""
+    if target_ids is None:
+        # The sweep: only what waits on a request that has succeeded is locked and read.
+        keys = set(
+            PushRequest.objects.filter(state=S.QUEUED, waiting_on__startswith=REQUEST_WAIT)
+            .values_list("waiting_on", flat=True).distinct()[:5000]
+        )
+        waited = [int(k[len(REQUEST_WAIT):]) for k in keys if k[len(REQUEST_WAIT):].isdigit()]
+        target_ids = list(PushRequest.objects.filter(pk__in=waited, state=S.SUCCEEDED).values_list("pk", flat=True))
+    if not target_ids:
+        return 0
     with transaction.atomic():
-        waiting = PushRequest.objects.filter(state=S.QUEUED)
-        if target_ids is None:
-            waiting = waiting.filter(waiting_on__startswith=REQUEST_WAIT)
-        else:
-            if not target_ids:
-                return 0
-            waiting = waiting.filter(waiting_on__in=[request_waiting_key(i) for i in target_ids])
+        waiting = PushRequest.objects.filter(state=S.QUEUED,
+                                             waiting_on__in=[request_waiting_key(i) for i in target_ids])
         rows = list(waiting.select_for_update().order_by("id"))
         if not rows:
             return 0

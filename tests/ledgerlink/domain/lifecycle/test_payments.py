@@ -104,3 +104,23 @@ def test_payment_whose_answer_is_lost_is_found_by_its_marker_and_not_paid_twice(
                                                                                 ("succeeded", "")]
     assert '"foundBy":"look-up"' in pr.attempts.order_by("id").last().response_body
     assert qbo.entities(company.realm_id, "Invoice")[0]["Balance"] == 0
+
+
+def test_the_workers_sweep_releases_a_follow_up_whose_request_succeeded(invoice_order, api):
+    """The safety net when a process dies between a document's delivery and the release: the worker's
+    periodic ``release_follow_ups()`` finds what waits on a succeeded request (here the document is
+    marked succeeded by hand, without the delivery's release)."""
+    from ledgerlink.domain.outbox.follow_ups import release_follow_ups
+    from ledgerlink.domain.outbox.selectors import current_payload
+
+    order, doc = invoice_order
+    pay = api.post(f"/orders/{order.pk}/payments", {"external_id": "p", "amount": "5.00"}).json()["request"]["id"]
+    assert release_follow_ups() == 0  # the invoice has not succeeded yet
+    PushRequest.objects.filter(pk=doc.pk).update(state="succeeded", qbo_id="999", qbo_sync_token="0")
+    assert release_follow_ups() == 1
+    pr = PushRequest.objects.get(pk=pay)
+    assert (pr.state, pr.waiting_on, pr.revision) == ("queued", "", 2)
+    payload = current_payload(pr)
+    assert payload["Line"][0]["LinkedTxn"] == [{"TxnId": "999", "TxnType": "Invoice"}] and "_fill" not in payload
+    assert payload["CustomerRef"]["name"] == "Acme Tools"
+    assert release_follow_ups() == 0
