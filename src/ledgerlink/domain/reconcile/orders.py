@@ -3,8 +3,9 @@ click away.
 
 QBO's read limits count, so the documents are found with few queries per Company and entity: one
 (paged by 1000) for everything carrying Ledgerlink's PrivateNote marker since the start date
-(``PrivateNote LIKE '%ledgerlink-order:%'``), then the DocNumbers of the posted orders the marker did
-not find, 100 to a ``DocNumber IN (...)`` query. Payments, credit memos and refund receipts are found
+(``PrivateNote LIKE '%ledgerlink-order:%'``), then the DocNumbers of the posted orders, 100 to a
+``DocNumber IN (...)`` query (a document made in QBO without the marker, a duplicate under the same
+number). Payments, credit memos and refund receipts are found
 by their marker the same way (one query each).
 
 Statuses (one per order):
@@ -193,11 +194,12 @@ def _reconcile_company(company: Company, since: date | None, reader: _Reader) ->
             if order_id is not None:
                 docs_by_order[order_id].append((entity, doc))
                 seen.add((entity, doc["Id"]))
-    # 2. Posted orders the marker did not find: by DocNumber, 100 to a query.
+    # 2. The posted orders' DocNumbers, 100 to a query: what the marker did not find (a document a
+    #    person made or edited in QBO without it, a duplicate under the same number).
     by_number = defaultdict(list)
     for order in orders:
         doc_pr = _document(requests[order.pk])
-        if doc_pr is not None and doc_pr.state == S.SUCCEEDED and not docs_by_order.get(order.pk):
+        if doc_pr is not None and doc_pr.state == S.SUCCEEDED:
             number = doc_pr.qbo_doc_number or order.number
             if number:
                 by_number[(wire.ENTITY_FOR_KIND[doc_pr.kind], number)].append(order.pk)
@@ -209,8 +211,11 @@ def _reconcile_company(company: Company, since: date | None, reader: _Reader) ->
             for doc in found:
                 if (entity, doc["Id"]) in seen:
                     continue
+                seen.add((entity, doc["Id"]))
+                marked_for = _order_of(doc.get("PrivateNote"))
                 for order_id in by_number.get((entity, str(doc.get("DocNumber"))), []):
-                    docs_by_order[order_id].append((entity, doc))
+                    if marked_for is None or marked_for == order_id:
+                        docs_by_order[order_id].append((entity, doc))
     money_by_order = defaultdict(lambda: {"payment": Decimal(0), "refund": Decimal(0)})
     for entity in ("Payment", "CreditMemo", "RefundReceipt"):
         for doc in marked[entity]:

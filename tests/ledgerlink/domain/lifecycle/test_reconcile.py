@@ -20,7 +20,7 @@ def _doc(qbo, company, entity, doc_id):
 @pytest.fixture
 def planted(wholesale, webstore, order_factory, api, qbo, company, run_worker_until_idle):
     orders = {}
-    for name in ("ok", "missing", "duplicate", "amount", "voided", "paid"):
+    for name in ("ok", "missing", "duplicate", "manual", "amount", "voided", "paid"):
         orders[name] = order_factory(wholesale, email=EMAIL, number=f"R-{name}")
     orders["receipt"] = order_factory(webstore, email="", number="R-receipt")
     orders["unposted"] = order_factory(wholesale, email="nobody@example.com", number="R-unposted")  # no customer
@@ -44,6 +44,13 @@ def planted(wholesale, webstore, order_factory, api, qbo, company, run_worker_un
     r = qbo.api(realm, "POST", "invoice", json=body)
     assert r.status_code == 200, r.text
     orders["duplicate_extra"] = r.json()["Invoice"]["Id"]
+    # A person keys the same invoice in by hand: its DocNumber, no marker.
+    doc = orders["manual"][1]
+    r = qbo.api(realm, "POST", "invoice", json={
+        "DocNumber": "R-manual", "CustomerRef": _doc(qbo, company, "Invoice", doc.qbo_id)["CustomerRef"],
+        "Line": [{"DetailType": "SalesItemLineDetail", "Amount": 20, "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]})
+    assert r.status_code == 200, r.text
+    orders["manual_extra"] = r.json()["Invoice"]["Id"]
     # An amount changed in QBO.
     doc = orders["amount"][1]
     r = qbo.api(realm, "POST", "invoice", json={
@@ -67,16 +74,18 @@ def planted(wholesale, webstore, order_factory, api, qbo, company, run_worker_un
 def test_each_planted_discrepancy_is_found_with_exact_counts_in_few_queries(planted, company):
     report = reconcile(company=company.pk)
     by_order = {row.order_id: row for row in report.rows}
-    status = {name: by_order[v[0].pk].status for name, v in planted.items() if name != "duplicate_extra"}
+    status = {name: by_order[v[0].pk].status for name, v in planted.items() if not name.endswith("_extra")}
     assert status == {
-        "ok": "ok", "missing": "missing", "duplicate": "duplicate", "amount": "amount_mismatch",
+        "ok": "ok", "missing": "missing", "duplicate": "duplicate", "manual": "duplicate", "amount": "amount_mismatch",
         "voided": "voided_in_qbo", "paid": "payments_mismatch", "receipt": "ok", "unposted": "unposted",
         "cancelled": "ok",
     }
-    assert report.counts == {"ok": 3, "missing": 1, "duplicate": 1, "amount_mismatch": 1, "voided_in_qbo": 1,
+    assert report.counts == {"ok": 3, "missing": 1, "duplicate": 2, "amount_mismatch": 1, "voided_in_qbo": 1,
                              "unposted": 1, "payments_mismatch": 1, "refunds_mismatch": 0}
-    # 5 marker queries (Invoice, SalesReceipt, Payment, CreditMemo, RefundReceipt) + 1 DocNumber IN.
-    assert report.queries == 6
+    assert by_order[planted["manual"][0].pk].extra_id == planted["manual_extra"]
+    # 5 marker queries (Invoice, SalesReceipt, Payment, CreditMemo, RefundReceipt) + one DocNumber IN
+    # per document entity (7 posted invoices, 1 sales receipt: under 100 each).
+    assert report.queries == 7
     dup = by_order[planted["duplicate"][0].pk]
     assert (dup.extra_id, dup.fix) == (planted["duplicate_extra"], "void_extra")
     assert by_order[planted["amount"][0].pk].detail == "QuickBooks 25.00, expected 20.00"
@@ -95,7 +104,7 @@ def test_fixes_are_one_call_away_and_the_rows_then_reconcile(planted, company, q
     assert _doc(qbo, company, "Invoice", planted["duplicate_extra"])["status"] == "Voided"
     assert PushRequest.objects.get(pk=repost["request"]).state == "succeeded"
     report = reconcile(company=company.pk)
-    assert report.counts == {"ok": 7, "missing": 0, "duplicate": 0, "amount_mismatch": 0, "voided_in_qbo": 1,
+    assert report.counts == {"ok": 7, "missing": 0, "duplicate": 1, "amount_mismatch": 0, "voided_in_qbo": 1,
                              "unposted": 1, "payments_mismatch": 0, "refunds_mismatch": 0}
     with pytest.raises(Exception, match="reconciles; nothing to fix"):
         fix_row(planted["ok"][0].pk, "accept", actor_label="test")
@@ -110,10 +119,10 @@ def test_cli_prints_a_table_and_exits_1_and_the_api_answers_the_same(planted, co
     assert text.splitlines()[0].split() == ["order", "number", "company", "status", "expected", "in", "QuickBooks",
                                             "fix", "detail"]
     assert "R-amount" in text and "amount_mismatch" in text and "QuickBooks 25.00, expected 20.00" in text
-    assert text.splitlines()[-1] == ("9 order(s): ok 3, missing 1, duplicate 1, amount_mismatch 1, voided_in_qbo 1, "
-                                     "unposted 1, payments_mismatch 1; 6 QuickBooks queries")
+    assert text.splitlines()[-1] == ("10 order(s): ok 3, missing 1, duplicate 2, amount_mismatch 1, voided_in_qbo 1, "
+                                     "unposted 1, payments_mismatch 1; 7 QuickBooks queries")
     body = api.get("/reconciliation", company=company.pk, since="2020-01-01").json()
-    assert (body["ok"], body["counts"]["duplicate"], len(body["rows"])) == (False, 1, 9)
+    assert (body["ok"], body["counts"]["duplicate"], len(body["rows"])) == (False, 2, 10)
     assert api.get("/reconciliation", company=company.pk, since="2099-01-01").json()["rows"] == []
     assert api.get("/reconciliation", since="yesterday").json()["field"] == "since"
 
@@ -132,12 +141,12 @@ def test_reconciliation_page_lists_the_rows_and_fixes_them_in_one_click(planted,
     html = viewer.get(url, {"run": "1", "company": company.pk}).content.decode()
     assert "it needs the operator role" in html and "QuickBooks queries" not in html
     html = operator.get(url, {"run": "1", "company": company.pk}).content.decode()
-    assert "9 order(s) in 6 QuickBooks queries" in html and "QuickBooks 25.00, expected 20.00" in html
-    assert html.count("Accept</button>") == 6 and "Void the extra document</button>" in html
+    assert "10 order(s) in 7 QuickBooks queries" in html and "QuickBooks 25.00, expected 20.00" in html
+    assert html.count("Accept</button>") == 7 and "Void the extra document</button>" in html
     amount = planted["amount"][0].pk
     resp = operator.post(reverse("web:reconciliation_fix"), {"order": amount, "fix": "accept",
                                                              "company": company.pk})
     assert resp.status_code == 302
     html = operator.get(resp["Location"]).content.decode()
     assert "amount_mismatch): accept - accepted." in html
-    assert html.count("Accept</button>") == 5
+    assert html.count("Accept</button>") == 6
