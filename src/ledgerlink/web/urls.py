@@ -10,6 +10,7 @@ urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
     path("orders/", pages.orders, name="orders"),
     path("orders/<int:pk>/", pages.order_detail, name="order_detail"),
+    path("orders/<int:pk>/cancel", pages.order_cancel, name="order_cancel"),
     path("customers/", pages.customers, name="customers"),
     path("customers/search", requests.customer_search, name="customer_search"),
     path("customers/sync-status", pages.sync_status, name="sync_status"),

@@ -75,6 +75,7 @@ def ids(world, users):
     token = ApiToken.objects.create(user=users["admin"], prefix="ll_abc", token_hash="0" * 64)
     return {
         "order_detail": pr.order_id,
+        "order_cancel": pr.order_id,
         "request_detail": pr.pk,
         "request_edit": pr.pk,
         "request_requeue": pr.pk,

@@ -13,6 +13,7 @@ TAB_OF = {
     "dashboard": "dashboard",
     "orders": "orders",
     "order_detail": "orders",
+    "order_cancel": "orders",
     "customers": "customers",
     "requests_pending": "pending",
     "requests_completed": "completed",

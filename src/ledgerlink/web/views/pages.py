@@ -16,6 +16,8 @@ from ledgerlink.core.models import (
     SyncRequest,
     SyncState,
 )
+from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.lifecycle.cancel import cancel_order
 from ledgerlink.domain.lifecycle.documents import open_balance
 from ledgerlink.domain.lifecycle.timeline import order_timeline
 from ledgerlink.domain.paging import keyset_page, parse_int
@@ -74,6 +76,19 @@ def order_detail(request, pk: int):
             "balance": open_balance(order) if order.qbo_id and push_kind(order) == "invoice" else None,
         },
     )
+
+
+@role_required(read=None, write="operator")
+def order_cancel(request, pk: int):
+    """Cancel the order (``lifecycle.cancel_order``): unsent, nothing reaches QBO; posted, a void request."""
+    try:
+        order, void = cancel_order(pk, reason=(request.POST.get("reason") or "")[:500], actor=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Order {order.number} cancelled" + (
+            f"; void request #{void.pk} queued." if void is not None else "; nothing had reached QuickBooks."))
+    return redirect("web:order_detail", pk=pk)
 
 
 @role_required("viewer", write="operator")

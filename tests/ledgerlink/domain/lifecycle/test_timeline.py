@@ -45,3 +45,21 @@ def test_order_page_shows_document_change_payment_refund_and_void_with_their_req
         assert re.search(rf'<a href="/requests/{pk}/">#{pk}</a> {label} · ', html), label
     assert "late &lt;b&gt;delivery&lt;/b&gt;" in html and "<b>delivery" not in html
     assert "Version 1" in html
+
+
+def test_an_operator_cancels_from_the_order_page_and_a_viewer_cannot(invoice_order, qbo, company):
+    order, doc = invoice_order
+    viewer, operator = Client(), Client()
+    viewer.force_login(make_login_user("vic", "viewer"))
+    operator.force_login(make_login_user("otto", "operator"))
+    url = reverse("web:order_cancel", args=[order.pk])
+    assert "Cancel order</button>" not in viewer.get(reverse("web:order_detail", args=[order.pk])).content.decode()
+    assert viewer.post(url).status_code == 403
+    assert "Cancel order</button>" in operator.get(reverse("web:order_detail", args=[order.pk])).content.decode()
+    resp = operator.post(url, {"reason": "duplicate order"})
+    assert resp.status_code == 302
+    html = operator.get(resp["Location"]).content.decode()
+    assert "cancelled; nothing had reached QuickBooks." in html and "Cancel order</button>" not in html
+    order.refresh_from_db()
+    doc.refresh_from_db()
+    assert (order.status, doc.state) == ("cancelled", "cancelled")
