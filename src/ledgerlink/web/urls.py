@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ledgerlink.web.views import admin, auth, automation, connect, pages, reconcile, requests, setup
+from ledgerlink.web.views import admin, auth, automation, connect, pages, reconcile, requests, setup, tax
 
 app_name = "web"
 
@@ -41,6 +41,7 @@ urlpatterns = [
     path("connections/<int:pk>/disconnect", connect.connection_disconnect, name="connection_disconnect"),
     path("connections/<int:pk>/refresh", admin.connection_refresh, name="connection_refresh"),
     path("connections/<int:pk>/status", admin.connection_status, name="connection_status"),
+    path("connections/<int:pk>/tax-mapping", tax.tax_mapping, name="tax_mapping"),
     path("users/", admin.users, name="users"),
     path("users/new", admin.user_new, name="user_new"),
     path("users/<int:pk>/update", admin.user_update, name="user_update"),

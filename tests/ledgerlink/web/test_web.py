@@ -88,6 +88,7 @@ def ids(world, users):
         "order_source_edit": world["portal"].pk,
         "connection_refresh": world["company"].pk,
         "connection_status": world["company"].pk,
+        "tax_mapping": world["company"].pk,
         "connection_disconnect": world["company"].pk,
         "user_update": users["operator"].pk,
         "token_new": users["operator"].pk,

@@ -13,6 +13,7 @@ from ledgerlink.core.models.mirror import Customer, CustomerEmail, Item, SyncReq
 from ledgerlink.core.models.orders import AutomationRule, Order, OrderLine, OrderRuleLog
 from ledgerlink.core.models.outbox import Attempt, PushRequest, PushRevision, WorkerHeartbeat
 from ledgerlink.core.models.routing import OrderSource, SiteArea
+from ledgerlink.core.models.tax import TaxCode
 
 __all__ = [
     "ApiToken",
@@ -37,6 +38,7 @@ __all__ = [
     "SiteArea",
     "SyncRequest",
     "SyncState",
+    "TaxCode",
     "UserProfile",
     "WebhookEvent",
     "WorkerHeartbeat",
