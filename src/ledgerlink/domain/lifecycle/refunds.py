@@ -38,7 +38,7 @@ from ledgerlink.domain.payloads.preflight import preflight_payload
 from ledgerlink.quickbooks import wire
 
 # Kept from the document body; the rest (DocNumber, TxnDate, ...) QBO gives the refund itself.
-KEPT = ("Line", "CustomerRef", "BillEmail", "CurrencyRef", "BillAddr", "ShipAddr", "TxnTaxDetail",
+KEPT = ("Line", "CustomerRef", "BillEmail", "CurrencyRef", "ExchangeRate", "BillAddr", "ShipAddr", "TxnTaxDetail",
         "GlobalTaxCalculation")
 
 
@@ -107,21 +107,26 @@ def refund_body(order: Order, clean: dict) -> tuple[dict, Decimal]:
     refund_order = copy.copy(order)
     refund_order.pk = order.pk
     if clean["lines"] or clean["shipping"]:
+        # Each refunded line as the document's: its price, and its tax as the store said it (rate,
+        # taxable, the tax amount in proportion to the quantity), so the tax model treats it alike.
         lines = [
             OrderLine(sku=line.sku, description=line.description, quantity=quantity, unit_price=line.unit_price,
-                      position=k)
+                      position=k, tax_rate=line.tax_rate, taxable=line.taxable,
+                      tax=None if line.tax is None else money(line.tax * quantity / line.quantity))
             for k, (line, quantity) in enumerate(clean["lines"])
         ]
         subtotal = sum((line_amount(ln.quantity, ln.unit_price) for ln in lines), ZERO)
         tax = money(order.tax * subtotal / order.subtotal) if order.tax and order.subtotal else ZERO
         refund_order.shipping, refund_order.discount, refund_order.tax = clean["shipping"], ZERO, tax
+        refund_order.shipping_tax = (money(order.shipping_tax * clean["shipping"] / order.shipping)
+                                     if order.shipping_tax and order.shipping else ZERO)
         total = money(subtotal + clean["shipping"] + tax)
         if clean["amount"] is not None and clean["amount"] != total:
             raise ServiceError(f"must be the refunded lines' total {total} (or left out)", field="amount")
     else:
         lines = [OrderLine(sku="", description=clean["reason"] or "Refund", quantity=Decimal(1),
                            unit_price=clean["amount"], position=0)]
-        refund_order.shipping = refund_order.discount = refund_order.tax = ZERO
+        refund_order.shipping = refund_order.discount = refund_order.tax = refund_order.shipping_tax = ZERO
         total = clean["amount"]
     _, body = build_payload(refund_order, order_lines=lines)
     return {k: v for k, v in body.items() if k in KEPT}, total
