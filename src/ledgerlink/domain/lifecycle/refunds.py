@@ -116,10 +116,14 @@ def refund_body(order: Order, clean: dict) -> tuple[dict, Decimal]:
             for k, (line, quantity) in enumerate(clean["lines"])
         ]
         subtotal = sum((line_amount(ln.quantity, ln.unit_price) for ln in lines), ZERO)
-        tax = money(order.tax * subtotal / order.subtotal) if order.tax and order.subtotal else ZERO
+        shipping_tax = (money(order.shipping_tax * clean["shipping"] / order.shipping)
+                        if order.shipping_tax and order.shipping else ZERO)
+        if order.itemized_tax:  # the store said each line's tax: the refunded lines' and shipping's
+            tax = money(sum((ln.tax or ZERO for ln in lines), ZERO) + shipping_tax)
+        else:  # one tax for the order: in proportion to the refunded lines
+            tax = money(order.tax * subtotal / order.subtotal) if order.tax and order.subtotal else ZERO
         refund_order.shipping, refund_order.discount, refund_order.tax = clean["shipping"], ZERO, tax
-        refund_order.shipping_tax = (money(order.shipping_tax * clean["shipping"] / order.shipping)
-                                     if order.shipping_tax and order.shipping else ZERO)
+        refund_order.shipping_tax = shipping_tax
         total = money(subtotal + clean["shipping"] + tax)
         if clean["amount"] is not None and clean["amount"] != total:
             raise ServiceError(f"must be the refunded lines' total {total} (or left out)", field="amount")
