@@ -12,6 +12,7 @@ from ledgerlink.core.models.mirror import Customer, CustomerEmail, Item, SyncSta
 from ledgerlink.core.models.orders import AutomationRule, Order, OrderLine, OrderRuleLog
 from ledgerlink.core.models.outbox import Attempt, PushRequest, PushRevision, WorkerHeartbeat
 from ledgerlink.core.models.routing import OrderSource, SiteArea
+from ledgerlink.core.models.stores import StoreDelivery, StoreOrderSnapshot
 
 __all__ = [
     "ApiToken",
@@ -30,6 +31,8 @@ __all__ = [
     "PushRequest",
     "PushRevision",
     "SiteArea",
+    "StoreDelivery",
+    "StoreOrderSnapshot",
     "SyncState",
     "UserProfile",
     "WebhookEvent",
