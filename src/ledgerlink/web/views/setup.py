@@ -51,6 +51,11 @@ class OrderSourceForm(forms.ModelForm):
         fields = ["name", "site_area", "kind", "store_money"]
         labels = {"kind": "Kind", "store_money": "Book Shopify orders in"}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("kind", "store_money"):  # a form without them keeps the defaults (api, shop)
+            self.fields[name].required = False
+
 
 @role_required("viewer")
 def setup(request):
@@ -67,8 +72,8 @@ def _save_site_area(data: dict, instance: SiteArea | None, actor) -> SiteArea:
 
 
 def _save_order_source(data: dict, instance: OrderSource | None, actor) -> OrderSource:
-    fields = {"name": data["name"], "site_area": data["site_area"].pk, "kind": data["kind"],
-              "store_money": data["store_money"], "webhook_secret": data.get("webhook_secret") or None}
+    fields = {"name": data["name"], "site_area": data["site_area"].pk, "kind": data.get("kind") or "api",
+              "store_money": data.get("store_money") or "shop", "webhook_secret": data.get("webhook_secret") or None}
     if instance is None:
         return create_order_source(**fields, actor=actor)
     return update_order_source(instance.pk, **fields, actor=actor)
@@ -133,9 +138,10 @@ def order_source_edit(request, pk: int):
 
 
 @role_required(None, write="admin")
-def delivery_reprocess(request, pk: int, delivery_pk: int):
-    """Re-process a failed store delivery of this source (the same service as the API's)."""
-    delivery = get_object_or_404(StoreDelivery, pk=delivery_pk, order_source_id=pk)
+def delivery_reprocess(request, pk: int):
+    """Re-process a failed store delivery (the same service as the API's); back to its source's page."""
+    delivery = get_object_or_404(StoreDelivery.objects.defer("body"), pk=pk)
+    source_id = delivery.order_source_id
     try:
         delivery = reprocess_delivery(delivery.pk, actor=request.user)
     except ServiceError as exc:
@@ -145,4 +151,4 @@ def delivery_reprocess(request, pk: int, delivery_pk: int):
             messages.error(request, f"Delivery {delivery.pk} failed again: {delivery.reason}")
         else:
             messages.success(request, f"Delivery {delivery.pk} re-processed: {delivery.outcome}.")
-    return redirect("web:order_source_edit", pk=pk)
+    return redirect("web:order_source_edit", pk=source_id)
