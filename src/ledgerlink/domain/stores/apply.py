@@ -44,6 +44,13 @@ def order_input(source: OrderSource, order: dict) -> dict:
     return {**order, "order_source": source.pk}
 
 
+def order_refusal(order: dict) -> tuple[str, str] | None:
+    """(reason, field) when a mapped store order cannot be ingested yet, else None."""
+    if order["prices_include_tax"] and not TAX_INCLUSIVE_SUPPORTED and order["tax"] not in ("0", "0.00"):
+        return "not applied yet: an order whose prices include tax (the tax issue, 14)", "prices_include_tax"
+    return None
+
+
 def _find_order(source: OrderSource, external_id: str | None) -> Order | None:
     if not external_id:
         return None
@@ -57,9 +64,8 @@ def apply_intent(source: OrderSource, intent: Intent, *, actor=None, actor_label
         return IntentOutcome(kind, APPLIED, f"nothing to do: {intent.reason}")
     if kind == "order":
         order = intent.data
-        if order["prices_include_tax"] and not TAX_INCLUSIVE_SUPPORTED and order["tax"] not in ("0", "0.00"):
-            return IntentOutcome(kind, FAILED, "not applied yet: an order whose prices include tax (the tax"
-                                 " issue, 14)", "prices_include_tax")
+        if (refusal := order_refusal(order)) is not None:
+            return IntentOutcome(kind, FAILED, *refusal)
         (result,) = ingest_orders([order_input(source, order)], actor=actor, actor_label=actor_label)
         if result.status == 201:
             return IntentOutcome(kind, APPLIED, f"order {result.id} created", order_id=result.id)
