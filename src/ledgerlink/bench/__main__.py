@@ -1,6 +1,6 @@
 """``python -m ledgerlink.bench [--quick | --full | --smoke] [--only NAME ...] [--out DIR]``
 
-Runs the benchmarks (ceiling, overhead, mirror, admin, http, csv, profile), prints a table and writes
+Runs the benchmarks (ceiling, overhead, mirror, admin, http, stores, csv, profile), prints a table and writes
 docs/benchmarks.md with the table and docs/benchmarks.svg. Every figure comes from this run on this
 machine. Each case runs in its own process with a fresh database (SQLite copied from one migrated
 template; PostgreSQL ``ledgerlink_bench`` re-created from a migrated template and dropped at the end)
@@ -23,7 +23,7 @@ from pathlib import Path
 from ledgerlink.bench import report
 from ledgerlink.bench.common import PgTemplate, Sandbox, SqliteTemplate, free_port, run_case
 
-NAMES = ("ceiling", "mirror", "admin", "http", "csv", "profile", "overhead")  # the longest last
+NAMES = ("ceiling", "mirror", "admin", "http", "stores", "csv", "profile", "overhead")  # the longest last
 PG_URL = os.environ.get("LEDGERLINK_BENCH_PG", "postgres://postgres@127.0.0.1:5432/ledgerlink_bench")
 
 SIZES = {
@@ -33,6 +33,7 @@ SIZES = {
         "mirror": {"customers": 300, "changes": 30, "match_customers": 2000},
         "admin": {"requests": 1000, "repeats": 1},
         "http": {"requests": 10, "batches": 2, "batch_size": 50},
+        "stores": {"rate": 20, "seconds": 2, "drain_s": 30},
         "csv": {"rows": 2000, "lines": 4},
         "profile": {"orders": 10, "limit": 10, "batch": 50, "batches": 1},
     },
@@ -42,6 +43,7 @@ SIZES = {
         "mirror": {"customers": 10_000, "changes": 200, "match_customers": 100_000},
         "admin": {"requests": 50_000, "repeats": 10},
         "http": {"requests": 100, "batches": 4, "batch_size": 500},
+        "stores": {"rate": 200, "seconds": 10, "drain_s": 60},
         "csv": {"rows": 100_000, "lines": 4},
         "profile": {"orders": 200, "limit": 30, "batch": 500, "batches": 2},
     },
@@ -53,6 +55,7 @@ SIZES = {
         "mirror": {"customers": 100_000, "changes": 1000, "match_customers": 1_000_000},
         "admin": {"requests": 1_000_000, "repeats": 20, "page_seconds": 12},
         "http": {"requests": 300, "batches": 10, "batch_size": 500},
+        "stores": {"rate": 200, "seconds": 60, "drain_s": 120},
         "csv": {"rows": 1_000_000, "lines": 4},
         "profile": {"orders": 200, "limit": 30, "batch": 500, "batches": 2},
     },
@@ -171,6 +174,12 @@ class Runner:
         say(f"http: gunicorn (2 processes) + a worker, SQLite: {p['requests']} POST /orders, {p['requests']} GET "
             f"/orders, {p['batches']} batches of {p['batch_size']}")
         return self.with_sandbox("http", p, self.sqlite.fresh("http"))
+
+    def stores(self) -> dict:
+        p = self.sizes["stores"]
+        say(f"stores: signed Shopify deliveries at {p['rate']}/s for {p['seconds']} s to gunicorn (2 processes)"
+            " + a worker, SQLite")
+        return self.with_sandbox("stores", p, self.sqlite.fresh("stores"))
 
     def csv(self) -> dict:
         p = self.sizes["csv"]

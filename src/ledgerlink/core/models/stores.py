@@ -14,6 +14,7 @@ class StoreDelivery(models.Model):
     """One accepted (signature-verified) delivery, written in the same transaction as its effect."""
 
     class Outcome(models.TextChoices):
+        RECEIVED = "received", "Received (to be applied)"  # queued mode: stored, the worker applies it
         APPLIED = "applied", "Applied"
         DUPLICATE = "duplicate", "Duplicate"
         FAILED = "failed", "Failed"
@@ -32,7 +33,7 @@ class StoreDelivery(models.Model):
     intents = models.JSONField(default=list)  # [{"kind", "outcome", "reason"}] per intent
     # WooCommerce: the snapshot this delivery was compared with (a re-process compares with it again).
     previous_snapshot = models.JSONField(null=True, blank=True)
-    processed_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
     reprocessed = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -44,7 +45,10 @@ class StoreDelivery(models.Model):
                 name="store_delivery_unique_id",
             )
         ]
-        indexes = [models.Index(fields=["order_source", "outcome", "id"], name="store_delivery_outcome")]
+        indexes = [
+            models.Index(fields=["order_source", "outcome", "id"], name="store_delivery_outcome"),
+            models.Index(fields=["outcome", "id"], name="store_delivery_to_apply"),
+        ]
 
     def __str__(self) -> str:
         return f"delivery {self.pk} ({self.topic}, {self.outcome})"

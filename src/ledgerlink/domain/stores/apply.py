@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledgerlink.core.models import Order, OrderSource, SiteArea
-from ledgerlink.domain.ingest.orders import ingest_orders
+from ledgerlink.domain.ingest.orders import IngestResult, ingest_orders
 from ledgerlink.stores import Intent
 
 APPLIED, DUPLICATE, FAILED = "applied", "duplicate", "failed"
@@ -44,6 +44,15 @@ def order_input(source: OrderSource, order: dict) -> dict:
     return {**order, "order_source": source.pk}
 
 
+def ingest_outcome(result: IngestResult) -> IntentOutcome:
+    """An order intent's outcome from its ``IngestResult``."""
+    if result.status == 201:
+        return IntentOutcome("order", APPLIED, f"order {result.id} created", order_id=result.id)
+    if result.status == 200:
+        return IntentOutcome("order", DUPLICATE, f"order {result.id} exists already", order_id=result.id)
+    return IntentOutcome("order", FAILED, f"the order was refused: {result.detail}", result.field or "")
+
+
 def order_refusal(order: dict) -> tuple[str, str] | None:
     """(reason, field) when a mapped store order cannot be ingested yet, else None."""
     if order["prices_include_tax"] and not TAX_INCLUSIVE_SUPPORTED and order["tax"] not in ("0", "0.00"):
@@ -67,11 +76,7 @@ def apply_intent(source: OrderSource, intent: Intent, *, actor=None, actor_label
         if (refusal := order_refusal(order)) is not None:
             return IntentOutcome(kind, FAILED, *refusal)
         (result,) = ingest_orders([order_input(source, order)], actor=actor, actor_label=actor_label)
-        if result.status == 201:
-            return IntentOutcome(kind, APPLIED, f"order {result.id} created", order_id=result.id)
-        if result.status == 200:
-            return IntentOutcome(kind, DUPLICATE, f"order {result.id} exists already", order_id=result.id)
-        return IntentOutcome(kind, FAILED, f"the order was refused: {result.detail}", result.field or "",)
+        return ingest_outcome(result)
     existing = _find_order(source, intent.order_external_id)
     order_id = existing.pk if existing else None
     if kind == "payment" and source.site_area.push_method == SiteArea.PushMethod.SALES_RECEIPT:

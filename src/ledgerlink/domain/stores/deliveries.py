@@ -12,24 +12,42 @@ Duplicates: Shopify by ``X-Shopify-Webhook-Id`` (stable across its retries; a un
 concurrent copies make one effect); WooCommerce by what the delivery changes: each order's snapshot
 (``stores.woocommerce.route``) is kept in ``StoreOrderSnapshot`` under a row lock, and a delivery of
 the version already applied is a duplicate.
+
+Two modes (``settings.LEDGERLINK_STORE_WEBHOOKS``): ``inline`` (the default) applies the delivery in the
+request and answers its outcome; ``queued`` stores it as ``received`` and answers at once, and the
+worker applies what was received (``apply_received_deliveries``: in delivery order, up to 500 at a
+time, Shopify's new orders through one ``ingest_orders`` batch), each delivery's outcome written in the
+transaction of its effect. Either way the delivery is durable before the store gets its 200.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ledgerlink.core.models import OrderSource, StoreDelivery, StoreOrderSnapshot
 from ledgerlink.domain.audit import record_audit
 from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.ingest.orders import MAX_BATCH, ingest_orders
 from ledgerlink.domain.routing.order_sources import accepted_secrets
-from ledgerlink.domain.stores.apply import DUPLICATE, FAILED, IntentOutcome, apply_intent, overall
+from ledgerlink.domain.stores.apply import (
+    DUPLICATE,
+    FAILED,
+    IntentOutcome,
+    apply_intent,
+    ingest_outcome,
+    order_input,
+    order_refusal,
+    overall,
+)
 from ledgerlink.stores import MappingError, MappingOptions, shopify, signatures, woocommerce
 
 MAX_BODY = 2_000_000  # bytes; a larger body is answered 413 (a Shopify order of 250 lines is ~0.5 MB)
 SHOPIFY, WOOCOMMERCE = OrderSource.Kind.SHOPIFY, OrderSource.Kind.WOOCOMMERCE
+RECEIVED = StoreDelivery.Outcome.RECEIVED
 
 
 @dataclass
@@ -77,7 +95,7 @@ def receive_store_delivery(order_source_id: int, kind: str, body: bytes, headers
 
     ServiceError 404 (no such source of that kind), 401 (signature), 413 (size). WooCommerce's
     creation ping (``webhook_id=N``, unsigned) is answered 200 and stores nothing."""
-    if len(body) > MAX_BODY:
+    if len(body) > MAX_BODY:  # the view refuses an announced oversize body before reading it
         raise ServiceError(f"the body is larger than {MAX_BODY:,} bytes", field="body", status=413)
     source = _source(order_source_id, kind)
     if kind == WOOCOMMERCE and woocommerce.is_ping(body):
@@ -103,11 +121,16 @@ def receive_store_delivery(order_source_id: int, kind: str, body: bytes, headers
         delivery_id = (signatures.header(headers, signatures.WC_DELIVERY_ID_HEADER) or "").strip()[:200]
     if kind == SHOPIFY and delivery_id and _seen(source, delivery_id):
         return _duplicate(source, topic, delivery_id, body, now, f"webhook id {delivery_id} was received before")
+    queued = settings.LEDGERLINK_STORE_WEBHOOKS == "queued"
     try:
         with transaction.atomic():
             delivery = StoreDelivery(order_source=source, topic=topic, delivery_id=delivery_id, received_at=now,
                                      body=body)
-            outcomes = _process(source, delivery)
+            if queued:
+                delivery.outcome = RECEIVED
+                outcomes = []
+            else:
+                outcomes = _process(source, delivery)
             delivery.save()
     except IntegrityError:
         # A concurrent copy of the same delivery won the unique index: this one made nothing.
@@ -115,6 +138,46 @@ def receive_store_delivery(order_source_id: int, kind: str, body: bytes, headers
             return _duplicate(source, topic, delivery_id, body, now, f"webhook id {delivery_id} was received before")
         raise
     return _answer(delivery, outcomes)
+
+
+def apply_received_deliveries(limit: int = MAX_BATCH) -> int:
+    """Apply up to ``limit`` deliveries stored as ``received`` (queued mode), oldest first, in one
+    transaction: Shopify ``orders/create`` bodies go through one ``ingest_orders`` batch, the others
+    one by one (WooCommerce in order, against each order's snapshot). Returns how many were applied.
+    PostgreSQL: rows locked with SKIP LOCKED, so several workers share the work."""
+    with transaction.atomic():
+        qs = StoreDelivery.objects.filter(outcome=RECEIVED).order_by("id")
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True, of=("self",))
+        rows = list(qs.select_related("order_source__site_area__company")[:limit])
+        if not rows:
+            return 0
+        batch: list[tuple[StoreDelivery, object]] = []
+        for delivery in rows:
+            source = delivery.order_source
+            if source.kind == SHOPIFY and delivery.topic.strip().lower() == "orders/create":
+                try:
+                    intent = shopify.route(delivery.topic, shopify.parse_body(bytes(delivery.body)), _options(source))
+                except MappingError:
+                    intent = None  # _process records the error
+                if intent is not None and intent.kind == "order" and order_refusal(intent.data) is None:
+                    delivery.external_id = (intent.order_external_id or "")[:200]
+                    batch.append((delivery, intent))
+                    continue
+            _process(source, delivery)
+        if batch:
+            results = ingest_orders([order_input(d.order_source, intent.data) for d, intent in batch],
+                                    actor_label="store-webhooks")
+            for (delivery, _), result in zip(batch, results, strict=True):
+                outcome = ingest_outcome(result)
+                delivery.outcome, delivery.reason, delivery.field = overall([outcome])
+                delivery.order_id = outcome.order_id
+                delivery.intents = [outcome.as_dict()]
+                delivery.processed_at = timezone.now()
+        StoreDelivery.objects.bulk_update(
+            rows, ["outcome", "reason", "field", "external_id", "order", "intents", "previous_snapshot",
+                   "processed_at"], batch_size=500)
+    return len(rows)
 
 
 def _seen(source: OrderSource, delivery_id: str) -> bool:

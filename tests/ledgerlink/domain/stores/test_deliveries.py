@@ -408,3 +408,41 @@ def test_woocommerce_wrong_signature_stores_nothing(company, qbo, woo):
     assert (r.status_code, r.json()["detail"]) == (401, "X-WC-Webhook-Signature: does not match")
     _nothing_stored(company, qbo)
     assert StoreOrderSnapshot.objects.count() == 0
+
+
+# --- queued mode: store at once, the worker applies in batches -----------------------------------------
+
+
+def test_queued_mode_stores_at_once_and_the_worker_applies_in_batches(company, qbo, receipts, woo, settings,
+                                                                      run_worker_until_idle):
+    settings.LEDGERLINK_STORE_WEBHOOKS = "queued"
+    body = raw("shopify_order_us.json")
+    first = post_shopify(receipts, body)
+    assert (first.status_code, first.json()) == (200, {"delivery": first.json()["delivery"], "outcome": "received",
+                                                       "reason": ""})
+    assert post_shopify(receipts, body).json()["outcome"] == "duplicate"  # the same webhook id
+    post_shopify(receipts, body, webhook_id="wh-2")  # the same order, another webhook id
+    post_shopify(receipts, body, topic="products/create", webhook_id="p-1")
+    post_woo(woo, raw("woo_order_us.json"))
+    post_woo(woo, raw("woo_order_us.json"), topic="order.updated", delivery_id="d-2")
+    assert Order.objects.count() == 0  # nothing applied yet
+    assert list(StoreDelivery.objects.order_by("id").values_list("outcome", flat=True)) == [
+        "received", "duplicate", "received", "received", "received", "received"]
+    assert post_shopify(receipts, body, secret="wrong").status_code == 401
+    run_worker_until_idle()
+    rows = list(StoreDelivery.objects.order_by("id").values_list("topic", "outcome", "reason"))
+    order = Order.objects.get(order_source=receipts)
+    woo_order = Order.objects.get(order_source=woo)
+    assert rows == [
+        ("orders/create", "applied", f"order {order.pk} created"),
+        ("orders/create", "duplicate", "webhook id wh-1 was received before"),
+        ("orders/create", "duplicate", f"order {order.pk} exists already"),
+        ("products/create", "failed", rows[3][2]),
+        ("order.created", "applied", f"order {woo_order.pk} created; nothing to do: a sales receipt is paid already"),
+        ("order.updated", "duplicate", "the order's version was applied already (a re-delivery)"),
+    ]
+    assert rows[3][2].startswith("topic: 'products/create' is not a topic")
+    receipts_in_qbo = {r["DocNumber"]: r for r in qbo.entities(company.realm_id, "SalesReceipt")}
+    assert sorted(receipts_in_qbo) == ["1001", "727"]
+    assert document(receipts_in_qbo["1001"]) == US_RECEIPT
+    assert StoreDelivery.objects.filter(outcome="received").count() == 0
