@@ -180,9 +180,15 @@ class Runner:
 
     def stores(self) -> dict:
         p = self.sizes["stores"]
-        say(f"stores: signed Shopify deliveries at {p['rate']}/s for {p['seconds']} s to gunicorn (2 processes)"
-            " + a worker, SQLite")
-        return self.with_sandbox("stores", p, self.sqlite.fresh("stores"))
+        modes = ", ".join(f"{m['mode']} {m['seconds']} s" for m in p["modes"])
+        say(f"stores: signed Shopify deliveries at {p['rate']}/s to gunicorn (2 processes) + a worker, SQLite ({modes})")
+        out = {"sqlite": self.with_sandbox("stores", p, self.sqlite.fresh("stores"))}
+        if self.pg is not None:
+            pg_modes = [m for m in p["modes"] if m["mode"] == "queued"]
+            say(f"stores: the same on PostgreSQL (queued {pg_modes[0]['seconds']} s)")
+            out["postgresql"] = self.pg_retry("stores on PostgreSQL", lambda: self.with_sandbox(
+                "stores", {**p, "modes": pg_modes}, self.pg.fresh()))
+        return out
 
     def csv(self) -> dict:
         p = self.sizes["csv"]
@@ -220,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     info["mode"] = mode
     say(f"ledgerlink bench ({mode}); work directory {workdir}; {info['cpus']} CPUs, load {info['load_start'][0]:.1f}")
     runner = Runner(mode, workdir, use_pg=False)
-    if "overhead" in names and not args.no_postgres:
+    if ("overhead" in names or "stores" in names) and not args.no_postgres:
         pg = PgTemplate(PG_URL, workdir)
         if pg.available():
             runner.pg = pg

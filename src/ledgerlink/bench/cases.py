@@ -1329,6 +1329,11 @@ def _stores_run(p: dict, ctl: Control, mode: str, seconds: float) -> dict:
         wall = time.perf_counter() - t0
         web_cpu = _web_cpu(web.pid) - cpu0
         http.close()
+    except BaseException:
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            wait_cpu(worker, 60)
+        raise
     finally:
         web.send_signal(signal.SIGTERM)
         wait_cpu(web, 30)

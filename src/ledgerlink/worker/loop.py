@@ -148,7 +148,9 @@ class Worker:
         if settings.LEDGERLINK_STORE_WEBHOOKS != "queued":
             return 0
         try:
-            return apply_received_deliveries()
+            # SQLite has one writer: smaller batches hold its lock for less time, so the web processes
+            # storing new deliveries wait less.
+            return apply_received_deliveries(limit=50 if connection.vendor == "sqlite" else 500)
         except DB_ERRORS:
             raise
         except Exception:  # noqa: BLE001 - they stay received and are tried again
