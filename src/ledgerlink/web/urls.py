@@ -32,6 +32,7 @@ urlpatterns = [
     path("setup/site-areas/<int:pk>/", setup.site_area_edit, name="site_area_edit"),
     path("setup/order-sources/new", setup.order_source_new, name="order_source_new"),
     path("setup/order-sources/<int:pk>/", setup.order_source_edit, name="order_source_edit"),
+    path("setup/deliveries/<int:pk>/reprocess", setup.delivery_reprocess, name="delivery_reprocess"),
     path("connections/", admin.connections, name="connections"),
     path("connections/new", connect.connection_new, name="connection_new"),
     path("connections/callback", connect.connection_callback, name="connection_callback"),
