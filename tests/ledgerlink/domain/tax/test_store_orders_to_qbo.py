@@ -3,6 +3,8 @@ QBO stores the tax the store charged, line for line, and the document's total is
 
 from __future__ import annotations
 
+import json
+import pathlib
 from decimal import Decimal
 
 import pytest
@@ -12,7 +14,12 @@ from ledgerlink.domain.ingest.orders import ingest_order
 from ledgerlink.domain.sync.full import sync_company
 from ledgerlink.stores import order_total, shopify, woocommerce
 from tests.ledgerlink.domain.tax.test_tax_e2e import _codes, _tax_lines
-from tests.ledgerlink.stores.conftest import load
+
+FIXTURES = pathlib.Path(__file__).parents[2] / "stores" / "fixtures"  # the store mappers' test payloads
+
+
+def load(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
 
 
 @pytest.fixture
