@@ -11,10 +11,17 @@ from django.utils import timezone
 from ledgerlink.core.models import ApiToken, Company, UserProfile
 from ledgerlink.core.roles import has_role, role_of
 from ledgerlink.domain.accounts.tokens import create_api_token, revoke_api_token
-from ledgerlink.domain.accounts.users import MAX_USERNAME, create_user, set_user_active, set_user_role
+from ledgerlink.domain.accounts.users import (
+    MAX_USERNAME,
+    create_user,
+    set_user_active,
+    set_user_companies,
+    set_user_role,
+)
 from ledgerlink.domain.companies.health import set_company_status
 from ledgerlink.domain.companies.tokens import refresh_company_tokens
 from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.paging import parse_int
 from ledgerlink.web.access import role_required
 
 
@@ -86,13 +93,18 @@ def users(request):
     tokens = {}
     for token in ApiToken.objects.order_by("-id"):
         tokens.setdefault(token.user_id, []).append(token)
+    limits = {}
+    for profile in UserProfile.objects.filter(all_companies=False).prefetch_related("companies"):
+        limits[profile.user_id] = {c.pk for c in profile.companies.all()}
     for user in User.objects.select_related("profile").order_by("username"):
-        rows.append({"user": user, "role": role_of(user) if user.is_active else "", "tokens": tokens.get(user.pk, [])})
+        rows.append({"user": user, "role": role_of(user) if user.is_active else "", "tokens": tokens.get(user.pk, []),
+                     "limited": user.pk in limits and not user.is_superuser, "company_ids": limits.get(user.pk, set())})
     new_token = request.session.pop("ll_new_token", None)
     return render(
         request,
         "web/users.html",
-        {"rows": rows, "roles": UserProfile.Role.choices, "form": NewUserForm(), "new_token": new_token},
+        {"rows": rows, "roles": UserProfile.Role.choices, "form": NewUserForm(), "new_token": new_token,
+         "companies": Company.objects.order_by("name", "id")},
     )
 
 
@@ -119,6 +131,14 @@ def user_update(request, pk: int):
             role = request.POST.get("role", "")
             set_user_role(user.pk, role, actor=request.user)
             messages.success(request, f"{user.username} is now {role}.")
+        elif action == "companies":
+            if request.POST.get("all_companies"):
+                set_user_companies(user.pk, None, actor=request.user)
+                messages.success(request, f"{user.username} sees every company.")
+            else:
+                ids = [i for i in (parse_int(v) for v in request.POST.getlist("companies")) if i is not None]
+                set_user_companies(user.pk, ids, actor=request.user)
+                messages.success(request, f"{user.username} sees {len(set(ids))} compan{'y' if len(set(ids)) == 1 else 'ies'}.")
         elif action in ("deactivate", "activate"):
             set_user_active(user.pk, action == "activate", actor=request.user)
             messages.success(request, f"{user.username} {action}d.")
