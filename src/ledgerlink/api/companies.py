@@ -7,6 +7,7 @@ from datetime import datetime
 from ninja import Router, Schema
 
 from ledgerlink.core.models import Company
+from ledgerlink.core.roles import limit_to_companies
 
 router = Router()
 
@@ -23,5 +24,5 @@ class CompanyOut(Schema):
 def list_companies(request):
     return [
         {"id": c.pk, "name": c.name, "realm_id": c.realm_id, "status": c.status, "last_success_at": c.last_success_at}
-        for c in Company.objects.order_by("id")
+        for c in limit_to_companies(Company.objects.order_by("id"), request.auth, "id")
     ]

@@ -28,8 +28,12 @@ def has_role(user, needed: str) -> bool:
 def visible_company_ids(user) -> frozenset[int] | None:
     """The companies ``user`` may see and change: None means every company (superusers, and users
     whose profile has ``all_companies``); else the ids of ``profile.companies`` (maybe none). The
-    same for a web session and an API token (a token acts as its user). Read once per user object."""
-    if user is None or not getattr(user, "is_authenticated", False):
+    same for a web session and an API token (a token acts as its user). ``None`` (the system: the
+    worker, the CLI, store webhooks) sees every company; a signed-out user none. Read once per user
+    object."""
+    if user is None:
+        return None
+    if not getattr(user, "is_authenticated", False):
         return frozenset()
     cached = getattr(user, "_ledgerlink_company_ids", False)
     if cached is not False:

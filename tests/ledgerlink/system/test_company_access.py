@@ -9,12 +9,23 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from ledgerlink.core.models import AuditLog, Company, UserProfile
+from ledgerlink.core.models import (
+    AuditLog,
+    Company,
+    Customer,
+    CustomerEmail,
+    Item,
+    Order,
+    OrderSource,
+    PushRevision,
+    SiteArea,
+    UserProfile,
+)
 from ledgerlink.core.roles import visible_company_ids
 from ledgerlink.domain.accounts.tokens import create_api_token
 from ledgerlink.domain.accounts.users import set_user_companies
 from ledgerlink.domain.errors import ServiceError
-from tests.ledgerlink.factories import make_login_user, make_user
+from tests.ledgerlink.factories import make_failed_request, make_login_user, make_user, make_web_world
 
 pytestmark = pytest.mark.django_db
 
@@ -90,3 +101,87 @@ def test_the_api_sets_it_admins_only():
     assert (r.status_code, r.json()["field"]) == (422, "companies[0]")
     r = client.put(path, data=json.dumps({"companies": None}), content_type="application/json")
     assert r.json()["companies"] is None
+
+
+# --- the API ----------------------------------------------------------------------------------------
+
+
+def two_worlds():
+    """Company A (make_web_world) and company B, each with a site area, an order source, a customer,
+    an item and a failed request."""
+    a = make_web_world()
+    b_company = Company.objects.create(name="Globex", realm_id="9130000000000202", api_base_url="http://127.0.0.1:1")
+    b_area = SiteArea.objects.create(name="Globex Wholesale", company=b_company, push_method="invoice")
+    b_source = OrderSource.objects.create(name="Globex portal", site_area=b_area)
+    b_customer = Customer.objects.create(company=b_company, qbo_id="77", display_name="Globex Buyer",
+                                         email="buyer@globex.example")
+    CustomerEmail.objects.create(company=b_company, customer=b_customer, email="buyer@globex.example")
+    Item.objects.create(company=b_company, qbo_id="1", name="Globex Services", type="Service")
+    Item.objects.create(company=a["company"], qbo_id="1", name="Acme Services", type="Service")
+    b = {"company": b_company, "wholesale": b_area, "portal": b_source, "acme": b_customer}
+    pr_a = make_failed_request(a, number="A-1")
+    pr_b = make_failed_request(b, number="B-1")
+    return a, b, pr_a, pr_b
+
+
+def limited(username: str, role: str, company):
+    user = make_user(username, role)
+    set_user_companies(user.pk, [company.pk])
+    return type(user).objects.get(pk=user.pk)
+
+
+def test_api_answers_hold_only_the_users_companies():
+    a, b, pr_a, pr_b = two_worlds()
+    client = api(limited("vera", "viewer", a["company"]))
+    ids = lambda rows: sorted(r["id"] for r in rows)  # noqa: E731
+    assert [c["name"] for c in client.get("/api/v1/companies").json()] == ["Demo Company"]
+    assert ids(client.get("/api/v1/site-areas").json()) == sorted([a["wholesale"].pk, a["retail"].pk])
+    assert ids(client.get(f"/api/v1/site-areas?company={b['company'].pk}").json()) == []
+    assert ids(client.get("/api/v1/order-sources").json()) == sorted([a["portal"].pk, a["shop"].pk])
+    assert [r["id"] for r in client.get("/api/v1/requests").json()["items"]] == [pr_a.pk]
+    assert [r["id"] for r in client.get("/api/v1/orders").json()["items"]] == [pr_a.order_id]
+    assert [r["display_name"] for r in client.get("/api/v1/customers").json()["items"]] == ["Acme Tools"]
+    assert [r["name"] for r in client.get("/api/v1/items").json()["items"]] == ["Acme Services"]
+    for path in (f"/api/v1/requests/{pr_b.pk}", f"/api/v1/orders/{pr_b.order_id}",
+                 f"/api/v1/site-areas/{b['wholesale'].pk}", f"/api/v1/order-sources/{b['portal'].pk}"):
+        assert client.get(path).status_code == 404, path
+    assert client.get(f"/api/v1/requests/{pr_a.pk}").status_code == 200
+    # an unlimited viewer sees both
+    everyone = api(make_user("walt", "viewer"))
+    assert len(everyone.get("/api/v1/requests").json()["items"]) == 2
+
+
+def test_api_writes_reach_only_the_users_companies():
+    a, b, pr_a, pr_b = two_worlds()
+    operator = api(limited("olga", "operator", a["company"]))
+    before = (Order.objects.count(), PushRevision.objects.count(), AuditLog.objects.count())
+    order = {"order_source": b["portal"].name, "external_id": "B-2", "number": "B-2",
+             "lines": [{"sku": "X", "quantity": 1, "unit_price": "1.00"}]}
+    r = operator.post("/api/v1/orders", data=json.dumps(order), content_type="application/json")
+    assert (r.status_code, r.json()) == (422, {"detail": "no order source 'Globex portal'", "field": "order_source"})
+    r = operator.post("/api/v1/orders/batch", data=json.dumps({"orders": [order]}), content_type="application/json")
+    assert r.json()["refused"] == 1
+    for path in (f"/api/v1/requests/{pr_b.pk}/requeue", f"/api/v1/requests/{pr_b.pk}/cancel",
+                 f"/api/v1/requests/{pr_b.pk}/create-customer", f"/api/v1/orders/{pr_b.order_id}/run-rules"):
+        r = operator.post(path, data="{}", content_type="application/json")
+        assert r.status_code == 404, (path, r.content)
+    r = operator.post("/api/v1/requests/requeue", data=json.dumps({"ids": [pr_b.pk]}), content_type="application/json")
+    assert r.json() == {"requeued": []}
+    assert (Order.objects.count(), PushRevision.objects.count(), AuditLog.objects.count()) == before
+    pr_b.refresh_from_db()
+    assert (pr_b.state, pr_b.revision) == ("failed", 1)
+    # the bulk re-queue by filter takes only the user's company's requests
+    r = operator.post("/api/v1/requests/requeue", data=json.dumps({"error_kind": "customer_ref_required"}),
+                      content_type="application/json")
+    assert r.json() == {"requeued": [pr_a.pk]}
+    admin = api(limited("ada", "admin", a["company"]))
+    r = admin.post("/api/v1/site-areas", data=json.dumps({"name": "New", "company": b["company"].pk}),
+                   content_type="application/json")
+    assert (r.status_code, r.json()["field"]) == (422, "company")
+    r = admin.post("/api/v1/order-sources", data=json.dumps({"name": "New", "site_area": b["wholesale"].pk}),
+                   content_type="application/json")
+    assert (r.status_code, r.json()["field"]) == (422, "site_area")
+    r = admin.patch(f"/api/v1/site-areas/{b['wholesale'].pk}", data=json.dumps({"name": "Mine"}),
+                    content_type="application/json")
+    assert r.status_code == 404
+    assert SiteArea.objects.get(pk=b["wholesale"].pk).name == "Globex Wholesale"

@@ -17,6 +17,7 @@ import re2
 from django.db import transaction
 
 from ledgerlink.core.models import AutomationRule, Order, OrderRuleLog, OrderSource, PushRequest, SiteArea
+from ledgerlink.core.roles import can_see_company
 from ledgerlink.domain.audit import actor_label_for, record_audit
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.healing.policies import defer_for_missing
@@ -388,7 +389,7 @@ def run_rules_on_order(order_id: int, actor=None, *, actor_label: str | None = N
             .filter(pk=order_id)
             .first()
         )
-        if order is None:
+        if order is None or not can_see_company(actor, order.order_source.site_area.company_id):
             raise ServiceError(f"order {order_id} does not exist", field="id", status=404)
         latest = order.push_requests.order_by("-id").first()
         if not order.held and latest is not None and latest.state not in (

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from ledgerlink.core.models import OrderSource, SiteArea
+from ledgerlink.core.roles import can_see_company
 from ledgerlink.domain.audit import record_audit
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.inputs import check_text, clean_text, has_surrogate
@@ -82,16 +83,16 @@ class OrderSourceIndex:
         return source
 
 
-def _site_area(value) -> SiteArea:
+def _site_area(value, actor=None) -> SiteArea:
     site_area = SiteArea.objects.filter(pk=value).first() if isinstance(value, int) and not isinstance(value, bool) else None
-    if site_area is None:
+    if site_area is None or not can_see_company(actor, site_area.company_id):
         raise ServiceError(f"no site area {value!r}", field="site_area")
     return site_area
 
 
 def create_order_source(*, name: str, site_area: int, actor=None, actor_label: str | None = None) -> OrderSource:
     clean_name = clean_text({"name": name}, "name", required=True, max_len=200)
-    area = _site_area(site_area)
+    area = _site_area(site_area, actor)
     with transaction.atomic():
         if OrderSource.objects.filter(name=clean_name).exists():
             raise ServiceError("an order source with this name exists", field="name", status=409)
@@ -106,8 +107,9 @@ def update_order_source(source_id: int, *, actor=None, actor_label: str | None =
     if unknown:
         raise ServiceError("is not an order source field", field=sorted(unknown)[0])
     with transaction.atomic():
-        source = OrderSource.objects.select_for_update().filter(pk=source_id).first()
-        if source is None:
+        source = OrderSource.objects.select_related("site_area").select_for_update(of=("self",)).filter(
+            pk=source_id).first()
+        if source is None or not can_see_company(actor, source.site_area.company_id):
             raise ServiceError(f"order source {source_id} does not exist", field="id", status=404)
         before = {"name": source.name, "site_area": source.site_area_id}
         if "name" in changes:
@@ -116,7 +118,7 @@ def update_order_source(source_id: int, *, actor=None, actor_label: str | None =
                 raise ServiceError("an order source with this name exists", field="name", status=409)
             source.name = name
         if "site_area" in changes:
-            source.site_area = _site_area(changes["site_area"])
+            source.site_area = _site_area(changes["site_area"], actor)
         source.save()
         record_audit("order_source.update", actor=actor, actor_label=actor_label, obj=source, before=before,
                      after={"name": source.name, "site_area": source.site_area_id})
