@@ -40,7 +40,10 @@ def visible_company_ids(user) -> frozenset[int] | None:
         return cached
     value: frozenset[int] | None = None
     if not user.is_superuser:
-        profile = UserProfile.objects.filter(user_id=user.pk).first()
+        try:
+            profile = user.profile  # cached on the user with its role (role_of reads it too)
+        except UserProfile.DoesNotExist:
+            profile = None
         if profile is not None and not profile.all_companies:
             value = frozenset(profile.companies.values_list("id", flat=True))
     user._ledgerlink_company_ids = value

@@ -25,6 +25,7 @@ from ledgerlink.core.roles import visible_company_ids
 from ledgerlink.domain.accounts.tokens import create_api_token
 from ledgerlink.domain.accounts.users import set_user_companies
 from ledgerlink.domain.errors import ServiceError
+from ledgerlink.web.presentation import dashboard_data
 from tests.ledgerlink.factories import make_failed_request, make_login_user, make_user, make_web_world
 
 pytestmark = pytest.mark.django_db
@@ -185,3 +186,65 @@ def test_api_writes_reach_only_the_users_companies():
                     content_type="application/json")
     assert r.status_code == 404
     assert SiteArea.objects.get(pk=b["wholesale"].pk).name == "Globex Wholesale"
+
+
+# --- the admin area ----------------------------------------------------------------------------------
+
+
+def web(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_pages_hold_only_the_users_companies():
+    a, b, pr_a, pr_b = two_worlds()
+    viewer = make_login_user("vera", "viewer")
+    set_user_companies(viewer.pk, [a["company"].pk])
+    client = web(viewer)
+    for name in ("dashboard", "orders", "customers", "requests_completed", "requests_pending", "setup"):
+        html = client.get(reverse(f"web:{name}")).content.decode()
+        assert "Globex" not in html and "B-1" not in html, name
+    failed = client.get(reverse("web:requests_completed") + "?outcome=failed").content.decode()
+    assert "A-1" in failed
+    for url in (reverse("web:request_detail", args=[pr_b.pk]), reverse("web:order_detail", args=[pr_b.order_id])):
+        assert client.get(url).status_code == 404, url
+    assert client.get(reverse("web:request_detail", args=[pr_a.pk])).status_code == 200
+    picker = client.get(reverse("web:customer_search") + f"?company={b['company'].pk}&q=globex").json()
+    assert picker == {"results": []}
+    customers = client.get(reverse("web:customers") + f"?company={b['company'].pk}").content.decode()
+    assert "Globex Buyer" not in customers and "Acme Tools" in customers
+    # the dashboard counts only company A's failed request
+    assert ui_failed_counts(type(viewer).objects.get(pk=viewer.pk)) == {"customer_ref_required": 1}
+    admin = make_login_user("ada", "admin")
+    set_user_companies(admin.pk, [a["company"].pk])
+    admin_client = web(admin)
+    assert "Globex" not in admin_client.get(reverse("web:connections")).content.decode()
+    assert admin_client.post(reverse("web:connection_status", args=[b["company"].pk]),
+                             {"status": "paused"}).status_code == 404
+    assert Company.objects.get(pk=b["company"].pk).status == "active"
+    for url in (reverse("web:site_area_edit", args=[b["wholesale"].pk]),
+                reverse("web:order_source_edit", args=[b["portal"].pk])):
+        assert admin_client.get(url).status_code == 404, url
+    new_area = admin_client.get(reverse("web:site_area_new")).content.decode()
+    assert "Globex" not in new_area and "Demo Company" in new_area
+
+
+def ui_failed_counts(user) -> dict:
+    data = dashboard_data(company_ids=visible_company_ids(user))
+    return {row["error_kind"]: row["n"] for row in data["failed_by_kind"]}
+
+
+def test_web_writes_reach_only_the_users_companies():
+    a, b, pr_a, pr_b = two_worlds()
+    operator = make_login_user("olga", "operator")
+    set_user_companies(operator.pk, [a["company"].pk])
+    client = web(operator)
+    before = (PushRevision.objects.count(), AuditLog.objects.count())
+    assert client.get(reverse("web:request_similar", args=[pr_b.pk])).status_code == 404
+    for url in (reverse("web:request_requeue", args=[pr_b.pk]), reverse("web:request_cancel", args=[pr_b.pk]),
+                reverse("web:request_edit", args=[pr_b.pk])):
+        assert client.post(url, {"payload": "{}", "action": "save"}).status_code == 404, url
+    assert (PushRevision.objects.count(), AuditLog.objects.count()) == before
+    pr_b.refresh_from_db()
+    assert pr_b.state == "failed"

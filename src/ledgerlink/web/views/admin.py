@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from ledgerlink.core.models import ApiToken, Company, UserProfile
-from ledgerlink.core.roles import has_role, role_of
+from ledgerlink.core.roles import has_role, limit_to_companies, role_of
 from ledgerlink.domain.accounts.tokens import create_api_token, revoke_api_token
 from ledgerlink.domain.accounts.users import (
     MAX_USERNAME,
@@ -29,7 +29,7 @@ from ledgerlink.web.access import role_required
 def connections(request):
     now = timezone.now()
     rows = []
-    for company in Company.objects.order_by("id"):
+    for company in limit_to_companies(Company.objects.order_by("id"), request.user, "id"):
         rows.append(
             {
                 "company": company,
@@ -49,7 +49,7 @@ def connections(request):
 
 @role_required(read=None, write="admin")
 def connection_refresh(request, pk: int):
-    company = get_object_or_404(Company, pk=pk)
+    company = get_object_or_404(limit_to_companies(Company.objects.all(), request.user, "id"), pk=pk)
     try:
         refresh_company_tokens(company.pk, actor=request.user)
     except ServiceError as exc:
@@ -63,7 +63,7 @@ def connection_refresh(request, pk: int):
 
 @role_required(read=None, write="admin")
 def connection_status(request, pk: int):
-    company = get_object_or_404(Company, pk=pk)
+    company = get_object_or_404(limit_to_companies(Company.objects.all(), request.user, "id"), pk=pk)
     status = request.POST.get("status", "")
     try:
         set_company_status(company.pk, status, actor=request.user, reason=request.POST.get("reason", "").strip())

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 
 from ledgerlink.core.models import Company
+from ledgerlink.core.roles import limit_to_companies
 from ledgerlink.domain.companies.connect import TARGETS, disconnect_company, finish_connect, start_connect
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.web.access import role_required
@@ -59,7 +60,7 @@ def connection_callback(request):
 
 @role_required(read=None, write="admin")
 def connection_disconnect(request, pk: int):
-    company = get_object_or_404(Company, pk=pk)
+    company = get_object_or_404(limit_to_companies(Company.objects.all(), request.user, "id"), pk=pk)
     try:
         disconnect_company(company.pk, actor=request.user)
     except ServiceError as exc:
