@@ -35,6 +35,7 @@ DEMO_CUSTOMERS = [
 DEMO_ITEMS = [
     {"Name": "Widget", "Sku": "W-100", "Type": "NonInventory", "UnitPrice": 12.5, "IncomeAccountRef": {"value": "79"}},
     {"Name": "Gadget", "Sku": "G-200", "Type": "NonInventory", "UnitPrice": 30, "IncomeAccountRef": {"value": "79"}},
+    {"Name": "Shipping", "Type": "Service", "IncomeAccountRef": {"value": "79"}},
 ]
 
 
@@ -106,12 +107,13 @@ def load_demo(base_url: str, *, password: str | None = None, progress=print) -> 
     progress(f"connected Company #{company.pk} (realm {company.realm_id}) through OAuth")
     sync_company(company)
     services_item = company.items.get(name="Services")
+    shipping_item = company.items.get(name="Shipping")
 
     with transaction.atomic():
         wholesale = _site_area(company, "Wholesale", push_method="invoice", customer_policy="match",
-                               default_item=services_item.qbo_id)
+                               default_item=services_item.qbo_id, shipping_item=shipping_item.qbo_id)
         web = _site_area(company, "Web Store", push_method="sales_receipt", customer_policy="match",
-                         default_item=services_item.qbo_id)
+                         default_item=services_item.qbo_id, shipping_item=shipping_item.qbo_id)
         _order_source("Wholesale Portal", wholesale)
         trade = _order_source("Trade Show", wholesale)
         _order_source("Web Shop", web)

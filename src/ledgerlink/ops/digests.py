@@ -59,6 +59,15 @@ def _link(list_name: str, **params) -> str:
     return f"{settings.LEDGERLINK_BASE_URL}{path}{'?' + query if query else ''}"
 
 
+def _connections_link(company: Company) -> str:
+    """Connections > Reconnect for this company (the page the email's words name)."""
+    try:
+        path = reverse("web:connection_new")
+    except NoReverseMatch:
+        path = "/connections/new"
+    return f"{settings.LEDGERLINK_BASE_URL}{path}?{urlencode({'reconnect': company.pk})}"
+
+
 def _age_text(seconds: float) -> str:
     seconds = int(seconds)
     if seconds >= 86400:
@@ -106,8 +115,10 @@ def _reconnect_digest(company: Company) -> Digest:
     body = [
         f"The QuickBooks Online connection of {company.name} (realm {company.realm_id}) must be renewed.",
         "QuickBooks refused its OAuth tokens (expired, revoked, or the connecting user lost access).",
-        "Its requests wait, nothing is lost: reconnect the Company (Companies > Reconnect, or",
-        "`ledgerlink connect`) and they are sent again by themselves.",
+        "Its requests wait, nothing is lost: an admin reconnects it in the QBO admin area",
+        "(Connections > Reconnect, then sign in to QuickBooks and choose the same company; or",
+        "`ledgerlink connect` from a shell) and they are sent again by themselves.",
+        _connections_link(company),
     ]
     if company.last_error:
         body += ["", f"Last error: {company.last_error[:300]}"]

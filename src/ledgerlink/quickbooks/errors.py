@@ -67,8 +67,8 @@ ERROR_KINDS: dict[str, dict[str, str]] = {
     "auth_reconnect": {
         "title": "QuickBooks connection needs to be renewed",
         "fix": "QuickBooks Online refused the company's OAuth tokens (expired, revoked, or the user lost "
-        "access). The Company is paused and nothing was failed: reconnect it (Companies > Reconnect, or "
-        "`ledgerlink connect`), then its requests are sent again by themselves.",
+        "access). The Company is paused and nothing was failed: an admin reconnects it (Connections > "
+        "Reconnect, or `ledgerlink connect`), then its requests are sent again by themselves.",
     },
     "throttled": {
         "title": "QuickBooks rate limit reached (429)",
@@ -115,6 +115,17 @@ ERROR_KINDS: dict[str, dict[str, str]] = {
         "fix": "The payload refers to an item, customer or account that does not exist in QuickBooks "
         "Online or has been made inactive (see the element). Sync the Company, pick an active record "
         "(or set the site area's default item) and fix the reference with Edit for Re-Queue.",
+    },
+    "shipping_item_missing": {
+        "title": "No shipping item for this site area",
+        "fix": "The order charges shipping, but its site area has no shipping item, and QuickBooks Online "
+        "would book the shipping on its default item \"Services\" (as a sale). Caught before sending: "
+        "nothing reached QuickBooks. 1. An admin sets the site area's shipping item (Site Areas and Order "
+        "Sources > the site area > Shipping item (QBO Id): the Id of your shipping item, or SHIPPING_ITEM_ID "
+        "when shipping is turned on in the company's sales settings); later orders use it. 2. On this "
+        "request, Edit for Re-Queue: in the "
+        "\"Shipping\" line set \"SalesItemLineDetail\": { \"ItemRef\": { \"value\": \"<that Id>\" } }, "
+        "then Save & Re-Queue.",
     },
     "amount_mismatch": {
         "title": "Amount calculation incorrect in the request.",

@@ -12,6 +12,7 @@ urlpatterns = [
     path("orders/<int:pk>/", pages.order_detail, name="order_detail"),
     path("customers/", pages.customers, name="customers"),
     path("customers/search", requests.customer_search, name="customer_search"),
+    path("customers/sync-status", pages.sync_status, name="sync_status"),
     path("requests/pending/", requests.requests_pending, name="requests_pending"),
     path("requests/pending/rows", requests.requests_pending_rows, name="requests_pending_rows"),
     path("requests/completed/", requests.requests_completed, name="requests_completed"),

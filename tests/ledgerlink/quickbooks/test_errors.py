@@ -153,7 +153,8 @@ def test_every_kind_has_title_and_fix():
     assert set(ERROR_KINDS) == {
         "customer_ref_required", "invalid_email", "connection_003202", "auth_reconnect", "throttled",
         "server_error", "network", "stale_object", "duplicate_name", "duplicate_doc_number",
-        "doc_number_too_long", "invalid_reference", "amount_mismatch", "validation", "unknown"}
+        "doc_number_too_long", "invalid_reference", "shipping_item_missing", "amount_mismatch", "validation",
+        "unknown"}
     for spec in ERROR_KINDS.values():
         assert spec["title"] and spec["fix"]
 

@@ -348,8 +348,14 @@ def _ingest(items: list, actor, label: str, company_ids=None) -> list[IngestResu
 
     # Rules per order, in order (in memory); then each document's payload, pre-flighted.
     rules = enabled_rules()
+    if any((rule.conditions or {}).get("email") == "unmatched" for rule in rules):
+        # Those rules ask the customer mirror: the batch's emails in one query.
+        by_company: dict[int, list[str]] = {}
+        for item in new:
+            by_company.setdefault(item.order.order_source.site_area.company_id, []).append(item.order.email)
+        lookups.preload(emails=by_company)
     for item in new:
-        item.logs = apply_rules(item.order, rules=rules, save=False)
+        item.logs = apply_rules(item.order, rules=rules, save=False, lookups=lookups)
     _preload(new, lookups)
     for item in new:
         order = item.order

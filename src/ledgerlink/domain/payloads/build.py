@@ -13,6 +13,7 @@ from ledgerlink.quickbooks import wire
 
 CENT = Decimal("0.01")
 SHIPPING_ITEM_ID = "SHIPPING_ITEM_ID"  # QBO's special shipping item (needs AllowShipping on)
+SHIPPING_DESCRIPTION = "Shipping"  # the shipping line's Description (its detail has no Qty)
 
 
 def money(value) -> Decimal:
@@ -127,17 +128,22 @@ def build_payload(
         lines.append(entry)
 
     if order.shipping and order.shipping > 0:
-        # The site area's shipping item; else the default item (works in every company); QBO's special
-        # SHIPPING_ITEM_ID only when chosen explicitly or nothing else is set, because QBO accepts it
-        # only when the company's AllowShipping preference is on.
-        shipping_item = site_area.shipping_item or fallback_item or SHIPPING_ITEM_ID
-        ref = {"value": SHIPPING_ITEM_ID} if shipping_item == SHIPPING_ITEM_ID else item_ref(shipping_item)
+        # The site area's shipping item (an item of the company, or QBO's special SHIPPING_ITEM_ID, which
+        # QBO accepts only when the company's AllowShipping preference is on). Never the default item:
+        # shipping is not a product sale. Without one the line has no ItemRef, which QBO would book on
+        # its default item "Services"; pre-flight refuses it (``shipping_item_missing``) before sending.
+        shipping_item = site_area.shipping_item
+        detail = {}
+        if shipping_item:
+            detail["ItemRef"] = {"value": SHIPPING_ITEM_ID} if shipping_item == SHIPPING_ITEM_ID else item_ref(
+                shipping_item
+            )
         lines.append(
             {
                 "DetailType": "SalesItemLineDetail",
                 "Amount": json_number(money(order.shipping)),
-                "Description": "Shipping",
-                "SalesItemLineDetail": {"ItemRef": ref},
+                "Description": SHIPPING_DESCRIPTION,
+                "SalesItemLineDetail": detail,
             }
         )
     if order.discount and order.discount > 0:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 from ledgerlink.core.models import Company, PushRequest
 from ledgerlink.domain.mirror.lookups import MirrorLookups
-from ledgerlink.domain.payloads.build import SHIPPING_ITEM_ID
+from ledgerlink.domain.payloads.build import SHIPPING_DESCRIPTION, SHIPPING_ITEM_ID
 from ledgerlink.quickbooks import wire
 from ledgerlink.quickbooks.errors import kind_info
 
@@ -21,6 +21,7 @@ MSG_REQUIRED = "Required param missing, need to supply the required value for th
 MSG_INVALID_EMAIL = "Invalid Email Address format"
 MSG_INVALID_REF = "Invalid Reference Id"
 MSG_STRING_LENGTH = "Invalid String Length"
+MSG_SHIPPING_ITEM = "No shipping item is set for this site area"  # ours: QBO would accept it, wrongly
 DETAIL_INACTIVE = (
     "Invalid Reference Id : Something you're trying to use has been made inactive. "
     "Check the fields with accounts, customers, items, vendors or employees."
@@ -125,21 +126,41 @@ def preflight_payload(
     return None
 
 
+def is_shipping_line(line: dict) -> bool:
+    """The builder's shipping line: Description "Shipping", a SalesItemLineDetail without Qty (an
+    order's product lines always carry Qty)."""
+    detail = line.get("SalesItemLineDetail")
+    return line.get("Description") == SHIPPING_DESCRIPTION and isinstance(detail, dict) and "Qty" not in detail
+
+
 def _check_item_refs(company: Company, lines: list, lookups: MirrorLookups) -> PreflightError | None:
     element = "Line.SalesItemLineDetail.ItemRef"
     refs = []
+    shipping_without_item = None
     for line in lines:
         if not isinstance(line, dict) or line.get("DetailType") != "SalesItemLineDetail":
             continue
         detail = line.get("SalesItemLineDetail")
         ref = detail.get("ItemRef") if isinstance(detail, dict) else None
         value = str(ref.get("value", "") or "").strip() if isinstance(ref, dict) else ""
+        if value == "" and is_shipping_line(line):
+            shipping_without_item = line
+            continue
         refs.append(value)
     if any(value == "" for value in refs):
         # No item for the SKU and no default item: QBO would refuse the line's missing reference.
         return PreflightError(
             kind="invalid_reference", message=MSG_INVALID_REF, detail=f"{MSG_INVALID_REF} : {element}",
             code="2500", element=element,
+        )
+    if shipping_without_item is not None:
+        # QBO would book it on its default item "Services": the shipping would read as a sale.
+        return PreflightError(
+            kind="shipping_item_missing", message=MSG_SHIPPING_ITEM,
+            detail=f"The order charges shipping ({shipping_without_item.get('Amount')}), but its site area has "
+            "no shipping item, so the Shipping line has no ItemRef and QuickBooks would book it on its default "
+            "item \"Services\".",
+            code="", element=element,
         )
     wanted = {value for value in refs if value != SHIPPING_ITEM_ID}
     if not wanted or not lookups.has_items(company):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django import template
 
-from ledgerlink.core.roles import has_role, role_of
+from ledgerlink.core.models import Company
+from ledgerlink.core.roles import has_role, limit_to_companies, role_of
 
 register = template.Library()
 
@@ -92,3 +93,16 @@ def pretty_json(value) -> str:
     import json
 
     return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+@register.inclusion_tag("web/partials/reconnect_banner.html", takes_context=True)
+def reconnect_banner(context) -> dict:
+    """The companies that need reconnecting, on every page for operators and admins (one query)."""
+    user = context.get("user")
+    if user is None or not has_role(user, "operator"):
+        return {"companies": []}
+    companies = list(limit_to_companies(
+        Company.objects.filter(status=Company.Status.NEEDS_RECONNECT).only("id", "name").order_by("name"),
+        user, "id",
+    ))
+    return {"companies": companies, "is_admin": has_role(user, "admin")}

@@ -97,7 +97,7 @@ def test_conditions(conditions, order_kwargs, matches):
          "is not a known condition (known: order_source, site_area, email, email_pattern, total_min, total_max, ship_country)"),
         ({"order_source": 9999}, {"hold": True}, "conditions.order_source", "order source 9999 does not exist"),
         ({"order_source": "abc"}, {"hold": True}, "conditions.order_source", "must be an id"),
-        ({"email": "sometimes"}, {"hold": True}, "conditions.email", "must be one of missing, invalid, present"),
+        ({"email": "sometimes"}, {"hold": True}, "conditions.email", "must be one of missing, invalid, present, unmatched"),
         ({"email_pattern": "(["}, {"hold": True}, "conditions.email_pattern",
          "is not a regular expression RE2 can run (missing ]: [): patterns run in linear time, so back-references "
          "(\\1) and look-around ((?=...), (?!...)) are not available"),
