@@ -381,9 +381,9 @@ def create_rule(request, payload: RuleIn):
 def preview_rule(request, payload: RulePreviewIn):
     """How many of the last ``last_n`` orders this rule would change (nothing is written). Operators
     and admins only: it runs the rule's pattern over many orders."""
-    need(request, "operator")
-
-    return {"would_change": automation.preview_rule(payload.conditions, payload.actions, payload.last_n), "last_n": payload.last_n}
+    user = need(request, "operator")
+    would_change = automation.preview_rule(payload.conditions, payload.actions, payload.last_n, actor=user)
+    return {"would_change": would_change, "last_n": payload.last_n}
 
 
 @router.get("/automation-rules/{rule_id}", response={200: RuleOut, **ERRORS}, tags=["automation rules"])

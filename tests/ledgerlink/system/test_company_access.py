@@ -248,3 +248,13 @@ def test_web_writes_reach_only_the_users_companies():
     assert (PushRevision.objects.count(), AuditLog.objects.count()) == before
     pr_b.refresh_from_db()
     assert pr_b.state == "failed"
+
+
+def test_a_rule_preview_counts_only_the_users_companies_orders():
+    a, _b, _pr_a, _pr_b = two_worlds()
+    body = json.dumps({"conditions": {}, "actions": {"hold": True}})
+    limited_op = api(limited("olga", "operator", a["company"]))
+    everyone = api(make_user("otto", "operator"))
+    for client, expected in ((limited_op, 1), (everyone, 2)):
+        r = client.post("/api/v1/automation-rules/preview", data=body, content_type="application/json")
+        assert r.json() == {"would_change": expected, "last_n": 1000}
