@@ -13,6 +13,7 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from ledgerlink.core.models import Attempt, Company, PushRequest, PushRevision
+from ledgerlink.domain.inputs import has_surrogate
 from ledgerlink.domain.payloads.edit import quick_fix_of
 from ledgerlink.quickbooks.errors import ERROR_KINDS, kind_info
 
@@ -44,7 +45,12 @@ def error_info(kind: str, title: str = "", push_request: PushRequest | None = No
 
 
 def pretty(payload) -> str:
-    return json.dumps(payload, indent=2, sort_keys=False, ensure_ascii=False)
+    """The payload as indented JSON. A lone surrogate stored before input was checked for them stays
+    escaped (``\\ud800``): it cannot be sent as UTF-8, and the page must still show."""
+    text = json.dumps(payload, indent=2, sort_keys=False, ensure_ascii=False)
+    if has_surrogate(text):
+        text = json.dumps(payload, indent=2, sort_keys=False, ensure_ascii=True)
+    return text
 
 
 def diff_lines(old, new, old_label: str, new_label: str) -> list[tuple[str, str]]:

@@ -6,6 +6,7 @@ from django import template
 
 from ledgerlink.core.models import Company
 from ledgerlink.core.roles import has_role, limit_to_companies, role_of
+from ledgerlink.domain.inputs import has_surrogate
 
 register = template.Library()
 
@@ -92,7 +93,9 @@ def pretty_json(value) -> str:
     """Pretty JSON as plain text (escaped by the engine when rendered)."""
     import json
 
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    # a lone surrogate stored before input was checked for them stays escaped: the page must still show
+    return json.dumps(value, indent=2) if has_surrogate(text) else text
 
 
 @register.inclusion_tag("web/partials/reconnect_banner.html", takes_context=True)
