@@ -213,6 +213,12 @@ EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "20"))
 EMAIL_SUBJECT_PREFIX = os.environ.get("EMAIL_SUBJECT_PREFIX", "[Ledgerlink] ")
 # Failure digests (ledgerlink.ops.digests): links in emails start with this URL.
 LEDGERLINK_BASE_URL = os.environ.get("LEDGERLINK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Store webhooks (docs/stores.md): "inline" applies each delivery in the request that brings it (the
+# answer says its outcome); "queued" stores it and answers at once, and the worker applies what was
+# received in batches (for bursts: a flash sale's hundreds of orders a second).
+LEDGERLINK_STORE_WEBHOOKS = os.environ.get("LEDGERLINK_STORE_WEBHOOKS", "inline").strip().lower()
+if LEDGERLINK_STORE_WEBHOOKS not in ("inline", "queued"):
+    raise RuntimeError("LEDGERLINK_STORE_WEBHOOKS must be inline or queued")
 # Email when a Company's failed requests of one error kind reach at least this many and grow.
 LEDGERLINK_DIGEST_MIN_FAILURES = int(os.environ.get("LEDGERLINK_DIGEST_MIN_FAILURES", "1"))
 # Email when a Company's oldest pending request is older than this (seconds).
@@ -226,6 +232,9 @@ LEDGERLINK_RETENTION_DAYS = int(os.environ.get("LEDGERLINK_RETENTION_DAYS", "90"
 
 # Worker tuning.
 LEDGERLINK_LEASE_SECONDS = int(os.environ.get("LEDGERLINK_LEASE_SECONDS", "120"))
+# The chaos suite only (tests/chaos): a directory where a file named after a worker makes that worker
+# stop itself (SIGSTOP) between its lease check and its /batch send, the window a freeze opens.
+LEDGERLINK_CHAOS_STALL_DIR = os.environ.get("LEDGERLINK_CHAOS_STALL_DIR", "")
 LEDGERLINK_MAX_ATTEMPTS = int(os.environ.get("LEDGERLINK_MAX_ATTEMPTS", "8"))
 LEDGERLINK_BACKOFF_BASE = float(os.environ.get("LEDGERLINK_BACKOFF_BASE", "2.0"))
 LEDGERLINK_BACKOFF_CAP = float(os.environ.get("LEDGERLINK_BACKOFF_CAP", "300"))

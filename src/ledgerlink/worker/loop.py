@@ -52,6 +52,7 @@ from ledgerlink.core.models import Company, PushRequest, SyncRequest, WorkerHear
 from ledgerlink.domain.companies.tokens import client_for
 from ledgerlink.domain.outbox.follow_ups import release_follow_ups
 from ledgerlink.domain.outbox.leases import extend_leases
+from ledgerlink.domain.stores.deliveries import apply_received_deliveries
 from ledgerlink.domain.sync.cdc import run_due_cdc
 from ledgerlink.domain.sync.full import run_requested_syncs
 from ledgerlink.domain.sync.webhooks import process_webhook_events
@@ -154,6 +155,20 @@ class Worker:
             self._last_cdc = now
             run_due_cdc(clients=self._clients)
 
+    def apply_store_deliveries(self) -> int:
+        """Store deliveries received in queued mode, applied in batches (``domain.stores``)."""
+        if settings.LEDGERLINK_STORE_WEBHOOKS != "queued":
+            return 0
+        try:
+            # SQLite has one writer: smaller batches hold its lock for less time, so the web processes
+            # storing new deliveries wait less.
+            return apply_received_deliveries(limit=50 if connection.vendor == "sqlite" else 500)
+        except DB_ERRORS:
+            raise
+        except Exception:  # noqa: BLE001 - they stay received and are tried again
+            log.exception("worker %s: applying store deliveries failed", self.worker_id)
+            return 0
+
     def maybe_recover(self, *, force: bool = False) -> int:
         t = time.monotonic()
         if not force and t - self._last_recover < RECOVER_EVERY:
@@ -193,6 +208,8 @@ class Worker:
                             self.worker_id, unit.company_id)
                 release_unit(unit)  # a no-op for rows another worker has taken over
                 return
+            if unit.batched and settings.LEDGERLINK_CHAOS_STALL_DIR:
+                self._chaos_stall()
             client = self.client_for(unit.company_id)
             results, resp, started, duration = send_unit(client, unit)
             record_results(unit, results, resp, started, duration, self.worker_id)
@@ -201,6 +218,17 @@ class Worker:
             self.requests_done += len(unit.requests)
         except Exception:  # the lease expires and recovery takes over
             log.exception("worker %s: unit of company %s failed", self.worker_id, unit.company_id)
+
+    def _chaos_stall(self) -> None:
+        """The chaos suite's freeze between the lease check and the /batch send: when the harness left
+        a file named after this worker, remove it and stop the whole process (SIGSTOP) until the
+        harness wakes it (SIGCONT) after its lease has expired and another worker took the batch."""
+        trigger = os.path.join(settings.LEDGERLINK_CHAOS_STALL_DIR, self.worker_id)
+        try:
+            os.remove(trigger)
+        except OSError:
+            return
+        os.kill(os.getpid(), signal.SIGSTOP)
 
     def free_slots(self) -> int:
         if self.concurrency == 0:
@@ -266,7 +294,8 @@ class Worker:
                     self.maybe_recover()
                     self.maybe_refresh_mirror()
                     maybe_send_digests()
-                    claimed = self.claim_round()
+                    applied = self.apply_store_deliveries()
+                    claimed = self.claim_round() + applied
                     busy = self.concurrency and self._busy
                     if claimed == 0 and not busy:
                         if once:

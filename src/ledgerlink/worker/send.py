@@ -211,17 +211,20 @@ def send_unit(client: QBOClient, unit: Unit) -> tuple[list[Result], QBOResponse 
         last = resp or last
     if not batch:
         return results, last, started, _ms(t0)
-    batch_results_, resp = _send_batch(client, batch)
+    batch_results_, resp = _send_batch(client, unit, batch)
     return results + batch_results_, resp, started, _ms(t0)
 
 
-def _send_batch(client: QBOClient, requests: list[Claimed]) -> tuple[list[Result], QBOResponse]:
+def _send_batch(client: QBOClient, unit: Unit, requests: list[Claimed]) -> tuple[list[Result], QBOResponse]:
     items = []
     for req in requests:
         entity = wire.entity_for(req.kind, req.payload)
         body = wire.wire_body(req.payload)
         items.append({"bId": str(req.id), "operation": _op_for(body), entity: body})
-    rid = wire.batch_requestid(r.requestid for r in requests)
+    # The stamped requestid when the batch is the whole unit; else (its update / void / payment method
+    # requests sent alone) the requestid of what is sent, the same on every re-send of the unit.
+    rid = (unit.batch_requestid if unit.batch_requestid and len(requests) == len(unit.requests)
+           else wire.batch_requestid(r.requestid for r in requests))
     resp = client.batch(items, requestid=rid)
     results = []
     if resp.ok:

@@ -274,7 +274,8 @@ def test_site_areas_order_sources_rules_companies_customers_items():
     r = post(admin, "/api/v1/site-areas", {"name": "Marketplace", "company": w.company.pk})
     assert r.status_code == 409
     src = post(admin, "/api/v1/order-sources", {"name": "Amazon", "site_area": sa["id"]}).json()
-    assert src == {"id": src["id"], "name": "Amazon", "site_area": sa["id"]}
+    assert src == {"id": src["id"], "name": "Amazon", "site_area": sa["id"], "kind": "api", "webhook_url": None,
+                   "has_webhook_secret": False, "previous_secret_until": None, "store_money": "shop"}
     assert admin.get(f"/api/v1/site-areas/{sa['id']}").json()["order_sources"] == [src["id"]]
 
     rule = post(admin, "/api/v1/automation-rules", {"name": "Trade show to one account",
@@ -294,7 +295,10 @@ def test_site_areas_order_sources_rules_companies_customers_items():
 
     assert admin.get("/api/v1/companies").json() == [
         {"id": w.company.pk, "name": "Demo Company", "realm_id": "9130350000000001", "status": "active",
-         "last_success_at": None, "country": "", "tax_model": "", "home_currency": "", "multicurrency": False}
+         "last_success_at": None, "country": "", "tax_model": "", "home_currency": "", "multicurrency": False,
+         "limits": {"max_in_flight": 10, "max_per_minute": 500, "max_batches_per_minute": 40, "batch_size": 30,
+                    "use_batch": True, "qbo": {"max_in_flight": 10, "max_per_minute": 500,
+                                               "max_batches_per_minute": 40, "batch_size": 30}}}
     ]
     r = admin.get("/api/v1/customers?email=%20NAME2@example.com").json()
     assert [(x["qbo_id"], x["display_name"], x["emails"]) for x in r["items"]] == [
