@@ -41,6 +41,9 @@ class LineIn(BaseModel):
     description: str | None = None
     quantity: Decimal
     unit_price: Decimal
+    tax: Decimal | None = None
+    tax_rate: Decimal | None = None
+    taxable: bool | None = None
 
 
 class OrderIn(Schema):
@@ -60,6 +63,10 @@ class OrderIn(Schema):
     ship_address: AddressIn | None = None
     currency: str | None = None
     txn_date: date | None = None
+    prices_include_tax: bool | None = None
+    shipping_tax: Decimal | None = None
+    shipping_tax_rate: Decimal | None = None
+    exchange_rate: Decimal | None = None
 
 
 class LineOut(Schema):
@@ -68,6 +75,9 @@ class LineOut(Schema):
     quantity: Decimal
     unit_price: Decimal
     amount: Decimal
+    tax: Decimal | None = None
+    tax_rate: Decimal | None = None
+    taxable: bool = False
 
 
 class RuleLogOut(Schema):
@@ -105,6 +115,10 @@ class OrderOut(Schema):
     shipping: Decimal
     discount: Decimal
     tax: Decimal
+    prices_include_tax: bool = False
+    shipping_tax: Decimal = Decimal("0")
+    shipping_tax_rate: Decimal | None = None
+    exchange_rate: Decimal | None = None
     subtotal: Decimal
     total: Decimal
     push_method: str
@@ -162,12 +176,16 @@ def _order_out(order: Order, *, lines=None, requests=None, rule_log=None) -> dic
         "txn_date": order.txn_date,
         "lines": [
             {"sku": ln.sku, "description": ln.description, "quantity": ln.quantity, "unit_price": ln.unit_price,
-             "amount": ln.amount}
+             "amount": ln.amount, "tax": ln.tax, "tax_rate": ln.tax_rate, "taxable": ln.taxable}
             for ln in lines
         ],
         "shipping": order.shipping,
         "discount": order.discount,
         "tax": order.tax,
+        "prices_include_tax": order.prices_include_tax,
+        "shipping_tax": order.shipping_tax,
+        "shipping_tax_rate": order.shipping_tax_rate,
+        "exchange_rate": order.exchange_rate,
         "subtotal": order.subtotal,
         "total": order.total,
         "push_method": order.push_method or order.order_source.site_area.push_method,

@@ -6,10 +6,11 @@ from django.db.models import Q
 from ninja import Router, Schema
 
 from ledgerlink.api.errors import Id
-from ledgerlink.core.models import Customer, Item
+from ledgerlink.core.models import Customer, Item, TaxCode
 from ledgerlink.core.roles import limit_to_companies
 from ledgerlink.domain.mirror.match import normalize_email
 from ledgerlink.domain.paging import keyset_page, page_size
+from ledgerlink.domain.tax.rates import rate_key
 
 router = Router()
 
@@ -110,3 +111,33 @@ def list_items(
         ],
         "next_after": next_after,
     }
+
+
+class TaxRateOut(Schema):
+    id: str
+    name: str
+    percent: str
+
+
+class TaxCodeOut(Schema):
+    company: int
+    id: str
+    name: str
+    active: bool
+    rates: list[TaxRateOut]
+    total: str
+
+
+@router.get("/tax-codes", response=list[TaxCodeOut], tags=["mirror"])
+def list_tax_codes(request, company: int | None = None):
+    """The mirrored QBO TaxCodes of a Company (``company``; all Companies without it), read at every
+    sync: Id, name, active, the sales rates with their percent, and the total percent an order's rate
+    is compared with."""
+    qs = limit_to_companies(TaxCode.objects.all(), request.auth)
+    if company is not None:
+        qs = qs.filter(company_id=company) if 0 < company < 2**63 else qs.none()
+    return [
+        {"company": c.company_id, "id": c.qbo_id, "name": c.name, "active": c.active, "rates": c.rates,
+         "total": rate_key(c.total)}
+        for c in sorted(qs, key=lambda c: (c.company_id, len(c.qbo_id), c.qbo_id))
+    ]

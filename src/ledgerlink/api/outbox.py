@@ -49,6 +49,7 @@ class RequestSummaryOut(Schema):
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    warnings: list[dict] = []
 
 
 class RequestPageOut(Schema):
@@ -131,6 +132,7 @@ def _request_summary(pr: PushRequest) -> dict:
         "created_at": pr.created_at,
         "updated_at": pr.updated_at,
         "completed_at": pr.completed_at,
+        "warnings": pr.warnings or [],
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from ninja import Router, Schema, Status
 
 from ledgerlink.api.auth import ADMIN, label, need
@@ -101,21 +103,41 @@ def patch_site_area(request, site_area_id: int, payload: SiteAreaPatch):
 class OrderSourceIn(Schema):
     name: str
     site_area: BodyId
+    kind: str = "api"
+    webhook_secret: str | None = None  # write-only: never in an answer
+    store_money: str = "shop"
 
 
 class OrderSourcePatch(Schema):
     name: str | None = None
     site_area: BodyId | None = None
+    kind: str | None = None
+    webhook_secret: str | None = None  # a new secret: the old one is still accepted for 24 hours
+    store_money: str | None = None
 
 
 class OrderSourceOut(Schema):
     id: int
     name: str
     site_area: int
+    kind: str
+    webhook_url: str | None
+    has_webhook_secret: bool
+    previous_secret_until: datetime | None
+    store_money: str
 
 
 def _source_out(s: OrderSource) -> dict:
-    return {"id": s.pk, "name": s.name, "site_area": s.site_area_id}
+    return {
+        "id": s.pk,
+        "name": s.name,
+        "site_area": s.site_area_id,
+        "kind": s.kind,
+        "webhook_url": order_sources.webhook_url(s),
+        "has_webhook_secret": bool(s.webhook_secret_enc),
+        "previous_secret_until": s.previous_secret_until,
+        "store_money": s.store_money,
+    }
 
 
 @router.get("/order-sources", response=list[OrderSourceOut], tags=["order sources"])
@@ -129,7 +151,7 @@ def list_order_sources(request, site_area: Id | None = None):
 @router.post("/order-sources", response={201: OrderSourceOut, **ERRORS}, tags=["order sources"], auth=ADMIN)
 def create_order_source(request, payload: OrderSourceIn):
     user = need(request, "admin")
-    source = order_sources.create_order_source(name=payload.name, site_area=payload.site_area, actor=user, actor_label=label(user))
+    source = order_sources.create_order_source(**payload.dict(), actor=user, actor_label=label(user))
     return Status(201, _source_out(source))
 
 

@@ -1,8 +1,10 @@
 """The demo that `make run` loads: a qbo_sandbox company, its mirror, site areas, order sources, a
-rule, and orders that end in each of the seed article's states plus succeeded ones."""
+rule, and orders that end in each of the seed article's states plus succeeded ones; and a Canadian
+company whose wholesale orders carry HST and GST (docs/tax.md)."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -14,11 +16,14 @@ from django.db import transaction
 from ledgerlink.core.models import AutomationRule, Company, OrderSource, PushRequest, SiteArea
 from ledgerlink.domain.accounts.users import ensure_user
 from ledgerlink.domain.companies.connect import connect_company
+from ledgerlink.domain.healing.tax import save_tax_mapping
 from ledgerlink.domain.ingest.automation import create_rule
 from ledgerlink.domain.ingest.orders import ingest_order
 from ledgerlink.domain.routing.order_sources import create_order_source, update_order_source
 from ledgerlink.domain.routing.site_areas import create_site_area, update_site_area
+from ledgerlink.domain.stores.deliveries import receive_store_delivery
 from ledgerlink.domain.sync.full import sync_company
+from ledgerlink.stores import signatures
 from ledgerlink.worker.loop import run_until_idle
 
 DEMO_CUSTOMERS = [
@@ -36,6 +41,14 @@ DEMO_ITEMS = [
     {"Name": "Widget", "Sku": "W-100", "Type": "NonInventory", "UnitPrice": 12.5, "IncomeAccountRef": {"value": "79"}},
     {"Name": "Gadget", "Sku": "G-200", "Type": "NonInventory", "UnitPrice": 30, "IncomeAccountRef": {"value": "79"}},
     {"Name": "Shipping", "Type": "Service", "IncomeAccountRef": {"value": "79"}},
+]
+
+
+CANADA_REALM = "9130350000000002"
+CANADA_CUSTOMERS = [
+    {"DisplayName": "Maple Leaf Supply", "CompanyName": "Maple Leaf Supply",
+     "PrimaryEmailAddr": {"Address": "buyer@mapleleaf.example"}},
+    {"DisplayName": "Prairie Hardware", "PrimaryEmailAddr": {"Address": "orders@prairie.example"}},
 ]
 
 
@@ -59,6 +72,48 @@ def _order_source(name: str, site_area: SiteArea) -> OrderSource:
     if existing is None:
         return create_order_source(name=name, site_area=site_area.pk, actor_label="demo")
     return update_order_source(existing.pk, site_area=site_area.pk, actor_label="demo")
+
+
+DEMO_SHOPIFY_SOURCE = "Shopify Store"
+DEMO_SHOPIFY_SECRET = "demo-shopify-webhook-secret"  # the demo's own store signs with it
+
+
+def demo_shopify_order() -> dict:
+    """A Shopify ``orders/create`` body (REST Order shape): two taxed lines, shipping, 6 % state tax."""
+    address = {"first_name": "Sam", "last_name": "Shopper", "company": None, "address1": "12 Harbor Road",
+               "address2": "", "city": "Portland", "province_code": "ME", "zip": "04101", "country_code": "US"}
+    return {
+        "id": 820982911946154508, "name": "#1001", "email": "shopper@example.net",
+        "created_at": "2026-01-15T10:00:00-05:00", "processed_at": "2026-01-15T10:00:00-05:00",
+        "updated_at": "2026-01-15T10:00:05-05:00", "currency": "USD", "presentment_currency": "USD",
+        "taxes_included": False, "financial_status": "paid", "test": False,
+        "total_line_items_price": "55.00", "total_discounts": "0.00", "subtotal_price": "55.00",
+        "total_tax": "3.30", "total_price": "63.30", "total_outstanding": "0.00", "total_tip_received": "0.00",
+        "payment_gateway_names": ["shopify_payments"], "discount_codes": [],
+        "customer": {"id": 115310627314723954, "email": "shopper@example.net", "first_name": "Sam",
+                     "last_name": "Shopper"},
+        "billing_address": address, "shipping_address": address,
+        "line_items": [
+            {"id": 866550311766439020, "sku": "W-100", "title": "Widget", "name": "Widget", "quantity": 2,
+             "price": "12.50", "taxable": True, "gift_card": False, "discount_allocations": [], "duties": [],
+             "tax_lines": [{"title": "ME State Tax", "rate": 0.06, "price": "1.50"}]},
+            {"id": 141249953214522974, "sku": "G-200", "title": "Gadget", "name": "Gadget", "quantity": 1,
+             "price": "30.00", "taxable": True, "gift_card": False, "discount_allocations": [], "duties": [],
+             "tax_lines": [{"title": "ME State Tax", "rate": 0.06, "price": "1.80"}]},
+        ],
+        "shipping_lines": [{"id": 271878346596884015, "title": "Standard", "price": "5.00", "tax_lines": [],
+                            "discount_allocations": []}],
+        "refunds": [],
+    }
+
+
+def send_demo_shopify_order(source: OrderSource) -> dict:
+    """Sign the demo store's order as Shopify does and hand it to the webhook service (the web
+    server is not up yet while the demo loads); returns the answer the endpoint would give."""
+    body = json.dumps(demo_shopify_order()).encode()
+    headers = signatures.shopify_headers(body, DEMO_SHOPIFY_SECRET, topic="orders/create",
+                                         webhook_id="demo-orders-create-1001", shop_domain="demo-store.myshopify.com")
+    return receive_store_delivery(source.pk, "shopify", body, headers).body
 
 
 def _order(source: str, external_id: str, email: str, lines: list[tuple[str, int, str]], **extra) -> dict:
@@ -117,6 +172,10 @@ def load_demo(base_url: str, *, password: str | None = None, progress=print) -> 
         _order_source("Wholesale Portal", wholesale)
         trade = _order_source("Trade Show", wholesale)
         _order_source("Web Shop", web)
+        shop = _order_source(DEMO_SHOPIFY_SOURCE, web)
+        if shop.kind != OrderSource.Kind.SHOPIFY or not shop.webhook_secret_enc:
+            shop = update_order_source(shop.pk, kind="shopify", webhook_secret=DEMO_SHOPIFY_SECRET,
+                                       actor_label="demo")
 
     if not AutomationRule.objects.filter(name="Trade Show orders to one account").exists():
         create_rule(
@@ -139,6 +198,9 @@ def load_demo(base_url: str, *, password: str | None = None, progress=print) -> 
     ]
     for data in orders:
         ingest_order(data, actor_label="demo")
+    load_canada(base_url, progress=progress)
+    answer = send_demo_shopify_order(shop)
+    progress(f"the demo Shopify store sent a signed orders/create to /webhooks/shopify/{shop.pk}: {answer['outcome']}")
     run_until_idle(timeout=60)
 
     # The seed's third error: 003202 until the retries are exhausted.
@@ -166,3 +228,51 @@ def load_demo(base_url: str, *, password: str | None = None, progress=print) -> 
     for state in PushRequest.State.values:
         result.states[state] = PushRequest.objects.filter(state=state).count()
     return result
+
+
+def _taxed(sku: str, qty: int, price: str, rate: str, tax: str, **extra) -> dict:
+    return {"sku": sku, "description": f"{sku} x{qty}", "quantity": qty, "unit_price": price, "tax_rate": rate,
+            "tax": tax, **extra}
+
+
+def load_canada(base_url: str, *, progress=print) -> Company:
+    """A Canadian company (GST/HST, a tax code on every line) whose wholesale orders carry HST (Ontario,
+    13 %) and GST (Alberta, 5 %): the rates map themselves to QBO's codes, untaxed lines go to
+    Zero-rated; one order charges a rate no code has (6 %) and waits on the tax mapping page."""
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        http.delete(f"/_sandbox/realms/{CANADA_REALM}")
+        resp = http.post("/_sandbox/realms", json={
+            "realm_id": CANADA_REALM, "country": "CA", "customers": CANADA_CUSTOMERS, "items": DEMO_ITEMS})
+        if resp.status_code != 201:
+            raise RuntimeError(f"qbo_sandbox refused the Canadian realm: {resp.status_code} {resp.text}")
+    company = connect_company(
+        base_url, name="Maple Wholesale (Canada)", realm_id=CANADA_REALM, client_id=settings.QBO_CLIENT_ID,
+        client_secret=settings.QBO_CLIENT_SECRET, redirect_uri=settings.QBO_REDIRECT_URI,
+    )
+    sync_company(company)  # the tax world (CA, global, CAD) and the tax codes
+    save_tax_mapping(company.pk, {"exempt_tax_code": "5"}, actor_label="demo")  # untaxed lines: Zero-rated
+    services_item = company.items.get(name="Services")
+    shipping_item = company.items.get(name="Shipping")
+    area = _site_area(company, "Canada Wholesale", push_method="invoice", customer_policy="match",
+                      default_item=services_item.qbo_id, shipping_item=shipping_item.qbo_id)
+    _order_source("Canada Wholesale Portal", area)
+    progress(f"connected Company #{company.pk} (Canada, realm {company.realm_id}); tax model {company.tax_model}")
+    def order(external_id: str, email: str, lines: list[dict], **extra) -> dict:
+        return {"order_source": "Canada Wholesale Portal", "external_id": external_id, "number": external_id,
+                "email": email, "lines": lines, **extra}
+
+    for data in (
+        # Ontario: HST 13 % on the goods and on shipping
+        order("CA-1001", "buyer@mapleleaf.example",
+              [_taxed("W-100", 8, "12.50", "13", "13.00"), _taxed("G-200", 2, "30.00", "13", "7.80")],
+              shipping="15.00", shipping_tax="1.95", shipping_tax_rate="13"),
+        # Alberta: GST 5 %, one zero-rated line
+        order("CA-1002", "orders@prairie.example",
+              [_taxed("G-200", 4, "30.00", "5", "6.00"),
+               {"sku": "W-100", "description": "Sample widget", "quantity": 1, "unit_price": "12.50",
+                "taxable": False}]),
+        # 6 %: no QuickBooks tax code has it; the request waits on the tax mapping page
+        order("CA-1003", "orders@prairie.example", [_taxed("W-100", 2, "12.50", "6", "1.50")]),
+    ):
+        ingest_order(data, actor_label="demo")
+    return company

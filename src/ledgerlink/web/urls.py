@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ledgerlink.web.views import admin, auth, automation, connect, pages, requests, setup
+from ledgerlink.web.views import admin, auth, automation, connect, pages, requests, setup, tax
 
 app_name = "web"
 
@@ -32,12 +32,14 @@ urlpatterns = [
     path("setup/site-areas/<int:pk>/", setup.site_area_edit, name="site_area_edit"),
     path("setup/order-sources/new", setup.order_source_new, name="order_source_new"),
     path("setup/order-sources/<int:pk>/", setup.order_source_edit, name="order_source_edit"),
+    path("setup/deliveries/<int:pk>/reprocess", setup.delivery_reprocess, name="delivery_reprocess"),
     path("connections/", admin.connections, name="connections"),
     path("connections/new", connect.connection_new, name="connection_new"),
     path("connections/callback", connect.connection_callback, name="connection_callback"),
     path("connections/<int:pk>/disconnect", connect.connection_disconnect, name="connection_disconnect"),
     path("connections/<int:pk>/refresh", admin.connection_refresh, name="connection_refresh"),
     path("connections/<int:pk>/status", admin.connection_status, name="connection_status"),
+    path("connections/<int:pk>/tax-mapping", tax.tax_mapping, name="tax_mapping"),
     path("users/", admin.users, name="users"),
     path("users/new", admin.user_new, name="user_new"),
     path("users/<int:pk>/update", admin.user_update, name="user_update"),

@@ -20,6 +20,7 @@ from ledgerlink.core.models import (
     PushRequest,
     PushRevision,
     SiteArea,
+    StoreDelivery,
 )
 from tests.ledgerlink.factories import (
     PASSWORD,
@@ -73,7 +74,10 @@ def ids(world, users):
     pr = make_failed_request(world)
     rule = AutomationRule.objects.create(name="r", conditions={}, actions={"hold": True})
     token = ApiToken.objects.create(user=users["admin"], prefix="ll_abc", token_hash="0" * 64)
+    delivery = StoreDelivery.objects.create(order_source=world["portal"], topic="orders/unknown", body=b"{}",
+                                            outcome="failed", reason="unknown topic")
     return {
+        "delivery_reprocess": delivery.pk,
         "order_detail": pr.order_id,
         "request_detail": pr.pk,
         "request_edit": pr.pk,
@@ -87,6 +91,7 @@ def ids(world, users):
         "order_source_edit": world["portal"].pk,
         "connection_refresh": world["company"].pk,
         "connection_status": world["company"].pk,
+        "tax_mapping": world["company"].pk,
         "connection_disconnect": world["company"].pk,
         "user_update": users["operator"].pk,
         "token_new": users["operator"].pk,
@@ -569,9 +574,11 @@ def test_site_area_and_order_source_forms_save_through_the_routing_services(clie
         "name": "Marketplace", "company": world["company"].pk, "push_method": "sales_receipt",
         "customer_policy": "match", "item_policy": "default", "default_item": "1", "shipping_item": "",
         "discount_item": "", "default_customer": "", "income_account": ""}
-    assert rows["order_source.create"].data == {"name": "Etsy", "site_area": area.pk}
+    secretless = {"kind": "api", "store_money": "shop", "has_webhook_secret": False, "previous_secret_until": None}
+    assert rows["order_source.create"].data == {"name": "Etsy", "site_area": area.pk, **secretless}
     assert rows["order_source.update"].data == {
-        "before": {"name": "Etsy", "site_area": area.pk}, "after": {"name": "Etsy EU", "site_area": world["wholesale"].pk}}
+        "before": {"name": "Etsy", "site_area": area.pk, **secretless},
+        "after": {"name": "Etsy EU", "site_area": world["wholesale"].pk, **secretless}, "secret_changed": False}
     assert rows["site_area.create"].actor_label == "admin"
 
 

@@ -12,6 +12,8 @@ from ledgerlink.core.models.mirror import Customer, CustomerEmail, Item, SyncReq
 from ledgerlink.core.models.orders import AutomationRule, Order, OrderLine, OrderRuleLog
 from ledgerlink.core.models.outbox import Attempt, PushRequest, PushRevision, WorkerHeartbeat
 from ledgerlink.core.models.routing import OrderSource, SiteArea
+from ledgerlink.core.models.stores import StoreDelivery, StoreOrderSnapshot
+from ledgerlink.core.models.tax import TaxCode
 
 __all__ = [
     "ApiToken",
@@ -31,7 +33,10 @@ __all__ = [
     "PushRevision",
     "SiteArea",
     "SyncRequest",
+    "StoreDelivery",
+    "StoreOrderSnapshot",
     "SyncState",
+    "TaxCode",
     "UserProfile",
     "WebhookEvent",
     "WorkerHeartbeat",

@@ -41,6 +41,7 @@ class Customer(models.Model):
     display_name = models.CharField(max_length=500)
     company_name = models.CharField(max_length=500, blank=True, default="")
     email = models.CharField(max_length=500, blank=True, default="")
+    currency = models.CharField(max_length=3, blank=True, default="", db_default="")  # CurrencyRef (one per customer)
     active = models.BooleanField(default=True)
     sync_token = models.CharField(max_length=16, blank=True, default="")
     qbo_updated_at = models.DateTimeField(null=True, blank=True)

@@ -62,6 +62,9 @@ class PushRequest(models.Model):
     qbo_id = models.CharField(max_length=32, blank=True, default="")
     qbo_doc_number = models.CharField(max_length=32, blank=True, default="")
     qbo_sync_token = models.CharField(max_length=16, blank=True, default="")
+    # What a succeeded document's answer says that a person should see, e.g.
+    # [{"kind": "amount_mismatch", "qbo_total": "113.00", "order_total": "112.99"}] (docs/tax.md).
+    warnings = models.JSONField(default=list, blank=True, db_default=models.Value("[]"))
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -18,8 +18,10 @@ from django.utils import timezone
 from ledgerlink.core.models import Company, Customer, Item, SyncRequest, SyncState
 from ledgerlink.domain.audit import actor_label_for, record_audit
 from ledgerlink.domain.companies.tokens import client_for
+from ledgerlink.domain.companies.world import read_company_world
 from ledgerlink.domain.healing.events import heal_after_full_sync
 from ledgerlink.domain.mirror.store import qbo_updated_at, upsert_customers, upsert_items
+from ledgerlink.domain.tax.codes import sync_tax_codes
 from ledgerlink.quickbooks.client import QBOClient
 
 PAGE_SIZE = 1000
@@ -42,11 +44,15 @@ def sync_company(
     page_size: int = PAGE_SIZE,
 ) -> dict[str, int]:
     """Full paged sync of the Company's Customers and Items, inactive included. Records that QBO no
-    longer returns (merged or deleted) are marked inactive. Returns {entity: records synced}."""
+    longer returns (merged or deleted) are marked inactive. First the Company's tax world (country,
+    tax model, currencies) and its TaxCodes are read again (docs/tax.md). Returns {entity: records
+    synced}."""
     own = client is None
     client = client or client_for(company)
     result: dict[str, int] = {}
     try:
+        read_company_world(company, client=client)
+        sync_tax_codes(company, client)
         for entity in entities:
             if entity not in _ENTITY:
                 raise ValueError(f"cannot sync {entity}")
