@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('core', '0008_merge_stores'),
+        ('core', '0006_merge_sec_fix'),
     ]
 
     operations = [
