@@ -142,6 +142,10 @@ KIND_COLOURS = {
     "invalid_reference": "#37474f",
     "shipping_item_missing": "#7986cb",
     "amount_mismatch": "#9e9d24",
+    "tax_code_unmapped": "#4fc3f7",
+    "tax_code_invalid": "#0277bd",
+    "currency_not_enabled": "#6d4c41",
+    "customer_currency_mismatch": "#e6ee9c",
     "validation": "#ff8a65",
     "unknown": "#9e9e9e",
 }

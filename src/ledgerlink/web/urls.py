@@ -39,6 +39,7 @@ urlpatterns = [
     path("connections/<int:pk>/disconnect", connect.connection_disconnect, name="connection_disconnect"),
     path("connections/<int:pk>/refresh", admin.connection_refresh, name="connection_refresh"),
     path("connections/<int:pk>/status", admin.connection_status, name="connection_status"),
+    path("connections/<int:pk>/limits", admin.connection_limits, name="connection_limits"),
     path("connections/<int:pk>/tax-mapping", tax.tax_mapping, name="tax_mapping"),
     path("users/", admin.users, name="users"),
     path("users/new", admin.user_new, name="user_new"),

@@ -205,6 +205,8 @@ class Worker:
                             self.worker_id, unit.company_id)
                 release_unit(unit)  # a no-op for rows another worker has taken over
                 return
+            if unit.batched and settings.LEDGERLINK_CHAOS_STALL_DIR:
+                self._chaos_stall()
             client = self.client_for(unit.company_id)
             results, resp, started, duration = send_unit(client, unit)
             record_results(unit, results, resp, started, duration, self.worker_id)
@@ -213,6 +215,17 @@ class Worker:
             self.requests_done += len(unit.requests)
         except Exception:  # the lease expires and recovery takes over
             log.exception("worker %s: unit of company %s failed", self.worker_id, unit.company_id)
+
+    def _chaos_stall(self) -> None:
+        """The chaos suite's freeze between the lease check and the /batch send: when the harness left
+        a file named after this worker, remove it and stop the whole process (SIGSTOP) until the
+        harness wakes it (SIGCONT) after its lease has expired and another worker took the batch."""
+        trigger = os.path.join(settings.LEDGERLINK_CHAOS_STALL_DIR, self.worker_id)
+        try:
+            os.remove(trigger)
+        except OSError:
+            return
+        os.kill(os.getpid(), signal.SIGSTOP)
 
     def free_slots(self) -> int:
         if self.concurrency == 0:

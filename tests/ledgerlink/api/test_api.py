@@ -295,7 +295,10 @@ def test_site_areas_order_sources_rules_companies_customers_items():
 
     assert admin.get("/api/v1/companies").json() == [
         {"id": w.company.pk, "name": "Demo Company", "realm_id": "9130350000000001", "status": "active",
-         "last_success_at": None, "country": "", "tax_model": "", "home_currency": "", "multicurrency": False}
+         "last_success_at": None, "country": "", "tax_model": "", "home_currency": "", "multicurrency": False,
+         "limits": {"max_in_flight": 10, "max_per_minute": 500, "max_batches_per_minute": 40, "batch_size": 30,
+                    "use_batch": True, "qbo": {"max_in_flight": 10, "max_per_minute": 500,
+                                               "max_batches_per_minute": 40, "batch_size": 30}}}
     ]
     r = admin.get("/api/v1/customers?email=%20NAME2@example.com").json()
     assert [(x["qbo_id"], x["display_name"], x["emails"]) for x in r["items"]] == [

@@ -276,3 +276,30 @@ def test_a_failed_requested_sync_says_why(client, users, world, run_worker_until
     partial = client.get(reverse("web:sync_status"), {"company": company.pk}).content.decode()
     assert "<strong>failed</strong>" in partial
     assert not Customer.objects.filter(company=company).exclude(qbo_id="56").exists()
+
+
+# ---------------------------------------------------------------- per-company limits
+
+
+def test_admin_sets_a_companys_limits_on_connections_within_qbos(client, world, users):
+    company = world["company"]
+    url = reverse("web:connection_limits", args=[company.pk])
+    client.force_login(users["admin"])
+    page = client.get(reverse("web:connections")).content.decode()
+    assert 'name="max_in_flight" type="number" min="1" max="10" value="10"' in page
+    form = {"max_in_flight": "3", "max_per_minute": "100", "max_batches_per_minute": "20", "batch_size": "15",
+            "use_batch": "on"}
+    assert client.post(url, form).status_code == 302
+    company.refresh_from_db()
+    assert (company.max_in_flight, company.max_per_minute, company.max_batches_per_minute, company.batch_size,
+            company.use_batch) == (3, 100, 20, 15, True)
+    resp = client.post(url, {**form, "max_in_flight": "2", "batch_size": "50"})
+    assert resp.status_code == 422
+    assert ("<strong>batch_size</strong>: must be at most 30: QuickBooks allows no more requests per batch. "
+            "Nothing was saved.") in resp.content.decode()
+    company.refresh_from_db()
+    assert (company.max_in_flight, company.batch_size) == (3, 15)  # nothing of the refused form stored
+    client.force_login(users["operator"])
+    assert client.post(url, {**form, "max_in_flight": "1"}).status_code == 403
+    company.refresh_from_db()
+    assert company.max_in_flight == 3

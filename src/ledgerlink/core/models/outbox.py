@@ -52,6 +52,10 @@ class PushRequest(models.Model):
     # Set when an attempt's outcome is unknown (timeout, dropped connection, dead worker): the next
     # attempt must resolve by requestid replay or look-up, never by a blind new create.
     outcome_unknown = models.BooleanField(default=False)
+    # The /batch requestid of the batch this request was last claimed in, stamped under the lease
+    # before sending: after a lost lease the whole batch is re-sent with it, so QBO replays whichever
+    # copy came first (worker.claim). Empty for a request sent alone.
+    batch_requestid = models.CharField(max_length=40, blank=True, default="")
     waiting_on = models.CharField(max_length=64, blank=True, default="")  # e.g. "customer:a@b.c"
     error_kind = models.CharField(max_length=40, blank=True, default="")
     error_title = models.CharField(max_length=200, blank=True, default="")

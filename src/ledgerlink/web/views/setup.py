@@ -150,8 +150,9 @@ def order_source_edit(request, pk: int):
 @role_required(None, write="admin")
 def delivery_reprocess(request, pk: int):
     """Re-process a failed store delivery (the same service as the API's); back to its source's page."""
-    delivery = get_object_or_404(limit_to_companies(StoreDelivery.objects.defer("body"), request.user,
-                                                     "order_source__site_area__company_id"), pk=pk)
+    delivery = get_object_or_404(
+        limit_to_companies(StoreDelivery.objects.defer("body"), request.user, "order_source__site_area__company_id"), pk=pk
+    )
     source_id = delivery.order_source_id
     try:
         delivery = reprocess_delivery(delivery.pk, actor=request.user)

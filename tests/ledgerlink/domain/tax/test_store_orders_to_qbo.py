@@ -23,11 +23,13 @@ def load(name: str) -> dict:
 
 
 @pytest.fixture
-def canada_shop(company_factory, site_area_factory, order_source_factory):
+def canada_shop(qbo, company_factory, site_area_factory, order_source_factory):
     company = company_factory(name="Maple Web", country="CA")
+    shipping = qbo.create_item(company.realm_id, "Shipping")
     sync_company(company)
     save_tax_mapping(company.pk, {"exempt_tax_code": "5"}, actor_label="test")  # Zero-rated
-    return company, order_source_factory(site_area_factory(company, "Web Store", "sales_receipt"), "Shop")
+    area = site_area_factory(company, "Web Store", "sales_receipt", shipping_item=shipping["Id"])
+    return company, order_source_factory(area, "Shop")
 
 
 def test_shopify_bc_order_gst_pst_and_untaxed_gift_card(canada_shop, qbo, run_worker_until_idle):
