@@ -213,6 +213,12 @@ EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "20"))
 EMAIL_SUBJECT_PREFIX = os.environ.get("EMAIL_SUBJECT_PREFIX", "[Ledgerlink] ")
 # Failure digests (ledgerlink.ops.digests): links in emails start with this URL.
 LEDGERLINK_BASE_URL = os.environ.get("LEDGERLINK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Store webhooks (docs/stores.md): "inline" applies each delivery in the request that brings it (the
+# answer says its outcome); "queued" stores it and answers at once, and the worker applies what was
+# received in batches (for bursts: a flash sale's hundreds of orders a second).
+LEDGERLINK_STORE_WEBHOOKS = os.environ.get("LEDGERLINK_STORE_WEBHOOKS", "inline").strip().lower()
+if LEDGERLINK_STORE_WEBHOOKS not in ("inline", "queued"):
+    raise RuntimeError("LEDGERLINK_STORE_WEBHOOKS must be inline or queued")
 # Email when a Company's failed requests of one error kind reach at least this many and grow.
 LEDGERLINK_DIGEST_MIN_FAILURES = int(os.environ.get("LEDGERLINK_DIGEST_MIN_FAILURES", "1"))
 # Email when a Company's oldest pending request is older than this (seconds).

@@ -5,12 +5,14 @@ from django.urls import include, path
 from django.views.defaults import bad_request
 
 from ledgerlink.api import api
-from ledgerlink.api.webhooks import quickbooks_webhook
+from ledgerlink.api.webhooks import quickbooks_webhook, shopify_webhook, woocommerce_webhook
 from ledgerlink.domain.payloads.edit import MAX_EDIT_BYTES
 
 urlpatterns = [
     path("api/v1/", api.urls),
     path("webhooks/quickbooks", quickbooks_webhook, name="quickbooks-webhook"),
+    path("webhooks/shopify/<int:order_source_id>", shopify_webhook, name="shopify-webhook"),
+    path("webhooks/woocommerce/<int:order_source_id>", woocommerce_webhook, name="woocommerce-webhook"),
     path("", include("ledgerlink.ops.urls")),
     path("", include("ledgerlink.web.urls")),
 ]

@@ -6,16 +6,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from ninja import Router, Schema, Status
+from ninja import Body, Router, Schema, Status
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from ledgerlink.api.auth import ADMIN, OPERATOR, label, need
 from ledgerlink.api.errors import ERRORS, Count, Id, IdOrName, Position, get_or_404, validation_errors
-from ledgerlink.core.models import AutomationRule, Order
+from ledgerlink.core.models import AutomationRule, Order, PushRequest
+from ledgerlink.core.roles import limit_to_companies
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.ingest import automation
 from ledgerlink.domain.ingest.orders import MAX_BATCH, ingest_orders
+from ledgerlink.domain.lifecycle.changes import change_order
 from ledgerlink.domain.paging import keyset_page, page_size
 
 router = Router()
@@ -127,6 +129,7 @@ class OrderOut(Schema):
     status: str
     qbo_id: str
     qbo_doc_number: str
+    qbo_status: str
     created_at: datetime
     requests: list[OrderRequestOut]
     rule_log: list[RuleLogOut]
@@ -194,6 +197,7 @@ def _order_out(order: Order, *, lines=None, requests=None, rule_log=None) -> dic
         "status": order.status,
         "qbo_id": order.qbo_id,
         "qbo_doc_number": order.qbo_doc_number,
+        "qbo_status": order.qbo_status,
         "created_at": order.created_at,
         "requests": [
             {"id": pr.pk, "kind": pr.kind, "state": pr.state, "revision": pr.revision, "error_kind": pr.error_kind}
@@ -207,9 +211,10 @@ def _order_out(order: Order, *, lines=None, requests=None, rule_log=None) -> dic
     }
 
 
-def _load_order(order_id: int) -> Order:
-    order = Order.objects.select_related("order_source__site_area").filter(pk=order_id).first() if (
-        0 < order_id < 2**63) else None
+def _load_order(order_id: int, user=None) -> Order:
+    qs = limit_to_companies(Order.objects.select_related("order_source__site_area"), user,
+                            "order_source__site_area__company_id")
+    order = qs.filter(pk=order_id).first() if 0 < order_id < 2**63 else None
     if order is None:
         raise ServiceError(f"order {order_id} does not exist", field="id", status=404)
     return order
@@ -225,7 +230,7 @@ def create_order(request, payload: OrderIn):
     if result.error is not None:
         raise result.error
     if not result.created:
-        return Status(200, _order_out(_load_order(result.id)))
+        return Status(200, _order_out(_load_order(result.id, user)))
     # The order just written, answered from memory (reading it back cost more than writing it).
     requests = [result.request] if result.request is not None else []
     return Status(201, _order_out(result.order, lines=result.lines, requests=requests, rule_log=result.rule_log))
@@ -298,7 +303,7 @@ def list_orders(
     after: Id | None = None,
     limit: int = 50,
 ):
-    qs = Order.objects.all()
+    qs = limit_to_companies(Order.objects.all(), request.auth, "order_source__site_area__company_id")
     if order_source:
         qs = qs.filter(order_source_id=order_source) if 0 < order_source < 2**63 else qs.none()
     if status:
@@ -322,7 +327,7 @@ def list_orders(
 
 @router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS}, tags=["orders"])
 def get_order(request, order_id: int):
-    return _order_out(_load_order(order_id))
+    return _order_out(_load_order(order_id, request.auth))
 
 
 @router.post("/orders/{order_id}/run-rules", response={200: OrderOut, **ERRORS}, tags=["orders"], auth=OPERATOR)
@@ -331,7 +336,53 @@ def run_rules(request, order_id: int):
     created or re-queued with a fresh payload (a new revision)."""
     user = need(request, "operator")
     order = automation.run_rules_on_order(order_id, actor=user, actor_label=label(user))
-    return _order_out(_load_order(order.pk))
+    return _order_out(_load_order(order.pk, user))
+
+
+# --- changes (domain.lifecycle; on this router because GET /orders/{id} is here)
+
+
+class RequestRefOut(Schema):
+    id: int
+    kind: str
+    state: str
+    waiting_on: str
+    qbo_id: str
+
+
+def _request_ref(pr: PushRequest | None) -> dict | None:
+    if pr is None:
+        return None
+    return {"id": pr.pk, "kind": pr.kind, "state": pr.state, "waiting_on": pr.waiting_on, "qbo_id": pr.qbo_id}
+
+
+class VersionOut(Schema):
+    number: int
+    author: str
+    changes: dict
+    created_at: datetime
+
+
+class ChangeOut(Schema):
+    order: OrderOut
+    version: VersionOut | None
+    request: RequestRefOut | None
+
+
+@router.patch("/orders/{order_id}", response={200: ChangeOut, **ERRORS}, tags=["orders"])
+def change_order_view(request, order_id: int, payload: dict[str, Any] = Body(...)):  # noqa: B008
+    """Change any of the order's fields (not its order source or external id). Unsent, its request
+    gets a new revision; posted, an ``update`` request changes the document in QBO. ``version`` is
+    null when nothing changed."""
+    user = need(request, "operator")
+    order, version, pr = change_order(order_id, payload, actor=user, actor_label=label(user))
+    return Status(200, {
+        "order": _order_out(_load_order(order.pk)),
+        "version": None if version is None else {
+            "number": version.number, "author": version.author_label, "changes": version.changes,
+            "created_at": version.created_at},
+        "request": _request_ref(pr),
+    })
 
 
 # --- automation rules ---------------------------------------------------------------------------
@@ -397,9 +448,9 @@ def create_rule(request, payload: RuleIn):
 def preview_rule(request, payload: RulePreviewIn):
     """How many of the last ``last_n`` orders this rule would change (nothing is written). Operators
     and admins only: it runs the rule's pattern over many orders."""
-    need(request, "operator")
-
-    return {"would_change": automation.preview_rule(payload.conditions, payload.actions, payload.last_n), "last_n": payload.last_n}
+    user = need(request, "operator")
+    would_change = automation.preview_rule(payload.conditions, payload.actions, payload.last_n, actor=user)
+    return {"would_change": would_change, "last_n": payload.last_n}
 
 
 @router.get("/automation-rules/{rule_id}", response={200: RuleOut, **ERRORS}, tags=["automation rules"])

@@ -7,6 +7,7 @@ from ninja import Router, Schema
 
 from ledgerlink.api.errors import Id
 from ledgerlink.core.models import Customer, Item, TaxCode
+from ledgerlink.core.roles import limit_to_companies
 from ledgerlink.domain.mirror.match import normalize_email
 from ledgerlink.domain.paging import keyset_page, page_size
 from ledgerlink.domain.tax.rates import rate_key
@@ -57,7 +58,7 @@ def list_customers(
 ):
     """The Customer mirror. ``email``: exact match on any of the customer's addresses (trimmed,
     case-folded); ``q``: part of the name, company name or email."""
-    qs = Customer.objects.prefetch_related("emails")
+    qs = limit_to_companies(Customer.objects.prefetch_related("emails"), request.auth)
     if company:
         qs = qs.filter(company_id=company)
     if email:
@@ -91,7 +92,7 @@ def list_items(
     after: Id | None = None,
     limit: int = 50,
 ):
-    qs = Item.objects.all()
+    qs = limit_to_companies(Item.objects.all(), request.auth)
     if company:
         qs = qs.filter(company_id=company)
     if sku:
@@ -132,7 +133,7 @@ def list_tax_codes(request, company: int | None = None):
     """The mirrored QBO TaxCodes of a Company (``company``; all Companies without it), read at every
     sync: Id, name, active, the sales rates with their percent, and the total percent an order's rate
     is compared with."""
-    qs = TaxCode.objects.all()
+    qs = limit_to_companies(TaxCode.objects.all(), request.auth)
     if company is not None:
         qs = qs.filter(company_id=company) if 0 < company < 2**63 else qs.none()
     return [

@@ -1,6 +1,6 @@
 """``python -m ledgerlink.bench [--quick | --full | --smoke] [--only NAME ...] [--out DIR]``
 
-Runs the benchmarks (ceiling, overhead, mirror, admin, http, csv, profile), prints a table and writes
+Runs the benchmarks (ceiling, overhead, mirror, admin, http, stores, csv, profile), prints a table and writes
 docs/benchmarks.md with the table and docs/benchmarks.svg. Every figure comes from this run on this
 machine. Each case runs in its own process with a fresh database (SQLite copied from one migrated
 template; PostgreSQL ``ledgerlink_bench_<pid>`` (one per run) re-created from a migrated template and dropped at the end)
@@ -23,7 +23,7 @@ from pathlib import Path
 from ledgerlink.bench import report
 from ledgerlink.bench.common import PgTemplate, Sandbox, SqliteTemplate, free_port, run_case
 
-NAMES = ("ceiling", "mirror", "admin", "http", "csv", "profile", "overhead")  # the longest last
+NAMES = ("ceiling", "mirror", "admin", "http", "stores", "csv", "profile", "overhead")  # the longest last
 # One database per run (the process id in its name): two runs on one machine (a developer's and a test's
 # smoke run) must not drop each other's database mid-case.
 PG_URL = os.environ.get("LEDGERLINK_BENCH_PG", f"postgres://postgres@127.0.0.1:5432/ledgerlink_bench_{os.getpid()}")
@@ -35,6 +35,8 @@ SIZES = {
         "mirror": {"customers": 300, "changes": 30, "match_customers": 2000},
         "admin": {"requests": 1000, "repeats": 1},
         "http": {"requests": 10, "batches": 2, "batch_size": 50},
+        "stores": {"rate": 20, "seconds": 2, "drain_s": 30,
+                   "modes": [{"mode": "queued", "seconds": 2}, {"mode": "inline", "seconds": 2}]},
         "csv": {"rows": 2000, "lines": 4},
         "profile": {"orders": 10, "limit": 10, "batch": 50, "batches": 1},
     },
@@ -44,6 +46,8 @@ SIZES = {
         "mirror": {"customers": 10_000, "changes": 200, "match_customers": 100_000},
         "admin": {"requests": 50_000, "repeats": 10},
         "http": {"requests": 100, "batches": 4, "batch_size": 500},
+        "stores": {"rate": 200, "seconds": 10, "drain_s": 60,
+                   "modes": [{"mode": "queued", "seconds": 10}, {"mode": "inline", "seconds": 5}]},
         "csv": {"rows": 100_000, "lines": 4},
         "profile": {"orders": 200, "limit": 30, "batch": 500, "batches": 2},
     },
@@ -55,6 +59,8 @@ SIZES = {
         "mirror": {"customers": 100_000, "changes": 1000, "match_customers": 1_000_000},
         "admin": {"requests": 1_000_000, "repeats": 20, "page_seconds": 12},
         "http": {"requests": 300, "batches": 10, "batch_size": 500},
+        "stores": {"rate": 200, "seconds": 60, "drain_s": 180,
+                   "modes": [{"mode": "queued", "seconds": 60}, {"mode": "inline", "seconds": 10}]},
         "csv": {"rows": 1_000_000, "lines": 4},
         "profile": {"orders": 200, "limit": 30, "batch": 500, "batches": 2},
     },
@@ -174,6 +180,18 @@ class Runner:
             f"/orders, {p['batches']} batches of {p['batch_size']}")
         return self.with_sandbox("http", p, self.sqlite.fresh("http"))
 
+    def stores(self) -> dict:
+        p = self.sizes["stores"]
+        modes = ", ".join(f"{m['mode']} {m['seconds']} s" for m in p["modes"])
+        say(f"stores: signed Shopify deliveries at {p['rate']}/s to gunicorn (2 processes) + a worker, SQLite ({modes})")
+        out = {"sqlite": self.with_sandbox("stores", p, self.sqlite.fresh("stores"))}
+        if self.pg is not None:
+            pg_modes = [m for m in p["modes"] if m["mode"] == "queued"]
+            say(f"stores: the same on PostgreSQL (queued {pg_modes[0]['seconds']} s)")
+            out["postgresql"] = self.pg_retry("stores on PostgreSQL", lambda: self.with_sandbox(
+                "stores", {**p, "modes": pg_modes}, self.pg.fresh()))
+        return out
+
     def csv(self) -> dict:
         p = self.sizes["csv"]
         say(f"csv: ledgerlink import-orders of {p['rows']:,} rows (SQLite)")
@@ -210,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     info["mode"] = mode
     say(f"ledgerlink bench ({mode}); work directory {workdir}; {info['cpus']} CPUs, load {info['load_start'][0]:.1f}")
     runner = Runner(mode, workdir, use_pg=False)
-    if "overhead" in names and not args.no_postgres:
+    if ("overhead" in names or "stores" in names) and not args.no_postgres:
         pg = PgTemplate(PG_URL, workdir)
         if pg.available():
             runner.pg = pg

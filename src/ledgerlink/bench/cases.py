@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -9,11 +10,13 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 from django.db import connection
+from django.db.models import Count
 
 from ledgerlink.bench.common import VENV_BIN, Sandbox, free_port, percentile, proc_cpu, self_cpu, wait_cpu
 from ledgerlink.core.models import (
@@ -25,6 +28,7 @@ from ledgerlink.core.models import (
     PushRequest,
     PushRevision,
     SiteArea,
+    StoreDelivery,
     SyncState,
     UserProfile,
 )
@@ -34,8 +38,10 @@ from ledgerlink.domain.ingest import orders as ingest_module
 from ledgerlink.domain.ingest.orders import MAX_BATCH, ingest_order, ingest_orders
 from ledgerlink.domain.mirror.match import match_customer_by_email
 from ledgerlink.domain.mirror.store import apply_customer, apply_item
+from ledgerlink.domain.routing.order_sources import update_order_source
 from ledgerlink.domain.sync.cdc import cdc_sync_company
 from ledgerlink.domain.sync.full import sync_company
+from ledgerlink.stores import signatures
 from ledgerlink.worker.loop import Worker
 from qbo_sandbox.util import meta_time
 
@@ -1206,3 +1212,174 @@ def case_csv(p: dict) -> dict:
             "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024,
             "rows_per_s": rows / wall, "orders_per_s": orders / wall,
             "bad_row_reports": (out_text[0] if out_text else b"").count(b"\n")}
+
+
+# ------------------------------------------------------------------------------------------------
+# 7. Store webhooks under load
+
+
+STORE_SECRET = "bench-shopify-secret"
+
+
+def shopify_order_body(i: int) -> dict:
+    """A Shopify ``orders/create`` body (REST Order shape): two taxed lines, taxed shipping, a discount."""
+    address = {"first_name": "Bench", "last_name": "Buyer", "company": None, "address1": "1 Main St", "address2": "",
+               "city": "Springfield", "province_code": "CA", "zip": "90001", "country_code": "US"}
+    return {
+        "id": 7_000_000_000 + i, "name": f"#S{i:07d}", "email": BUYER_EMAIL,
+        "created_at": "2026-01-15T10:00:00-05:00", "processed_at": "2026-01-15T10:00:00-05:00",
+        "updated_at": "2026-01-15T10:00:05-05:00", "currency": "USD", "taxes_included": False,
+        "total_discounts": "1.00", "total_tax": "2.69", "total_price": "36.28", "total_tip_received": "0.00",
+        "payment_gateway_names": ["shopify_payments"],
+        "customer": {"first_name": "Bench", "last_name": "Buyer", "email": BUYER_EMAIL},
+        "billing_address": address, "shipping_address": address,
+        "line_items": [
+            {"sku": "", "title": "Widget", "name": "Widget", "quantity": 2, "price": "9.95", "taxable": True,
+             "discount_allocations": [{"amount": "1.00"}], "tax_lines": [{"rate": 0.08, "price": "1.51"}]},
+            {"sku": "", "title": "Gadget", "name": "Gadget", "quantity": 1, "price": "9.95", "taxable": True,
+             "discount_allocations": [], "tax_lines": [{"rate": 0.08, "price": "0.80"}]},
+        ],
+        "shipping_lines": [{"title": "Standard", "price": "4.74", "discount_allocations": [],
+                            "tax_lines": [{"rate": 0.08, "price": "0.38"}]}],
+    }
+
+
+def case_stores(p: dict) -> dict:
+    """The store webhook load, once per mode in ``p["modes"]`` ({"mode": "queued" | "inline", "seconds"}):
+    see ``_stores_run``."""
+    ctl = Control(p["sandbox"])
+    runs = []
+    for spec in p.get("modes") or [{"mode": "queued", "seconds": p["seconds"]}]:
+        runs.append(_stores_run(p, ctl, spec["mode"], float(spec["seconds"])))
+    return {"runs": runs}
+
+
+def _stores_run(p: dict, ctl: Control, mode: str, seconds: float) -> dict:
+    """Signed Shopify deliveries (``orders/create``) posted at ``rate`` a second for ``seconds`` s, open
+    loop (each sent at its scheduled time whatever the answers before it), to gunicorn
+    (deploy/gunicorn.conf.py, 2 processes) with a worker pushing, SQLite. Every ``duplicate_every``-th
+    delivery re-sends an earlier one's X-Shopify-Webhook-Id (a Shopify retry). Latency is measured from
+    each delivery's scheduled time (client queueing included) to its answer; Shopify's limit is 5 s."""
+    company, source, _ = make_company(ctl, f"Stores {mode}", push_method="sales_receipt")
+    update_order_source(source.pk, kind="shopify", webhook_secret=STORE_SECRET, actor_label="bench")
+    os.environ["LEDGERLINK_STORE_WEBHOOKS"] = mode  # gunicorn's and the worker's
+    rate = float(p["rate"])
+    n = int(rate * seconds)
+    dup_every = int(p.get("duplicate_every", 20))
+    deliveries = []  # (webhook id, body, headers)
+    for i in range(n):
+        if dup_every and i % dup_every == dup_every - 1:
+            deliveries.append(deliveries[i - dup_every // 2])  # a retry of an earlier delivery
+            continue
+        body = json.dumps(shopify_order_body(i)).encode()
+        headers = signatures.shopify_headers(body, STORE_SECRET, topic="orders/create", webhook_id=f"bench-{i}")
+        deliveries.append((f"bench-{i}", body, headers))
+    unique = len({d[0] for d in deliveries})
+    connection.close()
+
+    port = free_port()
+    env = {**os.environ, "LEDGERLINK_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(p.get("web_processes", 2)),
+           "GUNICORN_ACCESSLOG": ""}
+    conf = Path(__file__).resolve().parents[3] / "deploy" / "gunicorn.conf.py"
+    web_log = open(Path.cwd() / f"stores-{mode}-gunicorn.log", "ab")  # noqa: SIM115 - the child owns it
+    web = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", str(conf)], env=env, stdout=web_log,
+                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    worker = start_worker(f"bench-stores-{mode}", 4) if p.get("worker", True) else None
+    base = f"http://127.0.0.1:{port}"
+    path = f"/webhooks/shopify/{source.pk}"
+    results: list = [None] * n
+    threads = int(p.get("client_threads", 64))
+    # One client for every thread (httpx.Client is thread-safe), made before the clock starts: a client
+    # per thread would spend the first second building TLS contexts under the GIL.
+    http = httpx.Client(base_url=base, timeout=30, limits=httpx.Limits(max_connections=threads,
+                                                                         max_keepalive_connections=threads))
+
+    def send(i: int, due: float) -> None:
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        _, body, headers = deliveries[i]
+        sent = time.perf_counter()
+        try:
+            r = http.post(path, content=body, headers=headers)
+            status, outcome = r.status_code, (r.json().get("outcome") if r.status_code == 200 else r.text[:200])
+        except httpx.HTTPError as exc:
+            status, outcome = 0, f"{type(exc).__name__}: {exc}"
+        done = time.perf_counter()
+        results[i] = (status, outcome, (done - due) * 1000, (done - sent) * 1000, (sent - due) * 1000)
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not answer within 60 s")
+            time.sleep(0.2)
+        warm = int(p.get("warmup", 20))
+        for i in range(warm):  # warm-up: both processes, imports, connections (their orders are not counted)
+            body = json.dumps(shopify_order_body(900_000 + i)).encode()
+            r = httpx.post(base + path, content=body, headers=signatures.shopify_headers(
+                body, STORE_SECRET, topic="orders/create", webhook_id=f"warm-{i}"), timeout=60)
+            assert r.status_code == 200 and r.json()["outcome"] in ("applied", "received"), r.text[:300]
+        log(f"stores ({mode}): {n} deliveries at {rate:g}/s ({unique} distinct, {n - unique} Shopify retries)")
+        cpu0 = _web_cpu(web.pid)
+        t0 = time.perf_counter() + 0.5
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for i in range(n):
+                pool.submit(send, i, t0 + i / rate)
+        wall = time.perf_counter() - t0
+        web_cpu = _web_cpu(web.pid) - cpu0
+        http.close()
+    except BaseException:
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            wait_cpu(worker, 60)
+        raise
+    finally:
+        web.send_signal(signal.SIGTERM)
+        wait_cpu(web, 30)
+    pushed_wait = float(p.get("drain_s", 0))
+    drained_at = None
+    if worker is not None:  # the worker applies what was received (queued mode) and pushes it
+        t = time.monotonic()
+        while time.monotonic() - t < pushed_wait:
+            if not (PushRequest.objects.filter(state__in=PushRequest.PENDING_STATES).exists()
+                    or StoreDelivery.objects.filter(order_source=source, outcome="received").exists()):
+                drained_at = time.monotonic() - t
+                break
+            time.sleep(1)
+        worker.send_signal(signal.SIGTERM)
+        wait_cpu(worker, 60)
+    total_ms = [r[2] for r in results if r]
+    server_ms = [r[3] for r in results if r]
+    late_ms = [r[4] for r in results if r]
+    statuses: dict = {}
+    for r in results:
+        key = str(r[0]) if r else "not sent"
+        statuses[key] = statuses.get(key, 0) + 1
+    outcomes: dict = {}
+    for r in results:
+        if r and r[0] == 200:
+            outcomes[r[1]] = outcomes.get(r[1], 0) + 1
+    measured = StoreDelivery.objects.filter(order_source=source, delivery_id__startswith="bench-")
+    stored = dict(measured.values_list("outcome").annotate(n=Count("id")).order_by())
+    orders = Order.objects.filter(order_source=source, external_id__in=[
+        str(json.loads(body)["id"]) for _, body, _ in deliveries]).count()
+    return {
+        "mode": mode, "db": connection.vendor, "web_processes": int(p.get("web_processes", 2)), "worker": worker is not None,
+        "rate": rate, "seconds": seconds, "deliveries": n, "distinct": unique, "sent_wall_s": wall,
+        "achieved_rate": n / wall if wall else 0.0,
+        "p50_ms": percentile(total_ms, 50), "p95_ms": percentile(total_ms, 95), "p99_ms": percentile(total_ms, 99),
+        "max_ms": max(total_ms, default=0.0), "server_p50_ms": percentile(server_ms, 50),
+        "server_p99_ms": percentile(server_ms, 99), "client_late_p99_ms": percentile(late_ms, 99),
+        "over_5s": sum(1 for ms in total_ms if ms > 5000), "statuses": statuses, "answers": outcomes,
+        "stored": stored, "orders": orders, "lost": unique - orders,
+        "web_cpu_ms_per_delivery": web_cpu * 1000 / n if n else 0.0,
+        "requests_succeeded": PushRequest.objects.filter(order__order_source=source,
+                                                         state=PushRequest.State.SUCCEEDED).count(),
+        "drained_after_s": drained_at,
+    }

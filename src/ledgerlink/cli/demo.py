@@ -4,6 +4,7 @@ company whose wholesale orders carry HST and GST (docs/tax.md)."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,9 @@ from ledgerlink.domain.ingest.automation import create_rule
 from ledgerlink.domain.ingest.orders import ingest_order
 from ledgerlink.domain.routing.order_sources import create_order_source, update_order_source
 from ledgerlink.domain.routing.site_areas import create_site_area, update_site_area
+from ledgerlink.domain.stores.deliveries import receive_store_delivery
 from ledgerlink.domain.sync.full import sync_company
+from ledgerlink.stores import signatures
 from ledgerlink.worker.loop import run_until_idle
 
 DEMO_CUSTOMERS = [
@@ -69,6 +72,48 @@ def _order_source(name: str, site_area: SiteArea) -> OrderSource:
     if existing is None:
         return create_order_source(name=name, site_area=site_area.pk, actor_label="demo")
     return update_order_source(existing.pk, site_area=site_area.pk, actor_label="demo")
+
+
+DEMO_SHOPIFY_SOURCE = "Shopify Store"
+DEMO_SHOPIFY_SECRET = "demo-shopify-webhook-secret"  # the demo's own store signs with it
+
+
+def demo_shopify_order() -> dict:
+    """A Shopify ``orders/create`` body (REST Order shape): two taxed lines, shipping, 6 % state tax."""
+    address = {"first_name": "Sam", "last_name": "Shopper", "company": None, "address1": "12 Harbor Road",
+               "address2": "", "city": "Portland", "province_code": "ME", "zip": "04101", "country_code": "US"}
+    return {
+        "id": 820982911946154508, "name": "#1001", "email": "shopper@example.net",
+        "created_at": "2026-01-15T10:00:00-05:00", "processed_at": "2026-01-15T10:00:00-05:00",
+        "updated_at": "2026-01-15T10:00:05-05:00", "currency": "USD", "presentment_currency": "USD",
+        "taxes_included": False, "financial_status": "paid", "test": False,
+        "total_line_items_price": "55.00", "total_discounts": "0.00", "subtotal_price": "55.00",
+        "total_tax": "3.30", "total_price": "63.30", "total_outstanding": "0.00", "total_tip_received": "0.00",
+        "payment_gateway_names": ["shopify_payments"], "discount_codes": [],
+        "customer": {"id": 115310627314723954, "email": "shopper@example.net", "first_name": "Sam",
+                     "last_name": "Shopper"},
+        "billing_address": address, "shipping_address": address,
+        "line_items": [
+            {"id": 866550311766439020, "sku": "W-100", "title": "Widget", "name": "Widget", "quantity": 2,
+             "price": "12.50", "taxable": True, "gift_card": False, "discount_allocations": [], "duties": [],
+             "tax_lines": [{"title": "ME State Tax", "rate": 0.06, "price": "1.50"}]},
+            {"id": 141249953214522974, "sku": "G-200", "title": "Gadget", "name": "Gadget", "quantity": 1,
+             "price": "30.00", "taxable": True, "gift_card": False, "discount_allocations": [], "duties": [],
+             "tax_lines": [{"title": "ME State Tax", "rate": 0.06, "price": "1.80"}]},
+        ],
+        "shipping_lines": [{"id": 271878346596884015, "title": "Standard", "price": "5.00", "tax_lines": [],
+                            "discount_allocations": []}],
+        "refunds": [],
+    }
+
+
+def send_demo_shopify_order(source: OrderSource) -> dict:
+    """Sign the demo store's order as Shopify does and hand it to the webhook service (the web
+    server is not up yet while the demo loads); returns the answer the endpoint would give."""
+    body = json.dumps(demo_shopify_order()).encode()
+    headers = signatures.shopify_headers(body, DEMO_SHOPIFY_SECRET, topic="orders/create",
+                                         webhook_id="demo-orders-create-1001", shop_domain="demo-store.myshopify.com")
+    return receive_store_delivery(source.pk, "shopify", body, headers).body
 
 
 def _order(source: str, external_id: str, email: str, lines: list[tuple[str, int, str]], **extra) -> dict:
@@ -127,6 +172,10 @@ def load_demo(base_url: str, *, password: str | None = None, progress=print) -> 
         _order_source("Wholesale Portal", wholesale)
         trade = _order_source("Trade Show", wholesale)
         _order_source("Web Shop", web)
+        shop = _order_source(DEMO_SHOPIFY_SOURCE, web)
+        if shop.kind != OrderSource.Kind.SHOPIFY or not shop.webhook_secret_enc:
+            shop = update_order_source(shop.pk, kind="shopify", webhook_secret=DEMO_SHOPIFY_SECRET,
+                                       actor_label="demo")
 
     if not AutomationRule.objects.filter(name="Trade Show orders to one account").exists():
         create_rule(
@@ -150,6 +199,8 @@ def load_demo(base_url: str, *, password: str | None = None, progress=print) -> 
     for data in orders:
         ingest_order(data, actor_label="demo")
     load_canada(base_url, progress=progress)
+    answer = send_demo_shopify_order(shop)
+    progress(f"the demo Shopify store sent a signed orders/create to /webhooks/shopify/{shop.pk}: {answer['outcome']}")
     run_until_idle(timeout=60)
 
     # The seed's third error: 003202 until the retries are exhausted.
@@ -201,8 +252,9 @@ def load_canada(base_url: str, *, progress=print) -> Company:
     sync_company(company)  # the tax world (CA, global, CAD) and the tax codes
     save_tax_mapping(company.pk, {"exempt_tax_code": "5"}, actor_label="demo")  # untaxed lines: Zero-rated
     services_item = company.items.get(name="Services")
+    shipping_item = company.items.get(name="Shipping")
     area = _site_area(company, "Canada Wholesale", push_method="invoice", customer_policy="match",
-                      default_item=services_item.qbo_id)
+                      default_item=services_item.qbo_id, shipping_item=shipping_item.qbo_id)
     _order_source("Canada Wholesale Portal", area)
     progress(f"connected Company #{company.pk} (Canada, realm {company.realm_id}); tax model {company.tax_model}")
     def order(external_id: str, email: str, lines: list[dict], **extra) -> dict:

@@ -50,7 +50,9 @@ from django.utils import timezone
 
 from ledgerlink.core.models import Company, PushRequest, SyncRequest, WorkerHeartbeat
 from ledgerlink.domain.companies.tokens import client_for
+from ledgerlink.domain.outbox.follow_ups import release_follow_ups
 from ledgerlink.domain.outbox.leases import extend_leases
+from ledgerlink.domain.stores.deliveries import apply_received_deliveries
 from ledgerlink.domain.sync.cdc import run_due_cdc
 from ledgerlink.domain.sync.full import run_requested_syncs
 from ledgerlink.domain.sync.webhooks import process_webhook_events
@@ -153,12 +155,28 @@ class Worker:
             self._last_cdc = now
             run_due_cdc(clients=self._clients)
 
+    def apply_store_deliveries(self) -> int:
+        """Store deliveries received in queued mode, applied in batches (``domain.stores``)."""
+        if settings.LEDGERLINK_STORE_WEBHOOKS != "queued":
+            return 0
+        try:
+            # SQLite has one writer: smaller batches hold its lock for less time, so the web processes
+            # storing new deliveries wait less.
+            return apply_received_deliveries(limit=50 if connection.vendor == "sqlite" else 500)
+        except DB_ERRORS:
+            raise
+        except Exception:  # noqa: BLE001 - they stay received and are tried again
+            log.exception("worker %s: applying store deliveries failed", self.worker_id)
+            return 0
+
     def maybe_recover(self, *, force: bool = False) -> int:
         t = time.monotonic()
         if not force and t - self._last_recover < RECOVER_EVERY:
             return 0
         self._last_recover = t
-        return recover_expired_leases()
+        recovered = recover_expired_leases()
+        release_follow_ups()  # follow-ups whose request succeeded (a safety net: delivery releases them)
+        return recovered
 
     def _start_threads(self) -> None:
         for i in range(self.concurrency):
@@ -276,7 +294,8 @@ class Worker:
                     self.maybe_recover()
                     self.maybe_refresh_mirror()
                     maybe_send_digests()
-                    claimed = self.claim_round()
+                    applied = self.apply_store_deliveries()
+                    claimed = self.claim_round() + applied
                     busy = self.concurrency and self._busy
                     if claimed == 0 and not busy:
                         if once:

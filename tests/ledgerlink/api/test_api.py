@@ -274,7 +274,8 @@ def test_site_areas_order_sources_rules_companies_customers_items():
     r = post(admin, "/api/v1/site-areas", {"name": "Marketplace", "company": w.company.pk})
     assert r.status_code == 409
     src = post(admin, "/api/v1/order-sources", {"name": "Amazon", "site_area": sa["id"]}).json()
-    assert src == {"id": src["id"], "name": "Amazon", "site_area": sa["id"]}
+    assert src == {"id": src["id"], "name": "Amazon", "site_area": sa["id"], "kind": "api", "webhook_url": None,
+                   "has_webhook_secret": False, "previous_secret_until": None, "store_money": "shop"}
     assert admin.get(f"/api/v1/site-areas/{sa['id']}").json()["order_sources"] == [src["id"]]
 
     rule = post(admin, "/api/v1/automation-rules", {"name": "Trade show to one account",

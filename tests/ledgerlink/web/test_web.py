@@ -20,6 +20,7 @@ from ledgerlink.core.models import (
     PushRequest,
     PushRevision,
     SiteArea,
+    StoreDelivery,
 )
 from tests.ledgerlink.factories import (
     PASSWORD,
@@ -73,8 +74,12 @@ def ids(world, users):
     pr = make_failed_request(world)
     rule = AutomationRule.objects.create(name="r", conditions={}, actions={"hold": True})
     token = ApiToken.objects.create(user=users["admin"], prefix="ll_abc", token_hash="0" * 64)
+    delivery = StoreDelivery.objects.create(order_source=world["portal"], topic="orders/unknown", body=b"{}",
+                                            outcome="failed", reason="unknown topic")
     return {
+        "delivery_reprocess": delivery.pk,
         "order_detail": pr.order_id,
+        "order_cancel": pr.order_id,
         "request_detail": pr.pk,
         "request_edit": pr.pk,
         "request_requeue": pr.pk,
@@ -570,10 +575,13 @@ def test_site_area_and_order_source_forms_save_through_the_routing_services(clie
     assert rows["site_area.create"].data == {
         "name": "Marketplace", "company": world["company"].pk, "push_method": "sales_receipt",
         "customer_policy": "match", "item_policy": "default", "default_item": "1", "shipping_item": "",
-        "discount_item": "", "default_customer": "", "income_account": ""}
-    assert rows["order_source.create"].data == {"name": "Etsy", "site_area": area.pk}
+        "discount_item": "", "default_customer": "", "income_account": "", "deposit_account": "",
+        "refund_account": ""}
+    secretless = {"kind": "api", "store_money": "shop", "has_webhook_secret": False, "previous_secret_until": None}
+    assert rows["order_source.create"].data == {"name": "Etsy", "site_area": area.pk, **secretless}
     assert rows["order_source.update"].data == {
-        "before": {"name": "Etsy", "site_area": area.pk}, "after": {"name": "Etsy EU", "site_area": world["wholesale"].pk}}
+        "before": {"name": "Etsy", "site_area": area.pk, **secretless},
+        "after": {"name": "Etsy EU", "site_area": world["wholesale"].pk, **secretless}, "secret_changed": False}
     assert rows["site_area.create"].actor_label == "admin"
 
 

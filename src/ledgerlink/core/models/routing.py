@@ -36,6 +36,10 @@ class SiteArea(models.Model):
     discount_item = models.CharField(max_length=32, blank=True, default="")
     default_customer = models.CharField(max_length=32, blank=True, default="")
     income_account = models.CharField(max_length=32, blank=True, default="")
+    # Payments: the account they are deposited to (QBO Id; empty: QBO's Undeposited Funds). Refund
+    # receipts: the bank or other current asset account the money is paid back from (required for them).
+    deposit_account = models.CharField(max_length=32, blank=True, default="")
+    refund_account = models.CharField(max_length=32, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -47,9 +51,37 @@ class SiteArea(models.Model):
 
 
 class OrderSource(models.Model):
+    class Kind(models.TextChoices):
+        API = "api", "API / CSV"
+        SHOPIFY = "shopify", "Shopify (webhooks)"
+        WOOCOMMERCE = "woocommerce", "WooCommerce (webhooks)"
+
+    class StoreMoney(models.TextChoices):
+        SHOP = "shop", "The shop's currency"
+        PRESENTMENT = "presentment", "The buyer's currency (Shopify presentment money)"
+
+    STORE_KINDS = (Kind.SHOPIFY, Kind.WOOCOMMERCE)
+
     name = models.CharField(max_length=200, unique=True)
     site_area = models.ForeignKey(SiteArea, on_delete=models.PROTECT, related_name="order_sources")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.API)
+    # The store's webhook signing secret, encrypted like the OAuth tokens (core/crypto.py); write-only.
+    webhook_secret_enc = models.TextField(blank=True, default="")
+    # During a rotation the previous secret is still accepted until previous_secret_until.
+    previous_webhook_secret_enc = models.TextField(blank=True, default="")
+    previous_secret_until = models.DateTimeField(null=True, blank=True)
+    # Shopify: which of the body's two currencies the orders are booked in (stores.MappingOptions.money).
+    store_money = models.CharField(max_length=20, choices=StoreMoney.choices, default=StoreMoney.SHOP)
     created_at = models.DateTimeField(default=timezone.now)
+
+    @property
+    def is_store(self) -> bool:
+        return self.kind in self.STORE_KINDS
+
+    @property
+    def webhook_path(self) -> str | None:
+        """``/webhooks/shopify/{id}`` or ``/webhooks/woocommerce/{id}``; None for an API source."""
+        return f"/webhooks/{self.kind}/{self.pk}" if self.is_store and self.pk else None
 
     class Meta:
         ordering = ["id"]

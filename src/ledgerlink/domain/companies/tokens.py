@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ledgerlink.core import crypto
-from ledgerlink.core.models import Company
+from ledgerlink.core.models import Company, OrderSource
 from ledgerlink.domain.audit import record_audit
 from ledgerlink.domain.companies.health import mark_refresh_refused
 from ledgerlink.domain.errors import ServiceError
@@ -109,7 +109,8 @@ def refresh_company_tokens(company_id: int, *, actor=None) -> Company:
 
 
 def rotate_token_keys(*, actor=None) -> int:
-    """Re-encrypt every Company's tokens under the newest key. Returns the number of Companies."""
+    """Re-encrypt every Company's tokens, and every store order source's webhook secrets, under the
+    newest key. Returns the number of Companies."""
     count = 0
     for pk in Company.objects.values_list("pk", flat=True):
         with transaction.atomic():
@@ -118,6 +119,16 @@ def rotate_token_keys(*, actor=None) -> int:
             company.refresh_token_enc = crypto.rotate(company.refresh_token_enc)
             company.save(update_fields=["access_token_enc", "refresh_token_enc", "updated_at"])
             count += 1
+    sources = 0
+    for pk in OrderSource.objects.exclude(webhook_secret_enc="", previous_webhook_secret_enc="").values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            source = OrderSource.objects.select_for_update().get(pk=pk)
+            source.webhook_secret_enc = crypto.rotate(source.webhook_secret_enc)
+            source.previous_webhook_secret_enc = crypto.rotate(source.previous_webhook_secret_enc)
+            source.save(update_fields=["webhook_secret_enc", "previous_webhook_secret_enc"])
+            sources += 1
     with transaction.atomic():
-        record_audit("company.keys_rotated", actor=actor, companies=count)
+        record_audit("company.keys_rotated", actor=actor, companies=count, order_sources=sources)
     return count

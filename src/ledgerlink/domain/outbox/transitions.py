@@ -21,11 +21,13 @@ import json
 from django.utils import timezone
 
 from ledgerlink.core.models import Attempt, Order, PushRequest, PushRevision
+from ledgerlink.core.roles import can_see_company
 from ledgerlink.domain.audit import actor_label_for
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.mirror.match import normalize_email
 from ledgerlink.domain.outbox.selectors import current_payload, payload_email
 from ledgerlink.domain.payloads.preflight import PreflightError
+from ledgerlink.quickbooks import wire
 
 S = PushRequest.State
 REQUEUEABLE = (S.FAILED, S.CANCELLED, S.RETRYING)
@@ -65,11 +67,19 @@ def set_order_status(order: Order | None, status: str) -> None:
         order.save(update_fields=["status", "updated_at"])
 
 
-def lock_request(request_id: int, allowed_states, allowed: str) -> PushRequest:
-    """The push request, locked for the caller's transaction: 404 when it does not exist, 409 unless
-    its state is one of ``allowed_states`` (``allowed`` says which, for the message)."""
+def set_document_order_status(pr: PushRequest, status: str) -> None:
+    """The order reads what became of its document: only a document request's state moves it (a
+    payment, refund, update or void request leaves the order's status alone)."""
+    if pr.kind in wire.DOCUMENT_KINDS:
+        set_order_status(pr.order, status)
+
+
+def lock_request(request_id: int, allowed_states, allowed: str, actor=None) -> PushRequest:
+    """The push request, locked for the caller's transaction: 404 when it does not exist (or is of a
+    company ``actor`` may not see), 409 unless its state is one of ``allowed_states`` (``allowed``
+    says which, for the message)."""
     pr = PushRequest.objects.select_for_update(of=("self",)).filter(pk=request_id).first()
-    if pr is None:
+    if pr is None or not can_see_company(actor, pr.company_id):
         raise ServiceError(f"push request {request_id} does not exist", field="id", status=404)
     if pr.state not in allowed_states:
         raise ServiceError(f"request {pr.pk} is {pr.state}; only {allowed}", field="state", status=409)
@@ -82,7 +92,7 @@ def fail_preflight(pr: PushRequest, error: PreflightError) -> None:
     preflight_attempt(pr, error, now).save()
     mark_preflight_failed(pr, error, now, current_payload(pr))
     pr.save()
-    set_order_status(pr.order, Order.Status.FAILED)
+    set_document_order_status(pr, Order.Status.FAILED)
 
 
 def preflight_attempt(pr: PushRequest, error: PreflightError, now) -> Attempt:
