@@ -146,6 +146,10 @@ KIND_COLOURS = {
     "tax_code_invalid": "#0277bd",
     "currency_not_enabled": "#6d4c41",
     "customer_currency_mismatch": "#e6ee9c",
+    "refund_account_missing": "#ce93d8",
+    "overpayment": "#ffb74d",
+    "deposited_transaction": "#26a69a",
+    "void_refused_payments": "#880e4f",
     "validation": "#ff8a65",
     "unknown": "#9e9e9e",
 }
