@@ -1,17 +1,27 @@
 """Settings, all from the environment.
 
 DATABASE_URL          default: SQLite file ``ledgerlink.sqlite3`` in the working directory (WAL)
+LEDGERLINK_ENV        development (default) or production, case-insensitive; anything else refuses to start
 SECRET_KEY            required when LEDGERLINK_ENV=production
 LEDGERLINK_ENCRYPTION_KEYS  comma-separated Fernet keys, newest first (MultiFernet)
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent
-ENV = os.environ.get("LEDGERLINK_ENV", "development")
+# The known environments. A misspelling ("prod", "staging") must not fall back to development's
+# DEBUG, development SECRET_KEY and insecure cookies: settings refuse to start instead.
+KNOWN_ENVS = ("development", "production")
+ENV = os.environ.get("LEDGERLINK_ENV", "development").strip().lower()
+if ENV not in KNOWN_ENVS:
+    raise RuntimeError(
+        f"LEDGERLINK_ENV={os.environ.get('LEDGERLINK_ENV', '')!r} is not known: "
+        f"set it to one of {', '.join(KNOWN_ENVS)} (case does not matter)"
+    )
 PRODUCTION = ENV == "production"
 
 
@@ -50,6 +60,8 @@ QBO_WEBHOOK_VERIFIER = os.environ.get("QBO_WEBHOOK_VERIFIER", "")
 LEDGERLINK_ALLOW_SANDBOX_CONNECT = _env_bool("LEDGERLINK_ALLOW_SANDBOX_CONNECT", False)
 
 INSTALLED_APPS = [
+    # First: its createsuperuser overrides Django's (an app listed earlier wins a command's name).
+    "ledgerlink.cli",  # the management commands (`ledgerlink help`)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -60,7 +72,7 @@ INSTALLED_APPS = [
     "ledgerlink.core",
     "ledgerlink.web",
     "ledgerlink.ops",
-    "ledgerlink.cli",  # the management commands (`ledgerlink help`)
+    "axes",  # sign-in throttling (ledgerlink.domain.accounts.logins)
 ]
 
 MIDDLEWARE = [
@@ -73,6 +85,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the sign-in page with 429
 ]
 
 ROOT_URLCONF = "ledgerlink.urls"
@@ -131,6 +144,28 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+
+# Sign-in throttling: django-axes. 5 failures per (username, client address) in 15 minutes lock that
+# pair out for 15 minutes; the username as Django signs in with it (NFKC, case-folded), the address
+# from REMOTE_ADDR, or from X-Forwarded-For only when REMOTE_ADDR is one of LEDGERLINK_TRUSTED_PROXIES
+# (addresses or networks: the reverse proxy in front of gunicorn, e.g. 127.0.0.1 for one on the same
+# host). Empty (the default): X-Forwarded-For is never read.
+LEDGERLINK_TRUSTED_PROXIES = _env_list("LEDGERLINK_TRUSTED_PROXIES")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "ledgerlink.domain.accounts.logins.throttle_username"
+AXES_CLIENT_IP_CALLABLE = "ledgerlink.domain.accounts.logins.client_address"
+AXES_LOCKOUT_CALLABLE = "ledgerlink.web.views.auth.locked_out"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_RESET_ON_SUCCESS = False
+AXES_ENABLE_ADMIN = False
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the audit log
+AXES_VERBOSE = False
 
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -197,6 +232,9 @@ LEDGERLINK_RETENTION_DAYS = int(os.environ.get("LEDGERLINK_RETENTION_DAYS", "90"
 
 # Worker tuning.
 LEDGERLINK_LEASE_SECONDS = int(os.environ.get("LEDGERLINK_LEASE_SECONDS", "120"))
+# The chaos suite only (tests/chaos): a directory where a file named after a worker makes that worker
+# stop itself (SIGSTOP) between its lease check and its /batch send, the window a freeze opens.
+LEDGERLINK_CHAOS_STALL_DIR = os.environ.get("LEDGERLINK_CHAOS_STALL_DIR", "")
 LEDGERLINK_MAX_ATTEMPTS = int(os.environ.get("LEDGERLINK_MAX_ATTEMPTS", "8"))
 LEDGERLINK_BACKOFF_BASE = float(os.environ.get("LEDGERLINK_BACKOFF_BASE", "2.0"))
 LEDGERLINK_BACKOFF_CAP = float(os.environ.get("LEDGERLINK_BACKOFF_CAP", "300"))
@@ -233,7 +271,8 @@ LOGGING = {
 # /readyz needs a worker heartbeat fresher than this.
 LEDGERLINK_READY_HEARTBEAT_SECONDS = int(os.environ.get("LEDGERLINK_READY_HEARTBEAT_SECONDS", "30"))
 # /metrics: a bearer token (Authorization: Bearer ...) and/or source addresses or networks allowed
-# without it. LEDGERLINK_METRICS_ALLOW="" allows no address (token only).
+# without it. LEDGERLINK_METRICS_ALLOW="" allows no address (token only). In production the token is
+# required whatever the address (ledgerlink.ops.views.metrics_view): the allow-list is not used.
 LEDGERLINK_METRICS_TOKEN = os.environ.get("LEDGERLINK_METRICS_TOKEN", "")
 LEDGERLINK_METRICS_ALLOW = _env_list("LEDGERLINK_METRICS_ALLOW", "127.0.0.1,::1")
 # Health endpoints stay reachable over plain HTTP from a load balancer.

@@ -164,6 +164,9 @@ class ChaosConfig:
     window: float = 60.0             # seconds of chaos (kills, faults, token expiry) after the start
     kills: int = 8                   # SIGKILLs, at random moments within the window
     pauses: int = 0                  # SIGSTOP ... SIGCONT past the lease (a stalled process that wakes up)
+    #                                  each placed, when it can be, between a worker's lease check and its
+    #                                  /batch send (the window docs/reliability.md names)
+    kill_window: float | None = None  # kills within the first this many seconds (None: the whole window)
     faults_per_kind: int = 6         # injections of each fault kind, spread over the window and realms
     expirations: int = 4             # expire-tokens calls
     pg_restart: bool = False         # restart PostgreSQL once, in the middle of the window
@@ -273,7 +276,14 @@ class WorkerPool:
             LEDGERLINK_LEASE_SECONDS=str(self.cfg.lease_seconds), LEDGERLINK_BACKOFF_BASE="0.2",
             LEDGERLINK_BACKOFF_CAP="2", LEDGERLINK_MAX_ATTEMPTS=str(self.cfg.max_attempts),
             LEDGERLINK_HTTP_TIMEOUT=str(self.cfg.http_timeout), LEDGERLINK_LOG_LEVEL="WARNING",
+            LEDGERLINK_CHAOS_STALL_DIR=str(self.stall_dir),
         )
+
+    @property
+    def stall_dir(self) -> Path:
+        path = self.cfg.logdir / "stalls"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def start(self, slot: int) -> dict:
         with self.lock:
@@ -304,21 +314,36 @@ class WorkerPool:
         try:
             return PushRequest.objects.filter(state="sending").filter(
                 Q(lease_owner=worker_id) | Q(lease_owner__startswith=worker_id + "#")).count()
-        except Exception:  # noqa: BLE001 - the database may be restarting
+        except Exception as exc:  # noqa: BLE001 - the database may be restarting
+            log(f"holds_leases: {exc!r}")
             connection.close()
             return 0
 
+    def live_slots(self) -> list[int]:
+        return [n for n, rec in enumerate(self.slots)
+                if rec is not None and rec["proc"].poll() is None and not rec.get("paused")]
+
     def kill(self, slot: int, *, in_flight_wait: float = 10.0) -> dict | None:
-        """SIGKILL the slot's process, preferably while it holds a lease (waits up to ``in_flight_wait``
-        seconds for one): a kill in the middle of an exchange is the interesting case."""
-        rec = self.slots[slot]
+        """SIGKILL a live worker process that holds a lease (waits up to ``in_flight_wait`` seconds for
+        one, the given slot first): a kill in the middle of an exchange is the interesting case. Falls
+        back to the given slot, else any live one."""
         deadline = time.monotonic() + in_flight_wait
         held = 0
-        while rec is not None and time.monotonic() < deadline:
-            held = self.holds_leases(rec["worker_id"])
-            if held:
+        chosen = None
+        while time.monotonic() < deadline:
+            live = self.live_slots()
+            for n in sorted(live, key=lambda n: n != slot):
+                held = self.holds_leases(self.slots[n]["worker_id"])
+                if held:
+                    chosen = n
+                    break
+            if chosen is not None or not live:
                 break
             time.sleep(0.02)
+        if chosen is None:
+            live = self.live_slots()
+            chosen = slot if slot in live else (live[0] if live else slot)
+        slot = chosen
         with self.lock:
             rec = self.slots[slot]
             if rec is None or rec["proc"].poll() is not None:
@@ -330,6 +355,45 @@ class WorkerPool:
             rec["out"].close()
             self.slots[slot] = None
             return rec
+
+    @staticmethod
+    def _stopped(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+        except OSError:
+            return False
+
+    def stall_in_window(self, slot: int, *, wait: float = 10.0) -> dict | None:
+        """Make a live worker stop itself between its lease check and its /batch send (the worker's
+        chaos hook, LEDGERLINK_CHAOS_STALL_DIR): a file named after it, then wait until it has stopped.
+        None when no worker got there within ``wait`` seconds (the file is removed again)."""
+        live = self.live_slots()
+        if not live:
+            return None
+        slot = slot if slot in live else live[0]
+        rec = self.slots[slot]
+        trigger = self.stall_dir / rec["worker_id"]
+        trigger.write_text("stall")
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not trigger.exists() and self._stopped(rec["pid"]):
+                with self.lock:
+                    rec["paused"] = True
+                    rec["leases_at_pause"] = self.holds_leases(rec["worker_id"])
+                    rec["in_window"] = True
+                return rec
+            if rec["proc"].poll() is not None:
+                break
+            time.sleep(0.01)
+        trigger.unlink(missing_ok=True)
+        if self._stopped(rec["pid"]):  # it took the file at the last moment
+            with self.lock:
+                rec["paused"] = True
+                rec["leases_at_pause"] = self.holds_leases(rec["worker_id"])
+                rec["in_window"] = True
+            return rec
+        return None
 
     def pause(self, slot: int, *, in_flight_wait: float = 10.0) -> dict | None:
         """SIGSTOP the slot's process while it holds a lease; ``resume`` sends SIGCONT."""
@@ -348,6 +412,7 @@ class WorkerPool:
             rec["proc"].send_signal(signal.SIGSTOP)
             rec["paused"] = True
             rec["leases_at_pause"] = held
+            rec["in_window"] = False
             return rec
 
     def resume(self, rec: dict) -> None:
@@ -453,7 +518,7 @@ class ChaosRun:
         realms = [c["realm_id"] for c in self.plant.companies]
         plan: list[tuple[float, str, dict]] = []
         for _ in range(cfg.kills):
-            plan.append((rng.uniform(0.5, cfg.window), "kill", {"slot": rng.randrange(cfg.workers),
+            plan.append((rng.uniform(0.5, cfg.kill_window or cfg.window), "kill", {"slot": rng.randrange(cfg.workers),
                                                                  "restart_after": rng.uniform(0.2, 2.0)}))
         for _ in range(cfg.pauses):
             plan.append((rng.uniform(0.5, cfg.window), "pause", {"slot": rng.randrange(cfg.workers)}))
@@ -524,7 +589,9 @@ class ChaosRun:
         threading.Thread(target=feeder, daemon=True).start()
         # the window opens when the workers are at work (a process takes seconds to start on a busy machine)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not PushRequest.objects.exclude(state="queued").exists():
+        # (requests failed by pre-flight at ingest are not work: wait for a worker's first claim)
+        while time.monotonic() < deadline and not PushRequest.objects.filter(
+                state__in=("sending", "retrying", "succeeded")).exists():
             time.sleep(0.05)
         self.event("work_started")
         restarts: list[tuple[float, int]] = []
@@ -595,13 +662,15 @@ class ChaosRun:
             rec = self.pool.kill(data["slot"])
             if rec is not None:
                 self.event("sigkill", worker=rec["worker_id"], pid=rec["pid"], leases=rec["leases_at_kill"])
-                log(f"SIGKILL {rec['worker_id']}")
+                log(f"SIGKILL {rec['worker_id']} holding {rec['leases_at_kill']} lease(s)")
                 restarts.append((now + data["restart_after"], data["slot"]))
         elif what == "pause":
-            rec = self.pool.pause(data["slot"])
+            # Between a lease check and a /batch send when a worker gets there, else while it holds a lease.
+            rec = self.pool.stall_in_window(data["slot"]) or self.pool.pause(data["slot"])
             if rec is not None:
                 stall = self.cfg.lease_seconds + 7  # the lease expires and recovery (every 5 s) takes it
-                self.event("sigstop", worker=rec["worker_id"], leases=rec["leases_at_pause"], seconds=stall)
+                self.event("sigstop", worker=rec["worker_id"], leases=rec["leases_at_pause"], seconds=stall,
+                           in_window=rec.get("in_window", False))
                 log(f"SIGSTOP {rec['worker_id']} for {stall} s")
                 restarts.append((now + stall, "resume", rec))
         elif what == "fault":
@@ -770,6 +839,8 @@ def check_history(control: Control, plant: Plant, workers: list[dict], events: l
         "chaos": {
             "sigkills": sum(1 for e in events if e["kind"] == "sigkill"),
             "sigstops": sum(1 for e in events if e["kind"] == "sigstop"),
+            "sigstops_between_lease_check_and_batch_send": sum(
+                1 for e in events if e["kind"] == "sigstop" and e.get("in_window")),
             "worker_crashes": sum(1 for e in events if e["kind"] == "crash"),
             "worker_processes": len(workers),
             "faults_scheduled": dict(Counter(e["fault"] for e in events if e["kind"] == "fault")),

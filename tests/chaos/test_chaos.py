@@ -79,4 +79,7 @@ def test_chaos_postgresql_three_workers_and_a_restart():
     s = run_chaos("postgresql", "--window", "90", "--kills", "8", "--pauses", "4", "--faults-per-kind", "6",
                   "--expirations", "4", "--pg-restart")
     assert_clean(s, workers=3)
+    # stalls placed between a worker's lease check and its /batch send (the window the stamped batch
+    # requestid closes): another worker re-sends the batch, the woken one gets QBO's replay
+    assert s["chaos"]["sigstops_between_lease_check_and_batch_send"] >= 1
     assert len(s["chaos"]["pg_restarts"]) == 1 and s["chaos"]["pg_restarts"][0]["returncode"] == 0

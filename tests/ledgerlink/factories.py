@@ -81,11 +81,14 @@ def make_world(realm_id: str = "9130350000000001") -> World:
         company=company, qbo_id="57", display_name="Trade Show Account", email="tradeshow@example.com"
     )
     CustomerEmail.objects.create(company=company, customer=trade_cust, email="tradeshow@example.com")
+    # Shipping goes on QBO's shipping field (SHIPPING_ITEM_ID, the company's AllowShipping on).
     wholesale = SiteArea.objects.create(
-        company=company, name="Wholesale", push_method="invoice", customer_policy="match", default_item="1"
+        company=company, name="Wholesale", push_method="invoice", customer_policy="match", default_item="1",
+        shipping_item="SHIPPING_ITEM_ID",
     )
     web = SiteArea.objects.create(
-        company=company, name="Web Store", push_method="sales_receipt", customer_policy="match", default_item="1"
+        company=company, name="Web Store", push_method="sales_receipt", customer_policy="match", default_item="1",
+        shipping_item="SHIPPING_ITEM_ID",
     )
     portal = OrderSource.objects.create(name="Wholesale Portal", site_area=wholesale)
     trade = OrderSource.objects.create(name="Trade Show", site_area=wholesale)

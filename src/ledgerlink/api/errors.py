@@ -4,14 +4,38 @@ reworded the way the services word theirs."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
+from pydantic import BeforeValidator, Field, StrictInt
+from pydantic_core import PydanticCustomError
 
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.payloads.edit import MAX_EDIT_BYTES
+
+# A row id as a query parameter or a body field: 0 (not filtered) up to the largest bigint. A larger
+# number is refused with 422 naming the parameter (SQLite cannot even bind it: OverflowError).
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=0, le=MAX_ID)]
+# The same in a JSON body: a number, never ``true`` (which lax validation reads as 1) nor "1".
+BodyId = Annotated[StrictInt, Field(ge=0, le=MAX_ID)]
+
+
+def _id_or_name(value):
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise PydanticCustomError("id_or_name", "must be an id (a number) or a name (text)")
+    return value
+
+
+# An object given by id or by name (``order_source``): a JSON number or a string, nothing else.
+IdOrName = Annotated[int | str, BeforeValidator(_id_or_name)]
+# A count or a position that is stored in an integer column or used as a LIMIT.
+Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Position = Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
 
 
 class ErrorOut(Schema):
@@ -62,11 +86,17 @@ _MESSAGES = {
     "date_from_datetime_parsing": "must be a date as YYYY-MM-DD",
     "date_parsing": "must be a date as YYYY-MM-DD",
     "finite_number": "must be a finite number",
+    "extra_forbidden": "is not a known field",
 }
 
 
 def _message(err: dict) -> str:
     kind = str(err.get("type", ""))
+    ctx = err.get("ctx") or {}
+    if kind in ("less_than_equal", "less_than") and ("le" in ctx or "lt" in ctx):
+        return f"must be an integer of at most {ctx['le'] if 'le' in ctx else ctx['lt'] - 1}"
+    if kind in ("greater_than_equal", "greater_than") and ("ge" in ctx or "gt" in ctx):
+        return f"must be an integer of at least {ctx['ge'] if 'ge' in ctx else ctx['gt'] + 1}"
     if kind in _MESSAGES:
         return _MESSAGES[kind]
     if kind.startswith("date"):

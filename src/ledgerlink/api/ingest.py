@@ -7,11 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 from ninja import Router, Schema, Status
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
-from ledgerlink.api.auth import label, need
-from ledgerlink.api.errors import ERRORS, get_or_404, validation_errors
+from ledgerlink.api.auth import ADMIN, OPERATOR, label, need
+from ledgerlink.api.errors import ERRORS, Count, Id, IdOrName, Position, get_or_404, validation_errors
 from ledgerlink.core.models import AutomationRule, Order
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.ingest import automation
@@ -22,6 +22,9 @@ router = Router()
 
 
 class AddressIn(BaseModel):  # not Schema: a string must not validate via from_attributes
+    # Kept, so the service refuses a misspelt key naming it (never dropped silently)
+    model_config = ConfigDict(extra="allow")
+
     line1: str | None = None
     line2: str | None = None
     city: str | None = None
@@ -31,14 +34,21 @@ class AddressIn(BaseModel):  # not Schema: a string must not validate via from_a
 
 
 class LineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     sku: str | None = None
     description: str | None = None
     quantity: Decimal
     unit_price: Decimal
+    tax: Decimal | None = None
+    tax_rate: Decimal | None = None
+    taxable: bool | None = None
 
 
 class OrderIn(Schema):
-    order_source: int | str
+    model_config = ConfigDict(extra="forbid")
+
+    order_source: IdOrName
     external_id: str
     number: str
     email: str | None = None
@@ -52,6 +62,10 @@ class OrderIn(Schema):
     ship_address: AddressIn | None = None
     currency: str | None = None
     txn_date: date | None = None
+    prices_include_tax: bool | None = None
+    shipping_tax: Decimal | None = None
+    shipping_tax_rate: Decimal | None = None
+    exchange_rate: Decimal | None = None
 
 
 class LineOut(Schema):
@@ -60,6 +74,9 @@ class LineOut(Schema):
     quantity: Decimal
     unit_price: Decimal
     amount: Decimal
+    tax: Decimal | None = None
+    tax_rate: Decimal | None = None
+    taxable: bool = False
 
 
 class RuleLogOut(Schema):
@@ -97,6 +114,10 @@ class OrderOut(Schema):
     shipping: Decimal
     discount: Decimal
     tax: Decimal
+    prices_include_tax: bool = False
+    shipping_tax: Decimal = Decimal("0")
+    shipping_tax_rate: Decimal | None = None
+    exchange_rate: Decimal | None = None
     subtotal: Decimal
     total: Decimal
     push_method: str
@@ -154,12 +175,16 @@ def _order_out(order: Order, *, lines=None, requests=None, rule_log=None) -> dic
         "txn_date": order.txn_date,
         "lines": [
             {"sku": ln.sku, "description": ln.description, "quantity": ln.quantity, "unit_price": ln.unit_price,
-             "amount": ln.amount}
+             "amount": ln.amount, "tax": ln.tax, "tax_rate": ln.tax_rate, "taxable": ln.taxable}
             for ln in lines
         ],
         "shipping": order.shipping,
         "discount": order.discount,
         "tax": order.tax,
+        "prices_include_tax": order.prices_include_tax,
+        "shipping_tax": order.shipping_tax,
+        "shipping_tax_rate": order.shipping_tax_rate,
+        "exchange_rate": order.exchange_rate,
         "subtotal": order.subtotal,
         "total": order.total,
         "push_method": order.push_method or order.order_source.site_area.push_method,
@@ -190,7 +215,7 @@ def _load_order(order_id: int) -> Order:
     return order
 
 
-@router.post("/orders", response={200: OrderOut, 201: OrderOut, **ERRORS}, tags=["orders"])
+@router.post("/orders", response={200: OrderOut, 201: OrderOut, **ERRORS}, tags=["orders"], auth=OPERATOR)
 def create_order(request, payload: OrderIn):
     """Ingest an order. 201 when new; 200 with the existing order when (order_source, external_id)
     was delivered before (nothing is created twice)."""
@@ -225,7 +250,7 @@ class OrderBatchOut(Schema):
     refused: int
 
 
-@router.post("/orders/batch", response={200: OrderBatchOut, **ERRORS}, tags=["orders"])
+@router.post("/orders/batch", response={200: OrderBatchOut, **ERRORS}, tags=["orders"], auth=OPERATOR)
 def create_orders_batch(request, payload: OrderBatchIn):
     """Ingest up to 500 orders in one call (one transaction), each with the same fields and rules as
     ``POST /orders``. The answer lists each order in the request's order: ``status`` 201 (created),
@@ -266,11 +291,11 @@ def create_orders_batch(request, payload: OrderBatchIn):
 @router.get("/orders", response=OrderPageOut, tags=["orders"])
 def list_orders(
     request,
-    order_source: int | None = None,
+    order_source: Id | None = None,
     status: str | None = None,
     external_id: str | None = None,
     email: str | None = None,
-    after: int | None = None,
+    after: Id | None = None,
     limit: int = 50,
 ):
     qs = Order.objects.all()
@@ -300,7 +325,7 @@ def get_order(request, order_id: int):
     return _order_out(_load_order(order_id))
 
 
-@router.post("/orders/{order_id}/run-rules", response={200: OrderOut, **ERRORS}, tags=["orders"])
+@router.post("/orders/{order_id}/run-rules", response={200: OrderOut, **ERRORS}, tags=["orders"], auth=OPERATOR)
 def run_rules(request, order_id: int):
     """Re-apply the automation rules to a held or failed order; if no longer held, its request is
     created or re-queued with a fresh payload (a new revision)."""
@@ -316,7 +341,7 @@ class RuleIn(Schema):
     name: str
     conditions: dict[str, Any] = {}
     actions: dict[str, Any]
-    position: int | None = None
+    position: Position | None = None
     enabled: bool = True
     stop_processing: bool = False
 
@@ -325,7 +350,7 @@ class RulePatch(Schema):
     name: str | None = None
     conditions: dict[str, Any] | None = None
     actions: dict[str, Any] | None = None
-    position: int | None = None
+    position: Position | None = None
     enabled: bool | None = None
     stop_processing: bool | None = None
 
@@ -343,7 +368,7 @@ class RuleOut(Schema):
 class RulePreviewIn(Schema):
     conditions: dict[str, Any] = {}
     actions: dict[str, Any]
-    last_n: int = 1000
+    last_n: Count = 1000
 
 
 class RulePreviewOut(Schema):
@@ -361,14 +386,14 @@ def list_rules(request):
     return [_rule_out(r) for r in AutomationRule.objects.order_by("position", "id")]
 
 
-@router.post("/automation-rules", response={201: RuleOut, **ERRORS}, tags=["automation rules"])
+@router.post("/automation-rules", response={201: RuleOut, **ERRORS}, tags=["automation rules"], auth=ADMIN)
 def create_rule(request, payload: RuleIn):
     user = need(request, "admin")
     rule = automation.create_rule(**payload.dict(), actor=user, actor_label=label(user))
     return Status(201, _rule_out(rule))
 
 
-@router.post("/automation-rules/preview", response={200: RulePreviewOut, **ERRORS}, tags=["automation rules"])
+@router.post("/automation-rules/preview", response={200: RulePreviewOut, **ERRORS}, tags=["automation rules"], auth=OPERATOR)
 def preview_rule(request, payload: RulePreviewIn):
     """How many of the last ``last_n`` orders this rule would change (nothing is written). Operators
     and admins only: it runs the rule's pattern over many orders."""
@@ -382,14 +407,14 @@ def get_rule(request, rule_id: int):
     return _rule_out(get_or_404(AutomationRule, rule_id, "automation rule"))
 
 
-@router.patch("/automation-rules/{rule_id}", response={200: RuleOut, **ERRORS}, tags=["automation rules"])
+@router.patch("/automation-rules/{rule_id}", response={200: RuleOut, **ERRORS}, tags=["automation rules"], auth=ADMIN)
 def patch_rule(request, rule_id: int, payload: RulePatch):
     user = need(request, "admin")
     changes = {k: v for k, v in payload.dict(exclude_unset=True).items() if v is not None}
     return _rule_out(automation.update_rule(rule_id, actor=user, actor_label=label(user), **changes))
 
 
-@router.delete("/automation-rules/{rule_id}", response={204: None, **ERRORS}, tags=["automation rules"])
+@router.delete("/automation-rules/{rule_id}", response={204: None, **ERRORS}, tags=["automation rules"], auth=ADMIN)
 def delete_rule(request, rule_id: int):
     user = need(request, "admin")
     automation.delete_rule(rule_id, actor=user, actor_label=label(user))

@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.db.models import Q
 from ninja import Router, Schema
 
-from ledgerlink.core.models import Customer, Item
+from ledgerlink.api.errors import Id
+from ledgerlink.core.models import Customer, Item, TaxCode
 from ledgerlink.domain.mirror.match import normalize_email
 from ledgerlink.domain.paging import keyset_page, page_size
+from ledgerlink.domain.tax.rates import rate_key
 
 router = Router()
 
@@ -46,11 +48,11 @@ class ItemPageOut(Schema):
 @router.get("/customers", response=CustomerPageOut, tags=["mirror"])
 def list_customers(
     request,
-    company: int | None = None,
+    company: Id | None = None,
     email: str | None = None,
     q: str | None = None,
     active: bool | None = None,
-    after: int | None = None,
+    after: Id | None = None,
     limit: int = 50,
 ):
     """The Customer mirror. ``email``: exact match on any of the customer's addresses (trimmed,
@@ -82,11 +84,11 @@ def list_customers(
 @router.get("/items", response=ItemPageOut, tags=["mirror"])
 def list_items(
     request,
-    company: int | None = None,
+    company: Id | None = None,
     sku: str | None = None,
     q: str | None = None,
     active: bool | None = None,
-    after: int | None = None,
+    after: Id | None = None,
     limit: int = 50,
 ):
     qs = Item.objects.all()
@@ -108,3 +110,33 @@ def list_items(
         ],
         "next_after": next_after,
     }
+
+
+class TaxRateOut(Schema):
+    id: str
+    name: str
+    percent: str
+
+
+class TaxCodeOut(Schema):
+    company: int
+    id: str
+    name: str
+    active: bool
+    rates: list[TaxRateOut]
+    total: str
+
+
+@router.get("/tax-codes", response=list[TaxCodeOut], tags=["mirror"])
+def list_tax_codes(request, company: int | None = None):
+    """The mirrored QBO TaxCodes of a Company (``company``; all Companies without it), read at every
+    sync: Id, name, active, the sales rates with their percent, and the total percent an order's rate
+    is compared with."""
+    qs = TaxCode.objects.all()
+    if company is not None:
+        qs = qs.filter(company_id=company) if 0 < company < 2**63 else qs.none()
+    return [
+        {"company": c.company_id, "id": c.qbo_id, "name": c.name, "active": c.active, "rates": c.rates,
+         "total": rate_key(c.total)}
+        for c in sorted(qs, key=lambda c: (c.company_id, len(c.qbo_id), c.qbo_id))
+    ]

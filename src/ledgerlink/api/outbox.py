@@ -8,8 +8,8 @@ from typing import Any
 
 from ninja import Router, Schema
 
-from ledgerlink.api.auth import label, need
-from ledgerlink.api.errors import ERRORS, get_or_404
+from ledgerlink.api.auth import OPERATOR, label, need
+from ledgerlink.api.errors import ERRORS, BodyId, Id, get_or_404
 from ledgerlink.core.models import PushRequest
 from ledgerlink.domain.healing.customers import create_customer_for_request
 from ledgerlink.domain.outbox import actions
@@ -48,6 +48,7 @@ class RequestSummaryOut(Schema):
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    warnings: list[dict] = []
 
 
 class RequestPageOut(Schema):
@@ -92,12 +93,12 @@ class RequeueIn(Schema):
 
 
 class BulkRequeueIn(Schema):
-    ids: list[int] | None = None
+    ids: list[BodyId] | None = None
     error_kind: str | None = None
     email: str | None = None
-    site_area: int | None = None
-    order_source: int | None = None
-    company: int | None = None
+    site_area: BodyId | None = None
+    order_source: BodyId | None = None
+    company: BodyId | None = None
     payload_patch: dict[str, Any] | None = None
     note: str = ""
 
@@ -130,6 +131,7 @@ def _request_summary(pr: PushRequest) -> dict:
         "created_at": pr.created_at,
         "updated_at": pr.updated_at,
         "completed_at": pr.completed_at,
+        "warnings": pr.warnings or [],
     }
 
 
@@ -163,12 +165,12 @@ def list_requests(
     request,
     state: str | None = None,
     error_kind: str | None = None,
-    site_area: int | None = None,
-    order_source: int | None = None,
-    order: int | None = None,
-    company: int | None = None,
+    site_area: Id | None = None,
+    order_source: Id | None = None,
+    order: Id | None = None,
+    company: Id | None = None,
     email: str | None = None,
-    after: int | None = None,
+    after: Id | None = None,
     limit: int = 50,
 ):
     """Push requests, newest first. ``state`` may list several (``failed,cancelled``); keyset
@@ -182,7 +184,7 @@ def list_requests(
     return {"items": [_request_summary(pr) for pr in rows], "next_after": next_after}
 
 
-@router.post("/requests/requeue", response={200: BulkRequeueOut, **ERRORS}, tags=["requests"])
+@router.post("/requests/requeue", response={200: BulkRequeueOut, **ERRORS}, tags=["requests"], auth=OPERATOR)
 def bulk_requeue(request, payload: BulkRequeueIn):
     """Re-queue the given ``ids``, or every failed request matching ``error_kind`` / ``email`` /
     ``site_area`` (/ ``order_source`` / ``company``). ``payload_patch`` sets top-level payload keys on
@@ -197,7 +199,7 @@ def get_request(request, request_id: int):
     return _request_detail(get_or_404(PushRequest, request_id, "push request"))
 
 
-@router.post("/requests/{request_id}/requeue", response={200: RequestDetailOut, **ERRORS}, tags=["requests"])
+@router.post("/requests/{request_id}/requeue", response={200: RequestDetailOut, **ERRORS}, tags=["requests"], auth=OPERATOR)
 def requeue(request, request_id: int, payload: RequeueIn | None = None):
     """Save & Re-Queue. Body optional: ``{"payload": {...}, "note": "..."}``. With a payload it is
     validated and stored as a new revision; without one the current payload is sent again."""
@@ -207,14 +209,14 @@ def requeue(request, request_id: int, payload: RequeueIn | None = None):
     return _request_detail(pr)
 
 
-@router.post("/requests/{request_id}/cancel", response={200: RequestDetailOut, **ERRORS}, tags=["requests"])
+@router.post("/requests/{request_id}/cancel", response={200: RequestDetailOut, **ERRORS}, tags=["requests"], auth=OPERATOR)
 def cancel(request, request_id: int, payload: CancelIn | None = None):
     user = need(request, "operator")
     pr = actions.cancel_request(request_id, note=(payload.note if payload else ""), actor=user, actor_label=label(user))
     return _request_detail(pr)
 
 
-@router.post("/requests/{request_id}/create-customer", response={200: RequestDetailOut, **ERRORS}, tags=["requests"])
+@router.post("/requests/{request_id}/create-customer", response={200: RequestDetailOut, **ERRORS}, tags=["requests"], auth=OPERATOR)
 def create_customer(request, request_id: int):
     """For a failed ``customer_ref_required`` request: create the QBO customer from the order (name,
     company, email / BillEmail) and re-queue the request with CustomerRef once it exists. Answers

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from ninja import Router, Schema, Status
 
-from ledgerlink.api.auth import label, need
-from ledgerlink.api.errors import ERRORS, get_or_404
+from ledgerlink.api.auth import ADMIN, label, need
+from ledgerlink.api.errors import ERRORS, BodyId, Id, get_or_404
 from ledgerlink.core.models import OrderSource, SiteArea
 from ledgerlink.domain.routing import order_sources, site_areas
 
@@ -16,7 +16,7 @@ router = Router()
 
 class SiteAreaIn(Schema):
     name: str
-    company: int
+    company: BodyId
     push_method: str = "invoice"
     customer_policy: str = "match"
     item_policy: str = "default"
@@ -29,7 +29,7 @@ class SiteAreaIn(Schema):
 
 class SiteAreaPatch(Schema):
     name: str | None = None
-    company: int | None = None
+    company: BodyId | None = None
     push_method: str | None = None
     customer_policy: str | None = None
     item_policy: str | None = None
@@ -73,14 +73,14 @@ def _site_area_out(sa: SiteArea) -> dict:
 
 
 @router.get("/site-areas", response=list[SiteAreaOut], tags=["site areas"])
-def list_site_areas(request, company: int | None = None):
+def list_site_areas(request, company: Id | None = None):
     qs = SiteArea.objects.prefetch_related("order_sources").order_by("id")
     if company:
         qs = qs.filter(company_id=company)
     return [_site_area_out(sa) for sa in qs]
 
 
-@router.post("/site-areas", response={201: SiteAreaOut, **ERRORS}, tags=["site areas"])
+@router.post("/site-areas", response={201: SiteAreaOut, **ERRORS}, tags=["site areas"], auth=ADMIN)
 def create_site_area(request, payload: SiteAreaIn):
     user = need(request, "admin")
     sa = site_areas.create_site_area(**payload.dict(), actor=user, actor_label=label(user))
@@ -92,7 +92,7 @@ def get_site_area(request, site_area_id: int):
     return _site_area_out(get_or_404(SiteArea, site_area_id, "site area"))
 
 
-@router.patch("/site-areas/{site_area_id}", response={200: SiteAreaOut, **ERRORS}, tags=["site areas"])
+@router.patch("/site-areas/{site_area_id}", response={200: SiteAreaOut, **ERRORS}, tags=["site areas"], auth=ADMIN)
 def patch_site_area(request, site_area_id: int, payload: SiteAreaPatch):
     user = need(request, "admin")
     changes = {k: v for k, v in payload.dict(exclude_unset=True).items()}
@@ -101,7 +101,7 @@ def patch_site_area(request, site_area_id: int, payload: SiteAreaPatch):
 
 class OrderSourceIn(Schema):
     name: str
-    site_area: int
+    site_area: BodyId
     kind: str = "api"
     webhook_secret: str | None = None  # write-only: never in an answer
     store_money: str = "shop"
@@ -109,7 +109,7 @@ class OrderSourceIn(Schema):
 
 class OrderSourcePatch(Schema):
     name: str | None = None
-    site_area: int | None = None
+    site_area: BodyId | None = None
     kind: str | None = None
     webhook_secret: str | None = None  # a new secret: the old one is still accepted for 24 hours
     store_money: str | None = None
@@ -140,14 +140,14 @@ def _source_out(s: OrderSource) -> dict:
 
 
 @router.get("/order-sources", response=list[OrderSourceOut], tags=["order sources"])
-def list_order_sources(request, site_area: int | None = None):
+def list_order_sources(request, site_area: Id | None = None):
     qs = OrderSource.objects.order_by("id")
     if site_area:
         qs = qs.filter(site_area_id=site_area)
     return [_source_out(s) for s in qs]
 
 
-@router.post("/order-sources", response={201: OrderSourceOut, **ERRORS}, tags=["order sources"])
+@router.post("/order-sources", response={201: OrderSourceOut, **ERRORS}, tags=["order sources"], auth=ADMIN)
 def create_order_source(request, payload: OrderSourceIn):
     user = need(request, "admin")
     source = order_sources.create_order_source(**payload.dict(), actor=user, actor_label=label(user))
@@ -159,7 +159,7 @@ def get_order_source(request, source_id: int):
     return _source_out(get_or_404(OrderSource, source_id, "order source"))
 
 
-@router.patch("/order-sources/{source_id}", response={200: OrderSourceOut, **ERRORS}, tags=["order sources"])
+@router.patch("/order-sources/{source_id}", response={200: OrderSourceOut, **ERRORS}, tags=["order sources"], auth=ADMIN)
 def patch_order_source(request, source_id: int, payload: OrderSourcePatch):
     user = need(request, "admin")
     changes = payload.dict(exclude_unset=True)

@@ -3,7 +3,7 @@
 Runs the benchmarks (ceiling, overhead, mirror, admin, http, stores, csv, profile), prints a table and writes
 docs/benchmarks.md with the table and docs/benchmarks.svg. Every figure comes from this run on this
 machine. Each case runs in its own process with a fresh database (SQLite copied from one migrated
-template; PostgreSQL ``ledgerlink_bench`` re-created from a migrated template and dropped at the end)
+template; PostgreSQL ``ledgerlink_bench_<pid>`` (one per run) re-created from a migrated template and dropped at the end)
 and its own qbo-sandbox subprocess on 127.0.0.1.
 """
 
@@ -24,7 +24,9 @@ from ledgerlink.bench import report
 from ledgerlink.bench.common import PgTemplate, Sandbox, SqliteTemplate, free_port, run_case
 
 NAMES = ("ceiling", "mirror", "admin", "http", "stores", "csv", "profile", "overhead")  # the longest last
-PG_URL = os.environ.get("LEDGERLINK_BENCH_PG", "postgres://postgres@127.0.0.1:5432/ledgerlink_bench")
+# One database per run (the process id in its name): two runs on one machine (a developer's and a test's
+# smoke run) must not drop each other's database mid-case.
+PG_URL = os.environ.get("LEDGERLINK_BENCH_PG", f"postgres://postgres@127.0.0.1:5432/ledgerlink_bench_{os.getpid()}")
 
 SIZES = {
     "smoke": {

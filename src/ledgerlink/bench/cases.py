@@ -85,14 +85,17 @@ def make_company(ctl: Control, name: str, *, push_method: str = "invoice", limit
 
     if customers is None:
         customers = [{"DisplayName": f"{name} Buyer", "PrimaryEmailAddr": {"Address": BUYER_EMAIL}}]
-    realm = ctl.create_realm(limits=limits, config={"latency": latency}, customers=customers, tokens=False)
+    # Shipping goes on QBO's shipping field (SHIPPING_ITEM_ID), which needs AllowShipping on.
+    realm = ctl.create_realm(limits=limits, config={"latency": latency}, customers=customers, tokens=False,
+                             preferences={"SalesFormsPrefs": {"AllowShipping": True}})
     company = connect_company(ctl.base_url, name=name, realm_id=realm["realm_id"])
     for record in realm["entities"].get("Customer", [])[:1000]:
         apply_customer(company, record)
     # Every realm has QBO's item "Services" (Id 1), the site area's default item: mirrored as a sync
     # would (without an API request, which the ceiling's window would count).
     apply_item(company, {"Id": "1", "Name": "Services", "Type": "Service", "Active": True, "SyncToken": "0"})
-    area = SiteArea.objects.create(company=company, name=f"{name} area", push_method=push_method, default_item="1")
+    area = SiteArea.objects.create(company=company, name=f"{name} area", push_method=push_method, default_item="1",
+                                   shipping_item="SHIPPING_ITEM_ID")
     source = OrderSource.objects.create(site_area=area, name=f"{name} source")
     return company, source, realm
 
@@ -429,7 +432,8 @@ def python_quickbooks_loop(ctl: Control, payloads: list[dict], *, limits, latenc
     from quickbooks.objects.invoice import Invoice
 
     realm = ctl.create_realm(limits=limits, config={"latency": latency}, client_id="pq-client",
-                             customers=[{"DisplayName": "PQ Buyer", "PrimaryEmailAddr": {"Address": BUYER_EMAIL}}])
+                             customers=[{"DisplayName": "PQ Buyer", "PrimaryEmailAddr": {"Address": BUYER_EMAIL}}],
+                             preferences={"SalesFormsPrefs": {"AllowShipping": True}})
     customer_id = realm["entities"]["Customer"][0]["Id"]
     intuitlib.config.DISCOVERY_URL["sandbox"] = f"{ctl.base_url}/.well-known/openid_sandbox_configuration/"
     auth = AuthClient("pq-client", "pq-secret", "https://app.example/callback", "sandbox",
@@ -496,7 +500,8 @@ def case_overhead(p: dict) -> dict:
         for c, realm_id in enumerate(p["realms"]):
             ctl.create_realm(realm_id=realm_id, limits=None, config={"latency": 0}, tokens=False,
                              customers=[{"DisplayName": f"Overhead {c + 1:02d} Buyer",
-                                         "PrimaryEmailAddr": {"Address": BUYER_EMAIL}}])
+                                         "PrimaryEmailAddr": {"Address": BUYER_EMAIL}}],
+                             preferences={"SalesFormsPrefs": {"AllowShipping": True}})
             company = connect_company(ctl.base_url, name=f"Overhead {c + 1:02d}", realm_id=realm_id)
             pairs.append((company, OrderSource.objects.get(site_area__company=company)))
     return _overhead_push(p, ctl, pairs, ing, n, n_companies)

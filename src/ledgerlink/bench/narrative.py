@@ -373,7 +373,7 @@ make bench                                   # this document (10–25 minutes, d
 ```
 
 Code: `src/ledgerlink/bench/` (`cases.py` holds each benchmark). Each case runs in its own process,
-with a fresh database (SQLite copied from one migrated template; PostgreSQL `ledgerlink_bench`
+with a fresh database (SQLite copied from one migrated template; PostgreSQL `ledgerlink_bench_<pid>`
 re-created from a migrated template, dropped at the end) and its own `qbo-sandbox` subprocess on
 127.0.0.1, so the sandbox never shares a GIL with Ledgerlink. Settings as in production where they
 matter (`DEBUG=0`). A tiny version of every case runs in `make test`

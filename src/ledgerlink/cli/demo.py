@@ -1,5 +1,6 @@
 """The demo that `make run` loads: a qbo_sandbox company, its mirror, site areas, order sources, a
-rule, and orders that end in each of the seed article's states plus succeeded ones."""
+rule, and orders that end in each of the seed article's states plus succeeded ones; and a Canadian
+company whose wholesale orders carry HST and GST (docs/tax.md)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from django.db import transaction
 from ledgerlink.core.models import AutomationRule, Company, OrderSource, PushRequest, SiteArea
 from ledgerlink.domain.accounts.users import ensure_user
 from ledgerlink.domain.companies.connect import connect_company
+from ledgerlink.domain.healing.tax import save_tax_mapping
 from ledgerlink.domain.ingest.automation import create_rule
 from ledgerlink.domain.ingest.orders import ingest_order
 from ledgerlink.domain.routing.order_sources import create_order_source, update_order_source
@@ -38,6 +40,15 @@ DEMO_CUSTOMERS = [
 DEMO_ITEMS = [
     {"Name": "Widget", "Sku": "W-100", "Type": "NonInventory", "UnitPrice": 12.5, "IncomeAccountRef": {"value": "79"}},
     {"Name": "Gadget", "Sku": "G-200", "Type": "NonInventory", "UnitPrice": 30, "IncomeAccountRef": {"value": "79"}},
+    {"Name": "Shipping", "Type": "Service", "IncomeAccountRef": {"value": "79"}},
+]
+
+
+CANADA_REALM = "9130350000000002"
+CANADA_CUSTOMERS = [
+    {"DisplayName": "Maple Leaf Supply", "CompanyName": "Maple Leaf Supply",
+     "PrimaryEmailAddr": {"Address": "buyer@mapleleaf.example"}},
+    {"DisplayName": "Prairie Hardware", "PrimaryEmailAddr": {"Address": "orders@prairie.example"}},
 ]
 
 
@@ -151,12 +162,13 @@ def load_demo(base_url: str, *, password: str | None = None, progress=print) -> 
     progress(f"connected Company #{company.pk} (realm {company.realm_id}) through OAuth")
     sync_company(company)
     services_item = company.items.get(name="Services")
+    shipping_item = company.items.get(name="Shipping")
 
     with transaction.atomic():
         wholesale = _site_area(company, "Wholesale", push_method="invoice", customer_policy="match",
-                               default_item=services_item.qbo_id)
+                               default_item=services_item.qbo_id, shipping_item=shipping_item.qbo_id)
         web = _site_area(company, "Web Store", push_method="sales_receipt", customer_policy="match",
-                         default_item=services_item.qbo_id)
+                         default_item=services_item.qbo_id, shipping_item=shipping_item.qbo_id)
         _order_source("Wholesale Portal", wholesale)
         trade = _order_source("Trade Show", wholesale)
         _order_source("Web Shop", web)
@@ -186,6 +198,7 @@ def load_demo(base_url: str, *, password: str | None = None, progress=print) -> 
     ]
     for data in orders:
         ingest_order(data, actor_label="demo")
+    load_canada(base_url, progress=progress)
     answer = send_demo_shopify_order(shop)
     progress(f"the demo Shopify store sent a signed orders/create to /webhooks/shopify/{shop.pk}: {answer['outcome']}")
     run_until_idle(timeout=60)
@@ -215,3 +228,51 @@ def load_demo(base_url: str, *, password: str | None = None, progress=print) -> 
     for state in PushRequest.State.values:
         result.states[state] = PushRequest.objects.filter(state=state).count()
     return result
+
+
+def _taxed(sku: str, qty: int, price: str, rate: str, tax: str, **extra) -> dict:
+    return {"sku": sku, "description": f"{sku} x{qty}", "quantity": qty, "unit_price": price, "tax_rate": rate,
+            "tax": tax, **extra}
+
+
+def load_canada(base_url: str, *, progress=print) -> Company:
+    """A Canadian company (GST/HST, a tax code on every line) whose wholesale orders carry HST (Ontario,
+    13 %) and GST (Alberta, 5 %): the rates map themselves to QBO's codes, untaxed lines go to
+    Zero-rated; one order charges a rate no code has (6 %) and waits on the tax mapping page."""
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        http.delete(f"/_sandbox/realms/{CANADA_REALM}")
+        resp = http.post("/_sandbox/realms", json={
+            "realm_id": CANADA_REALM, "country": "CA", "customers": CANADA_CUSTOMERS, "items": DEMO_ITEMS})
+        if resp.status_code != 201:
+            raise RuntimeError(f"qbo_sandbox refused the Canadian realm: {resp.status_code} {resp.text}")
+    company = connect_company(
+        base_url, name="Maple Wholesale (Canada)", realm_id=CANADA_REALM, client_id=settings.QBO_CLIENT_ID,
+        client_secret=settings.QBO_CLIENT_SECRET, redirect_uri=settings.QBO_REDIRECT_URI,
+    )
+    sync_company(company)  # the tax world (CA, global, CAD) and the tax codes
+    save_tax_mapping(company.pk, {"exempt_tax_code": "5"}, actor_label="demo")  # untaxed lines: Zero-rated
+    services_item = company.items.get(name="Services")
+    shipping_item = company.items.get(name="Shipping")
+    area = _site_area(company, "Canada Wholesale", push_method="invoice", customer_policy="match",
+                      default_item=services_item.qbo_id, shipping_item=shipping_item.qbo_id)
+    _order_source("Canada Wholesale Portal", area)
+    progress(f"connected Company #{company.pk} (Canada, realm {company.realm_id}); tax model {company.tax_model}")
+    def order(external_id: str, email: str, lines: list[dict], **extra) -> dict:
+        return {"order_source": "Canada Wholesale Portal", "external_id": external_id, "number": external_id,
+                "email": email, "lines": lines, **extra}
+
+    for data in (
+        # Ontario: HST 13 % on the goods and on shipping
+        order("CA-1001", "buyer@mapleleaf.example",
+              [_taxed("W-100", 8, "12.50", "13", "13.00"), _taxed("G-200", 2, "30.00", "13", "7.80")],
+              shipping="15.00", shipping_tax="1.95", shipping_tax_rate="13"),
+        # Alberta: GST 5 %, one zero-rated line
+        order("CA-1002", "orders@prairie.example",
+              [_taxed("G-200", 4, "30.00", "5", "6.00"),
+               {"sku": "W-100", "description": "Sample widget", "quantity": 1, "unit_price": "12.50",
+                "taxable": False}]),
+        # 6 %: no QuickBooks tax code has it; the request waits on the tax mapping page
+        order("CA-1003", "orders@prairie.example", [_taxed("W-100", 2, "12.50", "6", "1.50")]),
+    ):
+        ingest_order(data, actor_label="demo")
+    return company

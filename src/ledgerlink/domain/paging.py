@@ -16,13 +16,19 @@ class Page:
     after: int | None
 
 
+MAX_ID = 2**63 - 1  # the largest bigint: a larger "id" matches nothing (and SQLite cannot bind it)
+
+
 def parse_int(value) -> int | None:
-    """A positive integer from a query parameter, or None."""
+    """A positive integer from a query parameter (at most ``MAX_ID``), or None."""
+    text = str(value).strip() if value is not None else ""
+    if not text or len(text) > 19:
+        return None
     try:
-        number = int(str(value))
+        number = int(text)
     except (TypeError, ValueError):
         return None
-    return number if number > 0 else None
+    return number if 0 < number <= MAX_ID else None
 
 
 def page_size(limit) -> int:

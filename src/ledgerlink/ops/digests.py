@@ -4,7 +4,9 @@
   the first few orders and a link to the list),
 * a Company needs reconnecting (one email per time it enters that state),
 * a Company's oldest pending request passes settings.LEDGERLINK_DIGEST_PENDING_AGE_SECONDS (one
-  email per time the queue gets that old).
+  email per time the queue gets that old),
+* documents were stored in QuickBooks with a total other than the order's (warning
+  ``amount_mismatch``, docs/tax.md; one email per growth).
 
 ``maybe_send_digests()`` is what a worker's loop calls on every turn: at most once every
 settings.LEDGERLINK_DIGEST_INTERVAL_SECONDS per process, and it never raises. ``send_digests()`` is
@@ -37,6 +39,7 @@ from ledgerlink.quickbooks.errors import title_of
 
 RECONNECT_KEY = "reconnect"
 OLDEST_PENDING_KEY = "oldest_pending"
+AMOUNT_MISMATCH_KEY = "amount_mismatch"
 
 
 @dataclass
@@ -55,6 +58,15 @@ def _link(list_name: str, **params) -> str:
         path = f"/requests/{list_name}/"
     query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
     return f"{settings.LEDGERLINK_BASE_URL}{path}{'?' + query if query else ''}"
+
+
+def _connections_link(company: Company) -> str:
+    """Connections > Reconnect for this company (the page the email's words name)."""
+    try:
+        path = reverse("web:connection_new")
+    except NoReverseMatch:
+        path = "/connections/new"
+    return f"{settings.LEDGERLINK_BASE_URL}{path}?{urlencode({'reconnect': company.pk})}"
 
 
 def _age_text(seconds: float) -> str:
@@ -104,8 +116,10 @@ def _reconnect_digest(company: Company) -> Digest:
     body = [
         f"The QuickBooks Online connection of {company.name} (realm {company.realm_id}) must be renewed.",
         "QuickBooks refused its OAuth tokens (expired, revoked, or the connecting user lost access).",
-        "Its requests wait, nothing is lost: reconnect the Company (Companies > Reconnect, or",
-        "`ledgerlink connect`) and they are sent again by themselves.",
+        "Its requests wait, nothing is lost: an admin reconnects it in the QBO admin area",
+        "(Connections > Reconnect, then sign in to QuickBooks and choose the same company; or",
+        "`ledgerlink connect` from a shell) and they are sent again by themselves.",
+        _connections_link(company),
     ]
     if company.last_error:
         body += ["", f"Last error: {company.last_error[:300]}"]
@@ -138,6 +152,33 @@ def _pending_digest(company: Company, snap: stats.CompanySnapshot, threshold: in
     ]
     subject = f"{company.name}: oldest pending request is {_age_text(snap.oldest_pending_age_s or 0)} old"
     return Digest(company.pk, OLDEST_PENDING_KEY, subject, "\n".join(body) + "\n", 1)
+
+
+def _mismatch_requests(company_id: int | None = None):
+    qs = PushRequest.objects.filter(state=PushRequest.State.SUCCEEDED).exclude(warnings=[])
+    return qs.filter(company_id=company_id) if company_id is not None else qs
+
+
+def _mismatch_digest(company: Company, count: int, previous: int) -> Digest:
+    first = list(_mismatch_requests(company.pk).select_related("order").order_by("id")[: settings.LEDGERLINK_DIGEST_ORDERS])
+    lines = []
+    for pr in first:
+        warning = next((w for w in pr.warnings if w.get("kind") == "amount_mismatch"), {})
+        label = f"order {pr.order.number}" if pr.order is not None else pr.kind
+        lines.append(f"  - request #{pr.pk}, {label}: QuickBooks total {warning.get('qbo_total')}, "
+                     f"order total {warning.get('order_total')}")
+    body = [
+        f"{count} document(s) of {company.name} (realm {company.realm_id}) were stored in QuickBooks with a "
+        f"total that differs from the order's ({count - previous} new since the last digest).",
+        "QuickBooks computed its own tax (or rounded differently): check the tax mapping and the documents.",
+        "",
+        f"First {len(first)}:",
+        *lines,
+        "",
+        _link("completed", outcome="succeeded", company=company.pk),
+    ]
+    return Digest(company.pk, AMOUNT_MISMATCH_KEY, f"{company.name}: {count} document(s) with a different total",
+                  "\n".join(body) + "\n", count)
 
 
 def _send(digest: Digest, recipients: list[str]) -> None:
@@ -232,6 +273,19 @@ def send_digests(*, now: dt.datetime | None = None, dry_run: bool = False) -> li
             )
             if digest:
                 sent.append(digest)
+    mismatched: dict[int, int] = {}
+    for company_id in _mismatch_requests().values_list("company_id", flat=True):
+        mismatched[company_id] = mismatched.get(company_id, 0) + 1
+    for company_id in sorted(set(mismatched) | {c for c, k in states if k == AMOUNT_MISMATCH_KEY}):
+        company = companies.get(company_id)
+        target = mismatched.get(company_id, 0)
+        if company is None or target == states.get((company_id, AMOUNT_MISMATCH_KEY), 0):
+            continue
+        digest = _transition(company, AMOUNT_MISMATCH_KEY, target,
+                             lambda previous, c=company, n=target: _mismatch_digest(c, n, previous),
+                             recipients, now, dry_run)
+        if digest:
+            sent.append(digest)
     if not recipients:
         logging.getLogger("ledgerlink.digests").warning("LEDGERLINK_ADMIN_EMAILS is empty: digests not sent")
     return sent

@@ -104,6 +104,22 @@ class LedgerlinkCollector(Collector):
             errors.add_metric([str(row["company_id"]), row["state"], row["error_kind"]], row["n"])
         yield errors
 
+        mismatches = GaugeMetricFamily(
+            "ledgerlink_amount_mismatch_documents",
+            "Succeeded documents whose QBO TotalAmt differs from the order's total (warning amount_mismatch)",
+            labels=["company"],
+        )
+        for row in (
+            PushRequest.objects.order_by()
+            .filter(state=PushRequest.State.SUCCEEDED)
+            .exclude(warnings=[])
+            .values("company_id")
+            .annotate(n=Count("id"))
+            .order_by("company_id")
+        ):
+            mismatches.add_metric([str(row["company_id"])], row["n"])
+        yield mismatches
+
         # One scan of the attempts table for the counters, the 429s and the latency histogram.
         attempts = CounterMetricFamily(
             "ledgerlink_attempts", "Attempts (HTTP exchanges with QBO) by outcome and error kind",

@@ -113,8 +113,16 @@ def _token_ok(request) -> bool:
 @require_GET
 @never_cache
 def metrics_view(request):
-    """Prometheus exposition. Allowed with the bearer token, or from an allowed source address."""
-    if not (_token_ok(request) or _address_allowed(request.META.get("REMOTE_ADDR", ""))):
+    """Prometheus exposition. Allowed with the bearer token, or (outside production) from an allowed
+    source address. In production the token is required even from loopback: behind a same-host
+    proxy every request comes from 127.0.0.1, and the metrics name companies and realm ids."""
+    by_address = not settings.PRODUCTION and _address_allowed(request.META.get("REMOTE_ADDR", ""))
+    if not (_token_ok(request) or by_address):
+        if settings.PRODUCTION and not settings.LEDGERLINK_METRICS_TOKEN:
+            return HttpResponse(
+                "forbidden: in production /metrics needs LEDGERLINK_METRICS_TOKEN (Authorization: Bearer ...)\n",
+                status=403, content_type="text/plain",
+            )
         if settings.LEDGERLINK_METRICS_TOKEN:
             response = HttpResponse("authentication required\n", status=401, content_type="text/plain")
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'

@@ -67,8 +67,8 @@ ERROR_KINDS: dict[str, dict[str, str]] = {
     "auth_reconnect": {
         "title": "QuickBooks connection needs to be renewed",
         "fix": "QuickBooks Online refused the company's OAuth tokens (expired, revoked, or the user lost "
-        "access). The Company is paused and nothing was failed: reconnect it (Companies > Reconnect, or "
-        "`ledgerlink connect`), then its requests are sent again by themselves.",
+        "access). The Company is paused and nothing was failed: an admin reconnects it (Connections > "
+        "Reconnect, or `ledgerlink connect`), then its requests are sent again by themselves.",
     },
     "throttled": {
         "title": "QuickBooks rate limit reached (429)",
@@ -116,10 +116,50 @@ ERROR_KINDS: dict[str, dict[str, str]] = {
         "Online or has been made inactive (see the element). Sync the Company, pick an active record "
         "(or set the site area's default item) and fix the reference with Edit for Re-Queue.",
     },
+    "shipping_item_missing": {
+        "title": "No shipping item for this site area",
+        "fix": "The order charges shipping, but its site area has no shipping item, and QuickBooks Online "
+        "would book the shipping on its default item \"Services\" (as a sale). Caught before sending: "
+        "nothing reached QuickBooks. 1. An admin sets the site area's shipping item (Site Areas and Order "
+        "Sources > the site area > Shipping item (QBO Id): the Id of your shipping item, or SHIPPING_ITEM_ID "
+        "when shipping is turned on in the company's sales settings); later orders use it. 2. On this "
+        "request, Edit for Re-Queue: in the "
+        "\"Shipping\" line set \"SalesItemLineDetail\": { \"ItemRef\": { \"value\": \"<that Id>\" } }, "
+        "then Save & Re-Queue.",
+    },
     "amount_mismatch": {
         "title": "Amount calculation incorrect in the request.",
         "fix": "A line's Amount is not Qty x UnitPrice (rounded to cents). Correct the line in the payload "
         "with Edit for Re-Queue (or fix the order's line prices), then Save & Re-Queue.",
+    },
+    # Sales tax and currencies (docs/tax.md)
+    "tax_code_unmapped": {
+        "title": "No QuickBooks tax code for this tax rate",
+        "fix": "The order charges a tax rate that the Company's tax mapping does not book to a QuickBooks "
+        "tax code (the message names the rate), so nothing was sent. Open the Company's Tax mapping page, "
+        "pick the QuickBooks tax code for that rate (or the exempt code for untaxed lines) and click "
+        "\"Map and re-queue all\": every request waiting on that rate is rebuilt and queued.",
+    },
+    "tax_code_invalid": {
+        "title": "QuickBooks refused the tax codes",
+        "fix": "QuickBooks Online refused the document's tax codes (QBO's words are in the message: a line "
+        "without a GST/HST/VAT code, a US line code other than TAX/NON, a tax detail it does not allow, or a "
+        "code that is unknown or inactive). Sync the Company (its tax codes are mirrored with it), correct "
+        "the Company's Tax mapping so every rate and the exempt code name an active code, then re-queue.",
+    },
+    "currency_not_enabled": {
+        "title": "Currency not enabled in QuickBooks",
+        "fix": "The order is in a currency other than the Company's home currency, and the QuickBooks "
+        "company does not have multicurrency on (or the currency is not added), so nothing was sent. Turn on "
+        "multicurrency and add the currency in QuickBooks (Settings > Account and settings > Advanced > "
+        "Currency), sync the Company, then re-queue; or send the order in the home currency.",
+    },
+    "customer_currency_mismatch": {
+        "title": "The customer is in another currency",
+        "fix": "A QuickBooks customer has one currency, and this document's currency is not the customer's "
+        "(\"The transaction needs to be in the same currency as the A/R and A/P accounts you use.\"). Pick "
+        "the customer in the order's currency (e.g. \"Acme Tools (EUR)\") with Edit for Re-Queue, or let the "
+        "site area's create-customer policy make one, then re-queue.",
     },
     "validation": {
         "title": "QuickBooks rejected the request",
@@ -382,6 +422,16 @@ def _kind_for(err: _Err, status: int | None) -> str:
         return "customer_ref_required"
     if "customerref is required" in low:
         return "customer_ref_required"
+    if "same currency as the a/r" in low:
+        return "customer_currency_mismatch"
+    if code == "2220" or "invalid currency type" in low or "multicurrency isn't turned on" in low:
+        return "currency_not_enabled"
+    if code in {"6100", "6170", "6470"} or (
+        code == "6000" and ("rate before you save" in low or "calculating tax" in low)
+    ) or ("taxcoderef" in (element or "").lower() and code in {"2500", "610"}) or (
+        code == "2020" and "globaltaxcalculation" in low
+    ):
+        return "tax_code_invalid"
     if code in {"2500", "610", "6250"}:
         return "invalid_reference"
     if code == "6070" or "amount calculation incorrect" in low:

@@ -11,6 +11,15 @@ import hashlib
 import re
 from collections.abc import Iterable
 
+# QBO's limits per company (realm) (reference/qbo-api-facts.md; DESIGN.md invariant 5): a Company's own
+# limits (``Company.max_in_flight`` ...) may be lower, never higher.
+QBO_LIMITS = {
+    "max_in_flight": 10,  # concurrent requests
+    "max_per_minute": 500,  # requests a minute
+    "max_batches_per_minute": 40,  # /batch requests a minute
+    "batch_size": 30,  # items in one /batch request
+}
+
 # Entity name -> path segment of /v3/company/{realm}/{path}.
 ENTITY_PATHS = {
     "Invoice": "invoice",

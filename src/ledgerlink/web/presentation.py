@@ -16,14 +16,30 @@ from ledgerlink.core.models import Attempt, Company, PushRequest, PushRevision
 from ledgerlink.domain.payloads.edit import quick_fix_of
 from ledgerlink.quickbooks.errors import ERROR_KINDS, kind_info
 
+CAUGHT_BEFORE_SENDING = "Caught before sending"
+QUICKBOOKS_SAID = "QuickBooks said"
 
-def error_info(kind: str, title: str = "") -> dict:
-    """An error kind as the pages show it: the request's own title, else the kind's, else its name."""
+
+def caught_before_sending(push_request: PushRequest) -> bool:
+    """Whether the request's error is pre-flight's (QBO never saw this revision): a failure QBO
+    answered always counts an attempt of the current revision, pre-flight never does."""
+    return bool(push_request.error_kind) and push_request.attempt_count == 0
+
+
+def said_label(push_request: PushRequest) -> str:
+    """Who gave the request's error message: QuickBooks, or pre-flight before sending."""
+    return CAUGHT_BEFORE_SENDING if caught_before_sending(push_request) else QUICKBOOKS_SAID
+
+
+def error_info(kind: str, title: str = "", push_request: PushRequest | None = None) -> dict:
+    """An error kind as the pages show it: the request's own title, else the kind's, else its name;
+    with ``push_request``, ``said`` labels its message ("QuickBooks said" / "Caught before sending")."""
     info = kind_info(kind)
     return {
         "kind": kind,
         "title": title or info["title"] or kind.replace("_", " ").capitalize(),
         "fix": info["fix"],
+        "said": said_label(push_request) if push_request is not None else QUICKBOOKS_SAID,
     }
 
 
@@ -77,6 +93,15 @@ def fix_patch(push_request: PushRequest) -> dict:
     return quick_fix_of(revs[1].payload, revs[0].payload)
 
 
+def person_note(push_request: PushRequest) -> str:
+    """The note a person wrote with the request's newest revision ("" when the system made it or the
+    person wrote none: "edited" / "re-queued unchanged" are the defaults, not their words)."""
+    rev = PushRevision.objects.filter(push_request=push_request).order_by("-number").first()
+    if rev is None or (rev.author_id is None and rev.author_label == "system"):
+        return ""
+    return "" if rev.note in ("edited", "re-queued unchanged") else rev.note
+
+
 SIMILAR_COUNT_CAP = 1000
 
 
@@ -95,7 +120,42 @@ OUTCOME_COLOURS = {
     "preflight": "#ad1457",
     "abandoned": "#757575",
 }
-PALETTE = ["#1565c0", "#c62828", "#6a1b9a", "#ef6c00", "#00838f", "#558b2f", "#ad1457", "#4e342e", "#37474f"]
+# One colour per error kind, the same on every day and page; no two kinds share one (a test).
+KIND_COLOURS = {
+    "customer_ref_required": "#1565c0",
+    "invalid_email": "#c62828",
+    "connection_003202": "#ef6c00",
+    "auth_reconnect": "#6a1b9a",
+    "throttled": "#f9a825",
+    "server_error": "#4e342e",
+    "network": "#00838f",
+    "stale_object": "#558b2f",
+    "duplicate_name": "#ad1457",
+    "duplicate_doc_number": "#283593",
+    "doc_number_too_long": "#80cbc4",
+    "invalid_reference": "#37474f",
+    "shipping_item_missing": "#7986cb",
+    "amount_mismatch": "#9e9d24",
+    "tax_code_unmapped": "#4fc3f7",
+    "tax_code_invalid": "#0277bd",
+    "currency_not_enabled": "#6d4c41",
+    "customer_currency_mismatch": "#e6ee9c",
+    "validation": "#ff8a65",
+    "unknown": "#9e9e9e",
+}
+# For a kind no longer (or not yet) in ERROR_KINDS, e.g. on attempts recorded by another version.
+SPARE_COLOURS = ["#000000", "#b39ddb", "#f48fb1", "#a1887f", "#81d4fa", "#c5e1a5", "#ffe082", "#bf360c"]
+
+
+def kind_colours(kinds: list[str]) -> dict[str, str]:
+    """A distinct colour for each of ``kinds``: the kind's own, else a spare one no other kind shown
+    uses, else one spread round the colour wheel."""
+    out = {k: KIND_COLOURS[k] for k in kinds if k in KIND_COLOURS}
+    spare = [c for c in SPARE_COLOURS if c not in out.values()]
+    others = [k for k in kinds if k not in out]
+    for n, k in enumerate(others):
+        out[k] = spare[n] if n < len(spare) else f"hsl({(n * 137) % 360}, 60%, {35 + (n * 7) % 40}%)"
+    return out
 
 
 def stacked_bars(buckets: list[dict], series: list[str], values: dict, colours: dict, width=720, height=220):
@@ -183,8 +243,7 @@ def dashboard_data(now=None) -> dict:
             kinds.append(row["error_kind"])
         day_values[(i, row["error_kind"])] = day_values.get((i, row["error_kind"]), 0) + row["n"]
     kinds.sort()
-    kind_colours = {k: PALETTE[n % len(PALETTE)] for n, k in enumerate(kinds)}
-    kind_chart = stacked_bars(day_buckets, kinds, day_values, kind_colours)
+    kind_chart = stacked_bars(day_buckets, kinds, day_values, kind_colours(kinds))
 
     oldest = (
         PushRequest.objects.filter(state__in=PushRequest.PENDING_STATES)

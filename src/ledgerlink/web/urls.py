@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ledgerlink.web.views import admin, auth, automation, connect, pages, requests, setup
+from ledgerlink.web.views import admin, auth, automation, connect, pages, requests, setup, tax
 
 app_name = "web"
 
@@ -12,6 +12,7 @@ urlpatterns = [
     path("orders/<int:pk>/", pages.order_detail, name="order_detail"),
     path("customers/", pages.customers, name="customers"),
     path("customers/search", requests.customer_search, name="customer_search"),
+    path("customers/sync-status", pages.sync_status, name="sync_status"),
     path("requests/pending/", requests.requests_pending, name="requests_pending"),
     path("requests/pending/rows", requests.requests_pending_rows, name="requests_pending_rows"),
     path("requests/completed/", requests.requests_completed, name="requests_completed"),
@@ -38,6 +39,8 @@ urlpatterns = [
     path("connections/<int:pk>/disconnect", connect.connection_disconnect, name="connection_disconnect"),
     path("connections/<int:pk>/refresh", admin.connection_refresh, name="connection_refresh"),
     path("connections/<int:pk>/status", admin.connection_status, name="connection_status"),
+    path("connections/<int:pk>/limits", admin.connection_limits, name="connection_limits"),
+    path("connections/<int:pk>/tax-mapping", tax.tax_mapping, name="tax_mapping"),
     path("users/", admin.users, name="users"),
     path("users/new", admin.user_new, name="user_new"),
     path("users/<int:pk>/update", admin.user_update, name="user_update"),

@@ -14,7 +14,16 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from ledgerlink.core.models import Company, PushRequest
-from ledgerlink.domain.outbox.leases import Claimed, claim_due, is_postgres, load_payloads
+from ledgerlink.domain.outbox.leases import (
+    Claimed,
+    claim_due,
+    claim_lost_batch,
+    is_postgres,
+    load_payloads,
+    lost_batches,
+    stamp_batch,
+)
+from ledgerlink.quickbooks import wire
 from ledgerlink.worker.limiter import company_load, free_batches, free_slots
 
 S = PushRequest.State
@@ -25,6 +34,7 @@ class Unit:
     company_id: int
     owner: str
     requests: list[Claimed]
+    batch_requestid: str = ""  # a batch's requestid, stamped on its rows before it is sent
 
     @property
     def batched(self) -> bool:
@@ -68,21 +78,38 @@ def claim_for_company(company_id: int, worker_id: str, max_units: int, *, lease_
         if slots <= 0:
             return []
         lease_until = now + timedelta(seconds=lease_seconds)
-        # 1. Requests whose last outcome is unknown go alone (look-up, then same requestid).
-        for c in claim_due(company_id, worker_id, slots, lease_until, now, unknown=True):
-            units.append(Unit(company_id, worker_id, [c]))
-        slots -= len(units)
-        # 2. Batches within the batch budget, else singles.
-        batch_size = min(company.batch_size or 1, 30)
-        use_batches = company.use_batch and batch_size > 1
         batches_left = free_batches(company, load)
+        # 1. A batch whose lease was lost (its sender died or froze, maybe after its /batch left) is
+        # re-sent whole with its stamped requestid: QBO replays whichever copy it saw first, so a
+        # sender that wakes up and sends it late creates nothing twice.
+        for rid in lost_batches(company_id, now, max(0, min(slots, batches_left))):
+            owner = _next_batch_owner(worker_id)
+            rows = claim_lost_batch(company_id, owner, rid, lease_until, now)
+            if rows:
+                units.append(Unit(company_id, owner, rows, batch_requestid=rid))
+                slots -= 1
+                batches_left -= 1
+        # 2. Other requests whose last outcome is unknown go alone (look-up, then same requestid).
+        singles = claim_due(company_id, worker_id, slots, lease_until, now, unknown=True)
+        for c in singles:
+            units.append(Unit(company_id, worker_id, [c]))
+        slots -= len(singles)
+        # 3. Batches within the batch budget, else singles.
+        batch_size = min(company.batch_size or 1, wire.QBO_LIMITS["batch_size"])
+        use_batches = company.use_batch and batch_size > 1
         while slots > 0:
             if use_batches and batches_left > 0:
                 owner = _next_batch_owner(worker_id)
                 rows = claim_due(company_id, owner, batch_size, lease_until, now, unknown=False)
                 if not rows:
                     break
-                units.append(Unit(company_id, owner, rows))
+                if len(rows) > 1:
+                    # Under the lease, before anything is sent (the window a freeze would open).
+                    rid = wire.batch_requestid(r.requestid for r in rows)
+                    stamp_batch(rows, owner, rid)
+                    units.append(Unit(company_id, owner, rows, batch_requestid=rid))
+                else:
+                    units.append(Unit(company_id, owner, rows))
                 slots -= 1
                 batches_left -= 1
                 if len(rows) < batch_size:

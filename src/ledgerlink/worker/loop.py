@@ -48,11 +48,12 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, close_old_connections, connection, connections
 from django.utils import timezone
 
-from ledgerlink.core.models import Company, PushRequest, WorkerHeartbeat
+from ledgerlink.core.models import Company, PushRequest, SyncRequest, WorkerHeartbeat
 from ledgerlink.domain.companies.tokens import client_for
 from ledgerlink.domain.outbox.leases import extend_leases
 from ledgerlink.domain.stores.deliveries import apply_received_deliveries
 from ledgerlink.domain.sync.cdc import run_due_cdc
+from ledgerlink.domain.sync.full import run_requested_syncs
 from ledgerlink.domain.sync.webhooks import process_webhook_events
 from ledgerlink.ops.digests import maybe_send_digests
 from ledgerlink.quickbooks.client import QBOClient
@@ -66,6 +67,7 @@ log = logging.getLogger("ledgerlink.worker")
 HEARTBEAT_EVERY = 10.0
 RECOVER_EVERY = 5.0
 WEBHOOKS_EVERY = 1.0
+SYNC_REQUESTS_EVERY = 1.0  # "Sync now" requests start within a second
 CDC_CHECK_EVERY = 30.0
 DB_RETRY_PAUSE = 1.0  # seconds between tries while the database is unavailable
 DB_ERRORS = (DatabaseError, InterfaceError)
@@ -94,6 +96,7 @@ class Worker:
         self._last_recover = 0.0
         self._last_webhooks = 0.0
         self._last_cdc = 0.0
+        self._last_sync_requests = 0.0
         self.units_done = 0
         self._due: list[int] = []
         self._due_at = 0.0
@@ -131,8 +134,16 @@ class Worker:
         extend_leases(self.worker_id, now + timedelta(seconds=self.lease_seconds))
 
     def maybe_refresh_mirror(self) -> None:
-        """Webhook events every second, due CDC passes every 30 s (``domain.sync``)."""
+        """Webhook events and "Sync now" requests every second, due CDC passes every 30 s (``domain.sync``)."""
         now = time.monotonic()
+        if now - self._last_sync_requests >= SYNC_REQUESTS_EVERY:
+            self._last_sync_requests = now
+            try:
+                run_requested_syncs(worker_id=self.worker_id, clients=self._clients)
+            except DB_ERRORS:
+                raise
+            except Exception:  # noqa: BLE001 - the request keeps its error; the loop goes on
+                log.exception("worker %s: a requested sync failed", self.worker_id)
         if now - self._last_webhooks >= WEBHOOKS_EVERY:
             self._last_webhooks = now
             try:
@@ -194,6 +205,8 @@ class Worker:
                             self.worker_id, unit.company_id)
                 release_unit(unit)  # a no-op for rows another worker has taken over
                 return
+            if unit.batched and settings.LEDGERLINK_CHAOS_STALL_DIR:
+                self._chaos_stall()
             client = self.client_for(unit.company_id)
             results, resp, started, duration = send_unit(client, unit)
             record_results(unit, results, resp, started, duration, self.worker_id)
@@ -202,6 +215,17 @@ class Worker:
             self.requests_done += len(unit.requests)
         except Exception:  # the lease expires and recovery takes over
             log.exception("worker %s: unit of company %s failed", self.worker_id, unit.company_id)
+
+    def _chaos_stall(self) -> None:
+        """The chaos suite's freeze between the lease check and the /batch send: when the harness left
+        a file named after this worker, remove it and stop the whole process (SIGSTOP) until the
+        harness wakes it (SIGCONT) after its lease has expired and another worker took the batch."""
+        trigger = os.path.join(settings.LEDGERLINK_CHAOS_STALL_DIR, self.worker_id)
+        try:
+            os.remove(trigger)
+        except OSError:
+            return
+        os.kill(os.getpid(), signal.SIGSTOP)
 
     def free_slots(self) -> int:
         if self.concurrency == 0:
@@ -245,7 +269,8 @@ class Worker:
         )
         if self.company_ids is not None:
             qs = qs.filter(company_id__in=self.company_ids)
-        return qs.exists()
+        syncs = SyncRequest.objects.filter(status=SyncRequest.Status.QUEUED, company__status=Company.Status.ACTIVE)
+        return qs.exists() or syncs.exists()
 
     def run(self, *, once: bool = False, until_idle: bool = False, timeout: float | None = None) -> None:
         """The loop. ``once``: send what is due now, then return. ``until_idle``: return when no

@@ -108,7 +108,7 @@ def send_unit(client: QBOClient, unit: Unit) -> tuple[list[Result], QBOResponse 
     for req in unit.requests:
         entity = wire.ENTITY_FOR_KIND.get(req.kind, "Invoice")
         items.append({"bId": str(req.id), "operation": _op_for(req.payload), entity: req.payload})
-    rid = wire.batch_requestid(r.requestid for r in unit.requests)
+    rid = unit.batch_requestid or wire.batch_requestid(r.requestid for r in unit.requests)
     resp = client.batch(items, requestid=rid)
     results = []
     if resp.ok:

@@ -89,7 +89,8 @@ def test_post_order_201_then_redelivery_200_same_body_and_one_request():
         "subtotal": "80.00", "shipping": "9.60", "total": "89.60",
     }
     assert body["lines"][0] == {"sku": "W-100", "description": "Widget", "quantity": "4.0000",
-                                "unit_price": "12.5000", "amount": "50.00"}
+                                "unit_price": "12.5000", "amount": "50.00", "tax": None, "tax_rate": None,
+                                "taxable": False}
     assert len(body["requests"]) == 1 and body["requests"][0]["state"] == "queued"
     assert PushRequest.objects.count() == 1
     assert AuditLog.objects.get(action="order.ingest").actor_label == "api:operator"
@@ -294,7 +295,10 @@ def test_site_areas_order_sources_rules_companies_customers_items():
 
     assert admin.get("/api/v1/companies").json() == [
         {"id": w.company.pk, "name": "Demo Company", "realm_id": "9130350000000001", "status": "active",
-         "last_success_at": None}
+         "last_success_at": None, "country": "", "tax_model": "", "home_currency": "", "multicurrency": False,
+         "limits": {"max_in_flight": 10, "max_per_minute": 500, "max_batches_per_minute": 40, "batch_size": 30,
+                    "use_batch": True, "qbo": {"max_in_flight": 10, "max_per_minute": 500,
+                                               "max_batches_per_minute": 40, "batch_size": 30}}}
     ]
     r = admin.get("/api/v1/customers?email=%20NAME2@example.com").json()
     assert [(x["qbo_id"], x["display_name"], x["emails"]) for x in r["items"]] == [
@@ -317,7 +321,8 @@ def test_openapi_is_served_and_names_the_contract_fields():
     schemas = doc["components"]["schemas"]
     assert set(schemas["OrderIn"]["properties"]) >= {
         "order_source", "external_id", "number", "email", "lines", "shipping", "discount", "tax"}
-    assert set(schemas["LineIn"]["properties"]) == {"sku", "description", "quantity", "unit_price"}
+    assert set(schemas["LineIn"]["properties"]) == {
+        "sku", "description", "quantity", "unit_price", "tax", "tax_rate", "taxable"}
     assert set(schemas["RequestErrorOut"]["properties"]) == {
         "kind", "title", "message", "detail", "code", "element", "fix"}
     assert doc["components"]["securitySchemes"]["TokenAuth"]["scheme"] == "bearer"

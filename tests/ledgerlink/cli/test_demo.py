@@ -21,7 +21,7 @@ def test_run_demo_load_only_on_a_fresh_database(tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "demo loaded: requests 6 succeeded, 3 failed" in result.stdout
+    assert "demo loaded: requests 8 succeeded, 4 failed" in result.stdout
     assert "the demo Shopify store sent a signed orders/create to /webhooks/shopify/4: applied" in result.stdout
     db = sqlite3.connect(tmp_path / "ledgerlink.sqlite3")
     rows = db.execute(
@@ -30,6 +30,10 @@ def test_run_demo_load_only_on_a_fresh_database(tmp_path):
     ).fetchall()
     assert rows == [
         ("1001", "succeeded", ""),  # the demo Shopify store's order, by its signed webhook
+        # the Canadian company: HST and GST invoices, one order waiting on an unmapped rate (6 %)
+        ("CA-1001", "succeeded", ""),
+        ("CA-1002", "succeeded", ""),
+        ("CA-1003", "failed", "tax_code_unmapped"),
         ("TS-2001", "succeeded", ""),
         ("WEB-3001", "succeeded", ""),
         ("WEB-3002", "succeeded", ""),
@@ -39,6 +43,9 @@ def test_run_demo_load_only_on_a_fresh_database(tmp_path):
         ("WP-1004", "failed", "invalid_email"),
         ("WP-1005", "failed", "connection_003202"),
     ]
+    assert db.execute("SELECT tax_model, country, home_currency FROM core_company ORDER BY id").fetchall() == [
+        ("ast", "US", "USD"), ("global", "CA", "CAD")]
+    assert db.execute("SELECT total, tax FROM core_order WHERE number = 'CA-1001'").fetchone() == (197.75, 22.75)
     assert db.execute(
         "SELECT d.topic, d.outcome, o.external_id, p.kind, p.qbo_id != '' FROM core_storedelivery d"
         " JOIN core_order o ON o.id = d.order_id JOIN core_pushrequest p ON p.order_id = o.id"

@@ -164,3 +164,29 @@ def test_metrics_with_a_token(client, settings):
     ok = client.get("/metrics", REMOTE_ADDR="192.0.2.1", HTTP_AUTHORIZATION="Bearer scrape-secret-1")
     assert ok.status_code == 200
     assert b"ledgerlink_workers_fresh 0.0" in ok.content
+
+
+@pytest.mark.django_db
+def test_in_production_metrics_need_the_token_even_from_loopback(client, settings):
+    """Behind a same-host proxy every request comes from 127.0.0.1: production ignores the allow-list."""
+    settings.PRODUCTION = True
+    settings.LEDGERLINK_METRICS_ALLOW = ["127.0.0.1", "::1"]
+    settings.LEDGERLINK_METRICS_TOKEN = ""
+    for addr in ("127.0.0.1", "::1"):
+        refused = client.get("/metrics", REMOTE_ADDR=addr)
+        assert refused.status_code == 403
+        assert refused.content == (
+            b"forbidden: in production /metrics needs LEDGERLINK_METRICS_TOKEN (Authorization: Bearer ...)\n"
+        )
+        assert b"ledgerlink_" not in refused.content
+    settings.LEDGERLINK_METRICS_TOKEN = "scrape-secret-2"
+    denied = client.get("/metrics", REMOTE_ADDR="127.0.0.1")
+    assert (denied.status_code, denied["WWW-Authenticate"]) == (401, 'Bearer realm="metrics"')
+    assert b"ledgerlink_" not in denied.content
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    ok = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_AUTHORIZATION="Bearer scrape-secret-2")
+    assert ok.status_code == 200
+    assert b"ledgerlink_workers_fresh 0.0" in ok.content
+    # outside production the allow-list still opens it
+    settings.PRODUCTION = False
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200

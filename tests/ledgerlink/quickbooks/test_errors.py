@@ -32,7 +32,7 @@ EXPECTED = {
     "gateway-403-insufficient-scope-3100-xml.json": ("auth_reconnect", False, "3100", ""),
     "gateway-503-html-avi-vantage.json": ("server_error", True, "503", ""),
     "gateway-504-gateway-timeout-6002-xml.json": ("server_error", True, "6002", ""),
-    "invoice-create-6000-gst-hst-rate-required.json": ("validation", False, "6000", ""),
+    "invoice-create-6000-gst-hst-rate-required.json": ("tax_code_invalid", False, "6000", ""),
     "invoice-create-amount-mismatch-6070-xml.json": ("amount_mismatch", False, "6070", "Line.Amount"),
     "invoice-create-invalid-itemref-2500-xml.json": (
         "invalid_reference", False, "2500", "Line.SalesItemLineDetail.ItemRef"),
@@ -153,7 +153,8 @@ def test_every_kind_has_title_and_fix():
     assert set(ERROR_KINDS) == {
         "customer_ref_required", "invalid_email", "connection_003202", "auth_reconnect", "throttled",
         "server_error", "network", "stale_object", "duplicate_name", "duplicate_doc_number",
-        "doc_number_too_long", "invalid_reference", "amount_mismatch", "validation", "unknown"}
+        "doc_number_too_long", "invalid_reference", "shipping_item_missing", "amount_mismatch", "validation",
+        "unknown", "tax_code_unmapped", "tax_code_invalid", "currency_not_enabled", "customer_currency_mismatch"}
     for spec in ERROR_KINDS.values():
         assert spec["title"] and spec["fix"]
 
@@ -164,3 +165,26 @@ def test_docs_list_every_kind_with_its_title():
         assert f"| `{kind}` | {spec['title']} |" in doc
     for state in ("queued", "sending", "retrying", "succeeded", "failed", "cancelled"):
         assert f"| `{state}` |" in doc
+
+
+@pytest.mark.parametrize(("error", "kind"), [
+    ({"Message": "Invalid Line TaxCode in the request", "code": "6100",
+      "Detail": "Valid line TaxCodes for US should be TAX or NON. Supplied value: 8",
+      "element": "Line.SalesItemLineDetail.TaxCodeRef"}, "tax_code_invalid"),
+    ({"Message": "Invalid TxnTaxDetail", "code": "6170", "Detail": "The TxnTaxDetail attribute isn't allowed when "
+      "GlobalTaxCalculation is set to NotApplicable."}, "tax_code_invalid"),
+    ({"Message": "A business validation error has occurred while processing your request", "code": "6000",
+      "Detail": "Business Validation Error: Make sure all your transactions have a VAT rate before you save."},
+     "tax_code_invalid"),
+    ({"Message": "Invalid Reference Id", "code": "2500", "Detail": "Invalid Reference Id : "
+      "Line.SalesItemLineDetail.TaxCodeRef", "element": "Line.SalesItemLineDetail.TaxCodeRef"}, "tax_code_invalid"),
+    ({"Message": "A business validation error has occurred while processing your request", "code": "6000",
+      "Detail": "Business Validation Error: The transaction needs to be in the same currency as the A/R and A/P "
+      "accounts you use."}, "customer_currency_mismatch"),
+    ({"Message": "Invalid Currency Type", "code": "2220",
+      "Detail": "The specified currency type isn't valid. Supplied value:EUR"}, "currency_not_enabled"),
+])
+def test_tax_and_currency_faults(error, kind):
+    c = classify(400, json.dumps({"Fault": {"Error": [error], "type": "ValidationFault"}}))
+    assert (c.kind, c.transient, c.code) == (kind, False, error["code"])
+    assert c.title == ERROR_KINDS[kind]["title"]

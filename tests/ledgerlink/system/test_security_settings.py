@@ -79,6 +79,47 @@ def test_production_refuses_to_start_without_secrets(tmp_path):
     assert "SECRET_KEY must be set when LEDGERLINK_ENV=production" in result.stderr
 
 
+def settings_of(names: list[str], env: dict[str, str], cwd) -> subprocess.CompletedProcess:
+    code = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        f"print(json.dumps({{n: getattr(settings, n) for n in {names!r}}}))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_environment_names_are_case_insensitive(tmp_path):
+    for spelling in ("Production", "PRODUCTION", " production "):
+        result = settings_of(
+            ["ENV", "PRODUCTION", "DEBUG", "SESSION_COOKIE_SECURE"],
+            production_env(LEDGERLINK_ENV=spelling),
+            tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == {
+            "ENV": "production",
+            "PRODUCTION": True,
+            "DEBUG": False,
+            "SESSION_COOKIE_SECURE": True,
+        }
+    result = settings_of(["ENV", "PRODUCTION"], production_env(LEDGERLINK_ENV="Development"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"ENV": "development", "PRODUCTION": False}
+
+
+def test_unknown_environment_names_refuse_to_start(tmp_path):
+    # "prod" or "staging" used to run as development: DEBUG on, the development SECRET_KEY.
+    for spelling in ("prod", "staging", "", "production1"):
+        result = run_cli(["check"], production_env(LEDGERLINK_ENV=spelling), tmp_path)
+        assert result.returncode != 0, spelling
+        assert (
+            f"LEDGERLINK_ENV={spelling!r} is not known: set it to one of development, production "
+            "(case does not matter)"
+        ) in result.stderr
+        assert "System check identified" not in result.stdout
+
+
 def test_production_security_settings(tmp_path):
     names = [
         "DEBUG",
@@ -109,7 +150,12 @@ def test_production_security_settings(tmp_path):
         f"print(json.dumps({{n: getattr(settings, n) for n in {names!r}}}))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], env=production_env(), cwd=tmp_path, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code],
+        env=production_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {

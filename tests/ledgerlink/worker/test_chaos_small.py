@@ -33,7 +33,7 @@ def test_small_chaos_run_no_duplicate_no_missing_nothing_stuck(sandbox, tmp_path
     workers = 2 if connection.vendor == "postgresql" else 1
     cfg = ChaosConfig(
         database_url=database_url(), orders=ORDERS, companies=2, workers=workers, concurrency=4, seed=7,
-        window=6.0, kills=1, faults_per_kind=2, expirations=1, limits=None, business_failures=1,
+        window=6.0, kills=1, kill_window=1.0, faults_per_kind=2, expirations=1, limits=None, business_failures=1,
         lease_seconds=3, latency={"min_ms": 20, "max_ms": 60}, skip_throttle_pause=True, faults_up_front=True, idle_timeout=60, logdir=tmp_path,
     )
     control = Control(sandbox.base_url)
@@ -107,8 +107,8 @@ def test_worker_process_survives_its_database_connections_being_terminated(invoi
 def test_stalled_worker_does_not_send_a_batch_whose_lease_has_expired(company, site_area_factory, order_source_factory,
                                                                       order_factory, qbo, fast_retries):
     """A process that stalls (GC pause, swap, SIGSTOP) after claiming a batch and wakes up after its lease
-    expired must not send it: meanwhile recovery handed the requests to another worker, which sent them
-    one by one with their own requestids, so QBO cannot recognise the late batch as a repeat."""
+    expired must not send it: meanwhile recovery handed the requests to another worker, which re-sent the
+    batch (same items, same stamped requestid)."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -130,4 +130,44 @@ def test_stalled_worker_does_not_send_a_batch_whose_lease_has_expired(company, s
     stalled.process(unit)
     receipts = qbo.entities(company.realm_id, "SalesReceipt")
     assert sorted(r["PrivateNote"] for r in receipts) == sorted(f"ledgerlink-order:{p.order_id}" for p in prs)
-    assert [e for e in qbo.requests(company.realm_id) if e["operation"] == "batch"] == []
+    # The one /batch is the next worker's re-send of the lost batch; the stalled worker sent nothing.
+    assert [e["requestid"] for e in qbo.requests(company.realm_id) if e["operation"] == "batch"] == [
+        unit.batch_requestid]
+
+
+def test_worker_frozen_between_its_lease_check_and_its_batch_send_posts_nothing_twice(
+        company, site_area_factory, order_source_factory, order_factory, qbo, fast_retries):
+    """The window docs/reliability.md named: the worker checked its lease, then froze before its /batch
+    left. Recovery hands the batch on; the batch's requestid was stamped on its rows at the claim, so the
+    next worker re-sends the same batch with the same requestid, and the frozen worker's late copy gets
+    QBO's replay of the first answer instead of a second set of documents."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ledgerlink.worker import Worker, claim_for_company, recover_expired_leases, run_until_idle
+    from ledgerlink.worker.record import record_results
+    from ledgerlink.worker.recovery import lease_still_held
+    from ledgerlink.worker.send import send_unit
+
+    source = order_source_factory(site_area_factory(company, "Web", "sales_receipt"), "Web Shop")
+    prs = [order_factory(source)[1] for _ in range(3)]
+    frozen = Worker("frozen-worker", concurrency=0, lease_seconds=60)
+    (unit,) = claim_for_company(company.pk, "frozen-worker", 5, lease_seconds=60)
+    assert unit.batched and len(unit.requests) == 3
+    assert set(PushRequest.objects.values_list("batch_requestid", flat=True)) == {unit.batch_requestid}
+    assert lease_still_held(unit, margin=15)  # the check passed ... and the process froze right after it
+    PushRequest.objects.filter(pk__in=[p.pk for p in prs]).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert recover_expired_leases() == 3
+    run_until_idle(timeout=30)
+    assert set(PushRequest.objects.values_list("state", flat=True)) == {"succeeded"}
+    # ... it wakes up and sends what it had claimed (its lease check is behind it)
+    results, resp, started, duration = send_unit(frozen.client_for(company.pk), unit)
+    record_results(unit, results, resp, started, duration, frozen.worker_id)
+    receipts = qbo.entities(company.realm_id, "SalesReceipt")
+    assert sorted(r["PrivateNote"] for r in receipts) == sorted(f"ledgerlink-order:{p.order_id}" for p in prs)
+    batches = [e for e in qbo.requests(company.realm_id) if e["operation"] == "batch"]
+    assert [(e["requestid"], e["replayed"]) for e in batches] == [(unit.batch_requestid, False),
+                                                                 (unit.batch_requestid, True)]
+    assert set(PushRequest.objects.values_list("state", flat=True)) == {"succeeded"}

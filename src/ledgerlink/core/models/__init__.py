@@ -8,11 +8,12 @@ Every model is importable from here: ``from ledgerlink.core.models import PushRe
 from ledgerlink.core.models.accounts import ApiToken, UserProfile
 from ledgerlink.core.models.audit import AuditLog, AuditLogQuerySet
 from ledgerlink.core.models.companies import Company
-from ledgerlink.core.models.mirror import Customer, CustomerEmail, Item, SyncState, WebhookEvent
+from ledgerlink.core.models.mirror import Customer, CustomerEmail, Item, SyncRequest, SyncState, WebhookEvent
 from ledgerlink.core.models.orders import AutomationRule, Order, OrderLine, OrderRuleLog
 from ledgerlink.core.models.outbox import Attempt, PushRequest, PushRevision, WorkerHeartbeat
 from ledgerlink.core.models.routing import OrderSource, SiteArea
 from ledgerlink.core.models.stores import StoreDelivery, StoreOrderSnapshot
+from ledgerlink.core.models.tax import TaxCode
 
 __all__ = [
     "ApiToken",
@@ -31,9 +32,11 @@ __all__ = [
     "PushRequest",
     "PushRevision",
     "SiteArea",
+    "SyncRequest",
     "StoreDelivery",
     "StoreOrderSnapshot",
     "SyncState",
+    "TaxCode",
     "UserProfile",
     "WebhookEvent",
     "WorkerHeartbeat",

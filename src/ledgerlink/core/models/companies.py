@@ -15,6 +15,12 @@ class Company(models.Model):
         NEEDS_RECONNECT = "needs_reconnect", "Needs reconnect"
         DISCONNECTED = "disconnected", "Disconnected"
 
+    class TaxModel(models.TextChoices):
+        AST = "ast", "US automated sales tax"
+        LEGACY = "legacy", "US sales tax (manual rates)"
+        GLOBAL = "global", "GST / HST / VAT (tax code per line)"
+        NONE = "none", "No sales tax"
+
     name = models.CharField(max_length=200)
     realm_id = models.CharField(max_length=64)
     # Base URL of the Accounting API host (https://quickbooks.api.intuit.com, the Intuit sandbox, or
@@ -39,6 +45,16 @@ class Company(models.Model):
     max_batches_per_minute = models.PositiveIntegerField(default=40)
     batch_size = models.PositiveIntegerField(default=30)
     use_batch = models.BooleanField(default=True)
+    # The company's tax world, read from QBO at connect and at every sync (docs/tax.md): "" = not read yet.
+    country = models.CharField(max_length=2, blank=True, default="", db_default="")
+    tax_model = models.CharField(max_length=10, choices=TaxModel.choices, blank=True, default="", db_default="")
+    home_currency = models.CharField(max_length=3, blank=True, default="", db_default="")
+    multicurrency = models.BooleanField(default=False, db_default=False)
+    default_tax_code = models.CharField(max_length=32, blank=True, default="", db_default="")  # TaxPrefs.TaxGroupCodeRef
+    # The tax mapping (``domain.tax.mapping``): {"13": "<QBO TaxCode Id>", ...} and the code of untaxed lines.
+    tax_mapping = models.JSONField(default=dict, blank=True, db_default=models.Value("{}"))
+    exempt_tax_code = models.CharField(max_length=32, blank=True, default="", db_default="")
+    tax_world_read_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

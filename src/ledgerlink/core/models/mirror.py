@@ -41,6 +41,7 @@ class Customer(models.Model):
     display_name = models.CharField(max_length=500)
     company_name = models.CharField(max_length=500, blank=True, default="")
     email = models.CharField(max_length=500, blank=True, default="")
+    currency = models.CharField(max_length=3, blank=True, default="", db_default="")  # CurrencyRef (one per customer)
     active = models.BooleanField(default=True)
     sync_token = models.CharField(max_length=16, blank=True, default="")
     qbo_updated_at = models.DateTimeField(null=True, blank=True)
@@ -83,6 +84,36 @@ class SyncState(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["company", "entity"], name="sync_state_unique")]
+
+
+class SyncRequest(models.Model):
+    """"Sync now": a full sync a person asked for, run by a worker (never inside the web request), with
+    its progress as the worker writes it."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Done"
+        FAILED = "failed", "Failed"
+
+    OPEN_STATES = (Status.QUEUED, Status.RUNNING)
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="sync_requests")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.CharField(max_length=150, blank=True, default="")  # the actor's label
+    requested_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # the worker's last progress write
+    worker = models.CharField(max_length=100, blank=True, default="")
+    entity = models.CharField(max_length=32, blank=True, default="")  # being synced now
+    done = models.PositiveIntegerField(default=0)  # records of ``entity`` synced so far
+    total = models.PositiveIntegerField(default=0)  # records of ``entity`` QBO has
+    result = models.JSONField(default=dict, blank=True)  # {entity: records synced}
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "id"], name="sync_request_status_id")]
 
 
 class WebhookEvent(models.Model):

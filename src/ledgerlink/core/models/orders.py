@@ -31,6 +31,13 @@ class Order(models.Model):
     shipping = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
     discount = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
     tax = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    # Tax as the store gave it (docs/tax.md): line prices gross (tax included) or net; the shipping's
+    # tax and rate; the rate to the home currency; ``itemized_tax``: lines or shipping said their tax.
+    prices_include_tax = models.BooleanField(default=False, db_default=False)
+    shipping_tax = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"), db_default=Decimal("0"))
+    shipping_tax_rate = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True)
+    exchange_rate = models.DecimalField(max_digits=18, decimal_places=8, null=True, blank=True)
+    itemized_tax = models.BooleanField(default=False, db_default=False)
     subtotal = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
     total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
     txn_date = models.DateField(null=True, blank=True)
@@ -72,6 +79,9 @@ class OrderLine(models.Model):
     quantity = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("1"))
     unit_price = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("0"))
     amount = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    tax = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)  # the line's tax amount
+    tax_rate = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True)  # percent, e.g. 13
+    taxable = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["order_id", "position"]

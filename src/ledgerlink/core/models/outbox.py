@@ -52,6 +52,10 @@ class PushRequest(models.Model):
     # Set when an attempt's outcome is unknown (timeout, dropped connection, dead worker): the next
     # attempt must resolve by requestid replay or look-up, never by a blind new create.
     outcome_unknown = models.BooleanField(default=False)
+    # The /batch requestid of the batch this request was last claimed in, stamped under the lease
+    # before sending: after a lost lease the whole batch is re-sent with it, so QBO replays whichever
+    # copy came first (worker.claim). Empty for a request sent alone.
+    batch_requestid = models.CharField(max_length=40, blank=True, default="")
     waiting_on = models.CharField(max_length=64, blank=True, default="")  # e.g. "customer:a@b.c"
     error_kind = models.CharField(max_length=40, blank=True, default="")
     error_title = models.CharField(max_length=200, blank=True, default="")
@@ -62,6 +66,9 @@ class PushRequest(models.Model):
     qbo_id = models.CharField(max_length=32, blank=True, default="")
     qbo_doc_number = models.CharField(max_length=32, blank=True, default="")
     qbo_sync_token = models.CharField(max_length=16, blank=True, default="")
+    # What a succeeded document's answer says that a person should see, e.g.
+    # [{"kind": "amount_mismatch", "qbo_total": "113.00", "order_total": "112.99"}] (docs/tax.md).
+    warnings = models.JSONField(default=list, blank=True, db_default=models.Value("[]"))
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)

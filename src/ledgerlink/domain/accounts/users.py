@@ -7,11 +7,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from ledgerlink.core.models import UserProfile
 from ledgerlink.domain.audit import record_audit
 from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.inputs import has_surrogate
 
 MAX_USERNAME = 150
 
@@ -38,11 +39,37 @@ def _get_user(user_id: int, *, lock: bool = False):
     return user
 
 
+def normalize_username(username: str) -> str:
+    """The name as Django stores it and signs in with: NFKC (full-width ``ｖｉｅｗｅｒ`` is ``viewer``)."""
+    return get_user_model().normalize_username((username or "").strip())
+
+
+def user_named_like(username: str):
+    """The existing user whose name is ``username`` once Unicode-normalised (NFKC), ignoring case, or None."""
+    normalized = normalize_username(username)
+    if not normalized:
+        return None
+    return get_user_model().objects.filter(username__iexact=normalized).first()
+
+
+def name_taken_message(username: str, existing) -> str:
+    if existing.get_username().casefold() == (username or "").strip().casefold():  # only the case differs
+        return "A user with this name exists."
+    return (
+        f"A user with this name exists: {username!r} is the same name as {existing.get_username()!r} "
+        "(names are compared after Unicode normalisation, NFKC, ignoring case)."
+    )
+
+
 def create_user(*, username: str, password: str, role: str, email: str = "", actor=None):
-    """A new active user with ``role``. The password must pass the configured validators."""
+    """A new active user with ``role``. The password must pass the configured validators. The name
+    is stored Unicode-normalised (NFKC, as Django signs in with it); a name that equals an existing
+    one once normalised, ignoring case, is refused (409)."""
     username = (username or "").strip()
     if not username:
         raise ServiceError("is required", field="username")
+    if has_surrogate(username) or "\x00" in username:
+        raise ServiceError("must be valid Unicode text", field="username")
     if len(username) > MAX_USERNAME:
         raise ServiceError(f"must be at most {MAX_USERNAME} characters", field="username")
     email = (email or "").strip()
@@ -55,9 +82,14 @@ def create_user(*, username: str, password: str, role: str, email: str = "", act
     _check_password(password)
     User = get_user_model()
     with transaction.atomic():
-        if User.objects.filter(username__iexact=username).exists():
-            raise ServiceError("A user with this name exists.", field="username", status=409)
-        user = User.objects.create_user(username, email, password)
+        existing = user_named_like(username)
+        if existing is not None:
+            raise ServiceError(name_taken_message(username, existing), field="username", status=409)
+        try:
+            with transaction.atomic():
+                user = User.objects.create_user(username, email, password)
+        except IntegrityError as exc:  # created meanwhile by another request
+            raise ServiceError("A user with this name exists.", field="username", status=409) from exc
         UserProfile.objects.create(user=user, role=role)
         record_audit("user.create", actor=actor, obj=user, role=role)
     return user
@@ -67,6 +99,7 @@ def ensure_user(username: str, *, role: str, password: str, email: str = "", sta
     """Create the user, or reset an existing one's password and role (the demo's logins)."""
     _check_role(role)
     User = get_user_model()
+    username = normalize_username(username)
     with transaction.atomic():
         user, created = User.objects.get_or_create(username=username, defaults={"email": email})
         user.set_password(password)

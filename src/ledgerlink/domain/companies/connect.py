@@ -22,6 +22,7 @@ from ledgerlink.core import crypto
 from ledgerlink.core.models import Company
 from ledgerlink.domain.audit import record_audit
 from ledgerlink.domain.companies.tokens import store_tokens
+from ledgerlink.domain.companies.world import try_read_company_world
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.quickbooks import oauth
 
@@ -64,6 +65,7 @@ def save_connected_company(*, api_base_url: str, realm_id: str, name: str, disco
             "company.connected" if created else "company.reconnected",
             actor=actor, obj=company, realm_id=realm_id, base_url=api_base_url, **audit,
         )
+    try_read_company_world(company)  # country, tax model, currencies (docs/tax.md)
     return company
 
 

@@ -63,11 +63,32 @@ def display_name_for(*, name: str = "", company: str = "", email: str = "") -> s
     raise ServiceError("The order has no name, company or email to name a QuickBooks customer", field="email")
 
 
-def customer_payload(*, email: str, name: str = "", company: str = "", bill_address: dict | None = None) -> dict:
+def foreign_currency(company, currency: str) -> str:
+    """``currency`` when a customer of it is not a home-currency one (multicurrency company), else ""."""
+    currency = (currency or "").upper()
+    if company.multicurrency and company.home_currency and currency and currency != company.home_currency:
+        return currency
+    return ""
+
+
+def _payload_currency(pr: PushRequest) -> str:
+    ref = (pr.revisions.get(number=pr.revision).payload or {}).get("CurrencyRef")
+    return str(ref.get("value") or "").upper() if isinstance(ref, dict) else ""
+
+
+def customer_payload(*, email: str, name: str = "", company: str = "", bill_address: dict | None = None,
+                     currency: str = "") -> dict:
+    """The QBO Customer for an order; in a foreign ``currency`` its DisplayName says so ("Acme Tools
+    (EUR)") and it gets that CurrencyRef (a customer has one currency, docs/tax.md)."""
+    display = display_name_for(name=name, company=company, email=email)
+    if currency:
+        display = f"{display[:480]} ({currency})"
     payload: dict = {
-        "DisplayName": display_name_for(name=name, company=company, email=email),
+        "DisplayName": display,
         "PrimaryEmailAddr": {"Address": email.strip()},
     }
+    if currency:
+        payload["CurrencyRef"] = {"value": currency}
     company = sanitize_display_name(company)[:100]
     if company:
         payload["CompanyName"] = company
@@ -89,18 +110,29 @@ def with_suffix(display_name: str) -> str | None:
 
 def ensure_customer_request(
     company, *, email: str, name: str = "", company_name: str = "", bill_address: dict | None = None,
-    actor=None, actor_label: str | None = None,
+    actor=None, actor_label: str | None = None, currency: str = "",
 ) -> PushRequest:
-    """The Company's customer request for ``email``: an existing one (pending, succeeded or failed)
-    or a new queued one. Call inside a transaction."""
+    """The Company's customer request for ``email`` (in ``currency``, a foreign one, or the home
+    currency): an existing one (pending, succeeded or failed) or a new queued one. Call inside a
+    transaction."""
     if not is_valid_email(email):
         raise ServiceError(
             f"{email!r} is not a valid email address: fix the email before creating a customer", field="email"
         )
     existing = latest_request_keyed(company.pk, PushRequest.Kind.CUSTOMER, normalize_email(email))
-    if existing is not None:
+    if existing is not None and (not company.multicurrency or _payload_currency(existing) == currency):
         return existing
-    payload = customer_payload(email=email, name=name, company=company_name, bill_address=bill_address)
+    if existing is not None:
+        existing = next((
+            pr for pr in PushRequest.objects.filter(
+                company=company, kind=PushRequest.Kind.CUSTOMER, email=normalize_email(email)
+            ).exclude(state=S.CANCELLED).order_by("-id")[:20]
+            if _payload_currency(pr) == currency
+        ), None)
+        if existing is not None:
+            return existing
+    payload = customer_payload(email=email, name=name, company=company_name, bill_address=bill_address,
+                               currency=currency)
     pr = create_push_request(
         company=company,
         kind=PushRequest.Kind.CUSTOMER,
@@ -133,6 +165,7 @@ def defer_until_customer_exists(pr: PushRequest, order: Order) -> bool:
     if not customer_policy_applies(order):
         return False
     site_area = order.order_source.site_area
+    currency = foreign_currency(site_area.company, order.currency)
     customer_req = ensure_customer_request(
         site_area.company,
         email=order.email,
@@ -140,10 +173,11 @@ def defer_until_customer_exists(pr: PushRequest, order: Order) -> bool:
         company_name=order.customer_company,
         bill_address=order.bill_address,
         actor_label="policy:create",
+        currency=currency,
     )
     if customer_req.state == S.SUCCEEDED and customer_req.qbo_id:
         return False  # the mirror will have it; the caller's payload should already match
-    park_waiting(pr, customer_waiting_key(order.email), order)
+    park_waiting(pr, customer_waiting_key(order.email, currency), order)
     return True
 
 
@@ -196,14 +230,24 @@ def create_customer_for_request(request_id: int, *, actor=None, actor_label: str
     return customer_req
 
 
-def fill_customer_ref(company, email: str, customer: Customer | None = None, *, limit: int = 1000) -> list[int]:
+def _customer_currency(company, customer: Customer) -> str:
+    return foreign_currency(company, customer.currency)
+
+
+def fill_customer_ref(company, email: str, customer: Customer | None = None, *, limit: int = 1000,
+                      currency: str = "") -> list[int]:
     """Requests of this Company waiting on ``email`` (queued behind a customer request, or failed with
     ``customer_ref_required``) get CustomerRef from the mirror's customer with that email in a new
-    revision authored by the system, and are queued (a failed one is re-queued). Returns the ids."""
+    revision authored by the system, and are queued (a failed one is re-queued). Returns the ids.
+    ``currency``: those waiting on a customer in that (foreign) currency."""
+    if customer is None and currency:
+        customer = next((c for c in Customer.objects.filter(
+            company=company, emails__email=normalize_email(email), active=True
+        ).order_by("-qbo_updated_at", "-id") if _customer_currency(company, c) == currency), None)
     customer = customer or match_customer_by_email(company, email)
     if customer is None:
         return []
-    key = customer_waiting_key(email)
+    key = customer_waiting_key(email, currency)
     healed: list[int] = []
     waiting = PushRequest.objects.filter(
         company=company, waiting_on=key, state__in=(S.QUEUED, S.FAILED)
@@ -238,7 +282,8 @@ def fill_customer_refs_for_waiting(company) -> list[int]:
     )
     healed: list[int] = []
     for key in list(keys):
-        healed += fill_customer_ref(company, key[len(CUSTOMER_WAIT):])
+        email, _, currency = key[len(CUSTOMER_WAIT):].partition("|")
+        healed += fill_customer_ref(company, email, currency=currency)
     return healed
 
 
@@ -252,16 +297,19 @@ def fill_customer_refs_for(company, customers: list[Customer]) -> list[int]:
         emails = list(CustomerEmail.objects.filter(customer__in=chunk).order_by("customer_id", "id")
                       .values_list("customer_id", "email"))
         # One query for which of these emails anything waits on (a CDC page is mostly unrelated changes).
+        currencies = {c.pk: _customer_currency(company, c) for c in chunk}
         waiting = set(PushRequest.objects.filter(
-            company=company, waiting_on__in={customer_waiting_key(e) for _, e in emails}, state__in=(S.QUEUED, S.FAILED)
+            company=company, waiting_on__in={customer_waiting_key(e, currencies[c]) for c, e in emails},
+            state__in=(S.QUEUED, S.FAILED),
         ).values_list("waiting_on", flat=True))
         by_customer: dict[int, list[str]] = {}
         for customer_id, email in emails:
             by_customer.setdefault(customer_id, []).append(email)
         for customer in chunk:
+            currency = currencies[customer.pk]
             for email in by_customer.get(customer.pk, []):
-                if customer_waiting_key(email) in waiting:
-                    healed += fill_customer_ref(company, email)
+                if customer_waiting_key(email, currency) in waiting:
+                    healed += fill_customer_ref(company, email, customer if currency else None, currency=currency)
     return healed
 
 

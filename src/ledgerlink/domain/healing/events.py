@@ -1,7 +1,7 @@
 """What healing reacts to, one entry point per event; ``sync`` and the worker call these after they
 changed the mirror or recorded a customer / item request.
 
-    heal_after_full_sync            every request waiting on a customer or item the mirror now has
+    heal_after_full_sync            every request waiting on a customer, item or tax code the mirror now has
     heal_after_customers_changed    requests waiting on these customers' emails get CustomerRef
     heal_after_items_changed        documents waiting on these items are rebuilt; failed
                                     invalid_reference requests whose items all exist are re-queued
@@ -21,6 +21,7 @@ from ledgerlink.domain.healing.items import (
     rebuild_waiting_on_items,
     requeue_failed_for_items,
 )
+from ledgerlink.domain.healing.tax import requeue_waiting_on_rates
 
 
 def heal_after_full_sync(company: Company, synced: dict[str, int]) -> None:
@@ -31,6 +32,7 @@ def heal_after_full_sync(company: Company, synced: dict[str, int]) -> None:
     if "Item" in synced:
         rebuild_waiting_on_items(company, list(Item.objects.filter(company=company, active=True)))
         requeue_failed_for_items(company)
+    requeue_waiting_on_rates(company)  # the sync read the tax codes: a rate may have a code now
 
 
 def heal_after_customers_changed(company: Company, customers: list[Customer]) -> list[int]:

@@ -1,7 +1,8 @@
 """Order Automation: ordered rules (conditions -> actions) applied to incoming orders.
 
 Conditions (all optional, all must hold): ``order_source`` (id), ``site_area`` (id), ``email``
-("missing" | "invalid" | "present"), ``email_pattern`` (regex, case-insensitive), ``total_min``,
+("missing" | "invalid" | "present" | "unmatched": valid, but no active QBO customer of the order's
+company has it), ``email_pattern`` (an RE2 regex, case-insensitive), ``total_min``,
 ``total_max`` (decimal strings), ``ship_country``. Actions: ``set_email``, ``set_push_method``
 ("invoice" | "sales_receipt"), ``set_customer`` (QBO Customer Id), ``set_default_item`` (QBO Item Id),
 ``hold`` (true). Rules run in ``position`` order against the order as earlier rules left it; a
@@ -10,31 +11,51 @@ matching rule with ``stop_processing`` ends the run. Each change is logged (Orde
 
 from __future__ import annotations
 
-import re
+import functools
 from decimal import Decimal, InvalidOperation
 
+import re2
 from django.db import transaction
 
 from ledgerlink.core.models import AutomationRule, Order, OrderRuleLog, OrderSource, PushRequest, SiteArea
 from ledgerlink.domain.audit import actor_label_for, record_audit
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.healing.policies import defer_for_missing
+from ledgerlink.domain.inputs import check_json, check_text
+from ledgerlink.domain.mirror.lookups import MirrorLookups
 from ledgerlink.domain.outbox.actions import cancel_request, requeue_request
 from ledgerlink.domain.outbox.create import create_push_request
+from ledgerlink.domain.outbox.selectors import last_failure_kind
 from ledgerlink.domain.payloads.build import build_payload
 from ledgerlink.domain.payloads.preflight import is_valid_email
 
-# Catastrophic backtracking comes from a quantified group that itself contains a quantifier, e.g.
-# (a+)+, (a*)*, (a|aa)+ ... {n,}; we refuse any group holding a quantifier that is quantified again.
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{?]")
-_QUANTIFIED_ALTERNATION = re.compile(r"\((?:[^()\\]|\\.)*\|(?:[^()\\]|\\.)*\)\s*[+*{]")
-_BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
+# Patterns run with RE2 (google-re2): matching takes time linear in the email's length whatever the
+# pattern, so no pattern can be slow (no backtracking). RE2 refuses what it cannot do in linear time
+# (back-references, look-around) and patterns whose program would exceed PATTERN_MAX_MEM bytes.
+MAX_PATTERN = 200
+PATTERN_MAX_MEM = 1 << 20
+
+
+def _pattern_options() -> re2.Options:
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # a refused pattern is the caller's 422, not a line on stderr
+    options.max_mem = PATTERN_MAX_MEM
+    return options
+
+
+@functools.lru_cache(maxsize=256)
+def compile_pattern(pattern: str):
+    """``pattern`` compiled by RE2, case-insensitive (raises ``re2.error``)."""
+    return re2.compile(pattern, _pattern_options())
+
+
 # Emails are at most 320 characters; the pattern never sees more.
 MAX_MATCHED_EMAIL = 320
 
 CONDITION_KEYS = ("order_source", "site_area", "email", "email_pattern", "total_min", "total_max", "ship_country")
 ACTION_KEYS = ("set_email", "set_push_method", "set_customer", "set_default_item", "hold")
-EMAIL_STATES = ("missing", "invalid", "present")
+EMAIL_STATES = ("missing", "invalid", "present", "unmatched")
 # action -> Order field it writes
 ACTION_FIELDS = {
     "set_email": "email",
@@ -93,6 +114,8 @@ def validate_rule(conditions, actions) -> tuple[dict, dict]:
         raise ServiceError("must be an object", field="conditions")
     if not isinstance(actions, dict):
         raise ServiceError("must be an object", field="actions")
+    check_json(conditions, "conditions")
+    check_json(actions, "actions")
     clean_c: dict = {}
     for key, value in conditions.items():
         field = f"conditions.{key}"
@@ -109,19 +132,17 @@ def validate_rule(conditions, actions) -> tuple[dict, dict]:
                 raise ServiceError(f"must be one of {', '.join(EMAIL_STATES)}", field=field)
             clean_c[key] = value
         elif key == "email_pattern":
-            if not isinstance(value, str) or len(value) > 200:
-                raise ServiceError("must be a regular expression of at most 200 characters", field=field)
+            if not isinstance(value, str) or len(value) > MAX_PATTERN:
+                raise ServiceError(f"must be a regular expression of at most {MAX_PATTERN} characters", field=field)
             try:
-                re.compile(value, re.IGNORECASE)
-            except re.error as exc:
-                raise ServiceError(f"is not a valid regular expression: {exc}", field=field) from exc
-            if any(p.search(value) for p in (_NESTED_QUANTIFIER, _QUANTIFIED_ALTERNATION, _BACKREFERENCE)):
+                compile_pattern(value)
+            except re2.error as exc:
+                reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
                 raise ServiceError(
-                    "must not repeat a group holding a repetition or an alternative (like (a+)+ or (a|ab)*) "
-                    "nor use back-references: such patterns can take exponential time; write it without "
-                    "nesting, e.g. ^orders@.*\\.example$",
+                    f"is not a regular expression RE2 can run ({reason}): patterns run in linear time, so "
+                    "back-references (\\1) and look-around ((?=...), (?!...)) are not available",
                     field=field,
-                )
+                ) from exc
             clean_c[key] = value
         elif key in ("total_min", "total_max"):
             clean_c[key] = str(_decimal(value, field))
@@ -169,6 +190,7 @@ _RULE_FIELDS = ("name", "position", "enabled", "stop_processing", "conditions", 
 def _check_name(name) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ServiceError("is required", field="name")
+    check_text(name, "name")
     if len(name.strip()) > 200:
         raise ServiceError("must be at most 200 characters", field="name")
     return name.strip()
@@ -266,7 +288,9 @@ def delete_rule(rule_id: int, *, actor=None, actor_label: str | None = None) -> 
 # --- evaluation -------------------------------------------------------------------------------------
 
 
-def rule_matches(conditions: dict, order: Order) -> bool:
+def rule_matches(conditions: dict, order: Order, lookups: MirrorLookups | None = None) -> bool:
+    """Whether ``order`` (as earlier rules left it) meets every condition; ``lookups`` answers
+    ``email: "unmatched"`` from the customer mirror (a batch's, else asked live)."""
     if "order_source" in conditions and order.order_source_id != int(conditions["order_source"]):
         return False
     if "site_area" in conditions and order.order_source.site_area_id != int(conditions["site_area"]):
@@ -279,9 +303,20 @@ def rule_matches(conditions: dict, order: Order) -> bool:
         return False
     if state == "invalid" and (not email or is_valid_email(email)):
         return False
-    pattern = conditions.get("email_pattern")
-    if pattern and not re.search(pattern, email[:MAX_MATCHED_EMAIL], re.IGNORECASE):
+    if state == "unmatched" and (
+        not email or not is_valid_email(email)
+        or (lookups or MirrorLookups()).customer_for_email(order.order_source.site_area.company_id, email)
+        is not None
+    ):
         return False
+    pattern = conditions.get("email_pattern")
+    if pattern:
+        try:
+            compiled = compile_pattern(pattern)
+        except re2.error:
+            return False  # a rule saved before RE2 with a pattern it cannot run matches nothing
+        if compiled.search(email[:MAX_MATCHED_EMAIL]) is None:
+            return False
     total = Decimal(order.total or 0)
     if "total_min" in conditions and total < Decimal(conditions["total_min"]):
         return False
@@ -316,12 +351,15 @@ def enabled_rules() -> list[AutomationRule]:
     return list(AutomationRule.objects.filter(enabled=True).order_by("position", "id"))
 
 
-def apply_rules(order: Order, *, rules: list[AutomationRule] | None = None, save: bool = True) -> list[OrderRuleLog]:
+def apply_rules(
+    order: Order, *, rules: list[AutomationRule] | None = None, save: bool = True,
+    lookups: MirrorLookups | None = None,
+) -> list[OrderRuleLog]:
     """Apply the enabled rules to ``order`` (in memory, then saved) and log every change."""
     logs: list[OrderRuleLog] = []
     status_before = order.status
     for rule in enabled_rules() if rules is None else rules:
-        if not rule_matches(rule.conditions or {}, order):
+        if not rule_matches(rule.conditions or {}, order, lookups):
             continue
         for field, old, new in _changes(rule.actions or {}, order):
             setattr(order, field, new)
@@ -346,11 +384,57 @@ def preview_rule(conditions, actions, last_n: int = 1000) -> int:
     conditions, actions = validate_rule(conditions, actions)
     last_n = max(1, min(int(last_n), 10000))
     count = 0
-    orders = Order.objects.select_related("order_source").order_by("-id")[:last_n]
+    orders = list(Order.objects.select_related("order_source__site_area").order_by("-id")[:last_n])
+    lookups = MirrorLookups()
+    if conditions.get("email") == "unmatched":
+        by_company: dict[int, list[str]] = {}
+        for order in orders:
+            by_company.setdefault(order.order_source.site_area.company_id, []).append(order.email)
+        lookups.preload(emails=by_company)
     for order in orders:
-        if rule_matches(conditions, order) and _changes(actions, order):
+        if rule_matches(conditions, order, lookups) and _changes(actions, order):
             count += 1
     return count
+
+
+# Which orders a "Make this a rule" rule should change, by the failure it fixes.
+RULE_EMAIL_CONDITION_TEXT = {
+    "missing": "has no email",
+    "invalid": "has an invalid email",
+    "unmatched": "has an email no QuickBooks customer has",
+}
+
+
+def propose_rule_for_request(push_request: PushRequest, email: str) -> dict:
+    """"Make this a rule": the Order Automation rule that would have prevented this request's failure,
+    as ``{"name", "conditions", "actions", "when"}``; nothing is written. The rule sets ``email`` (which
+    must be valid) only on the orders of the request's order source that fail the same way: no email
+    or an invalid one, or (for CustomerRef is required) an email no QBO customer has; never on every
+    order of the source, which would overwrite real buyers' emails."""
+    email = (email or "").strip()
+    if not push_request.order_source_id:
+        raise ServiceError("the request has no order source to make a rule for", field="order_source")
+    if not is_valid_email(email):
+        raise ServiceError("a rule can set only a valid email address", field="email")
+    kind = last_failure_kind(push_request)
+    order = push_request.order
+    if kind == "invalid_email":
+        state = "invalid"
+    elif kind == "customer_ref_required":
+        state = "unmatched" if order is not None and (order.email or "").strip() else "missing"
+    else:
+        raise ServiceError(
+            "a rule fits only a failure an email fixes (CustomerRef is required, Invalid Email Address format)",
+            field="error_kind",
+        )
+    source = push_request.order_source
+    when = RULE_EMAIL_CONDITION_TEXT[state]
+    return {
+        "name": f"Set email {email} when an order from {source.name} {when}"[:200],
+        "conditions": {"order_source": source.pk, "email": state},
+        "actions": {"set_email": email},
+        "when": when,
+    }
 
 
 def run_rules_on_order(order_id: int, actor=None, *, actor_label: str | None = None) -> Order:

@@ -34,11 +34,14 @@ from ledgerlink.domain.ingest.orders import ADDRESS_KEYS, MAX_BATCH, ingest_orde
 CSV_REQUIRED = ("order_source", "external_id", "number", "quantity", "unit_price")
 CSV_ORDER_FIELDS = (
     "email", "shipping", "discount", "tax", "customer_name", "customer_company", "currency", "txn_date",
+    "prices_include_tax", "shipping_tax", "shipping_tax_rate", "exchange_rate",
 )
 CSV_LINE_FIELDS = ("sku", "description", "quantity", "unit_price")
+# A line's tax columns (the order's own ``tax`` column is its total tax, so the line's amount is ``line_tax``).
+CSV_LINE_TAX_FIELDS = {"line_tax": "tax", "tax_rate": "tax_rate", "taxable": "taxable"}
 CSV_ADDRESS_PREFIXES = ("bill", "ship")
 CSV_KNOWN = (
-    set(CSV_REQUIRED) | set(CSV_ORDER_FIELDS) | set(CSV_LINE_FIELDS)
+    set(CSV_REQUIRED) | set(CSV_ORDER_FIELDS) | set(CSV_LINE_FIELDS) | set(CSV_LINE_TAX_FIELDS)
     | {f"{prefix}_{key}" for prefix in CSV_ADDRESS_PREFIXES for key in ADDRESS_KEYS}
 )
 
@@ -233,7 +236,11 @@ def _order_data(rows: list[tuple[int, dict]]) -> tuple[dict, list[int]]:
             if value:
                 address[key] = value
         data[f"{prefix}_address"] = address
-    data["lines"] = [{key: row.get(key, "") for key in CSV_LINE_FIELDS} for _, row in rows]
+    data["lines"] = [
+        {**{key: row.get(key, "") for key in CSV_LINE_FIELDS},
+         **{ours: row[column] for column, ours in CSV_LINE_TAX_FIELDS.items() if (row.get(column) or "").strip()}}
+        for _, row in rows
+    ]
     return data, [line_no for line_no, _ in rows]
 
 

@@ -33,7 +33,7 @@ from ledgerlink.domain.audit import actor_label_for, audit_row
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.healing.policies import defer_for_missing, may_defer_for_missing
 from ledgerlink.domain.ingest.automation import apply_rules, enabled_rules
-from ledgerlink.domain.inputs import clean_text
+from ledgerlink.domain.inputs import clean_text, has_surrogate
 from ledgerlink.domain.mirror.lookups import MirrorLookups
 from ledgerlink.domain.outbox.create import (
     PlannedRequest,
@@ -41,7 +41,7 @@ from ledgerlink.domain.outbox.create import (
     create_push_request,
     plan_push_request,
 )
-from ledgerlink.domain.payloads.build import build_payload, mark_order
+from ledgerlink.domain.payloads.build import build_payload, mark_order, needs_tax_codes
 from ledgerlink.domain.routing.order_sources import OrderSourceIndex, resolve_order_source
 
 ADDRESS_KEYS = ("line1", "line2", "city", "region", "postal_code", "country")
@@ -78,6 +78,37 @@ def _number(value, name: str, *, places: int, positive: bool = False, default: D
     return number.quantize(quantum)
 
 
+def _absent(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _rate(value, name: str) -> Decimal | None:
+    """A tax rate in percent ("13", "9.975"): 0..100, at most 4 decimal places; None when absent."""
+    if _absent(value):
+        return None
+    rate = _number(value, name, places=4)
+    if rate > 100:
+        raise ServiceError("must be a percent from 0 to 100 (e.g. 13 or 9.975)", field=name)
+    return rate
+
+
+_TRUE = ("true", "1", "yes", "y")
+_FALSE = ("false", "0", "no", "n")
+
+
+def _flag(value, name: str) -> bool | None:
+    if _absent(value):
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ServiceError("must be true or false", field=name)
+
+
 def _address(value, name: str) -> dict:
     if value in (None, ""):
         return {}
@@ -107,9 +138,10 @@ def validate_order_input(data, *, sources: OrderSourceIndex | None = None) -> di
     clean["email"] = clean_text(data, "email", max_len=320)
     clean["customer_name"] = clean_text(data, "customer_name", max_len=300)
     clean["customer_company"] = clean_text(data, "customer_company", max_len=300)
-    currency = clean_text(data, "currency", max_len=3).upper() or "USD"
-    if len(currency) != 3 or not currency.isalpha():
-        raise ServiceError("must be a 3-letter ISO 4217 code such as USD", field="currency")
+    company = clean["order_source"].site_area.company
+    currency = clean_text(data, "currency", max_len=3).upper() or company.home_currency or "USD"
+    if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):  # "ÄÖÜ" is alphabetic too
+        raise ServiceError("must be a 3-letter ISO 4217 code (A-Z) such as USD", field="currency")
     clean["currency"] = currency
     txn_date = data.get("txn_date")
     if txn_date in (None, ""):
@@ -123,8 +155,15 @@ def validate_order_input(data, *, sources: OrderSourceIndex | None = None) -> di
             raise ServiceError("must be a date as YYYY-MM-DD", field="txn_date") from exc
     clean["bill_address"] = _address(data.get("bill_address"), "bill_address")
     clean["ship_address"] = _address(data.get("ship_address"), "ship_address")
-    for key in ("shipping", "discount", "tax"):
+    for key in ("shipping", "discount", "tax", "shipping_tax"):
         clean[key] = _number(data.get(key), key, places=2, default=Decimal("0.00"))
+    tax_given = not _absent(data.get("tax"))
+    clean["prices_include_tax"] = bool(_flag(data.get("prices_include_tax"), "prices_include_tax"))
+    clean["shipping_tax_rate"] = _rate(data.get("shipping_tax_rate"), "shipping_tax_rate")
+    exchange_rate = data.get("exchange_rate")
+    clean["exchange_rate"] = None if _absent(exchange_rate) else _number(
+        exchange_rate, "exchange_rate", places=8, positive=True)
+    itemized = not _absent(data.get("shipping_tax")) or clean["shipping_tax_rate"] is not None
 
     lines = data.get("lines")
     if not isinstance(lines, list):
@@ -145,12 +184,32 @@ def validate_order_input(data, *, sources: OrderSourceIndex | None = None) -> di
         if not sku and not description:
             raise ServiceError("needs a sku or a description", field=f"{prefix}.sku")
         amount = (quantity * unit_price).quantize(CENT, rounding=ROUND_HALF_UP)
+        tax = None if _absent(line.get("tax")) else _number(line.get("tax"), f"{prefix}.tax", places=2)
+        tax_rate = _rate(line.get("tax_rate"), f"{prefix}.tax_rate")
+        taxable = _flag(line.get("taxable"), f"{prefix}.taxable")
+        if tax is not None or tax_rate is not None or taxable is not None:
+            itemized = True
+        if taxable is None:
+            taxable = bool((tax is not None and tax > 0) or (tax_rate is not None and tax_rate > 0))
         clean_lines.append(
-            {"sku": sku, "description": description, "quantity": quantity, "unit_price": unit_price, "amount": amount}
+            {"sku": sku, "description": description, "quantity": quantity, "unit_price": unit_price, "amount": amount,
+             "tax": tax, "tax_rate": tax_rate, "taxable": taxable}
         )
     clean["lines"] = clean_lines
+    clean["itemized_tax"] = itemized
+    line_taxes = [line["tax"] for line in clean_lines if line["tax"] is not None]
+    if line_taxes:
+        expected = (sum(line_taxes, Decimal("0.00")) + clean["shipping_tax"]).quantize(CENT)
+        if not tax_given:
+            clean["tax"] = expected
+        elif clean["tax"] != expected:
+            raise ServiceError(
+                f"must equal the lines' tax plus the shipping tax ({expected}), got {clean['tax']}", field="tax"
+            )
     subtotal = sum((line["amount"] for line in clean_lines), Decimal("0.00")).quantize(CENT)
-    total = (subtotal + clean["shipping"] - clean["discount"] + clean["tax"]).quantize(CENT)
+    # Prices that include tax already hold it: the total adds it once, not twice.
+    tax_added = Decimal("0.00") if clean["prices_include_tax"] else clean["tax"]
+    total = (subtotal + clean["shipping"] - clean["discount"] + tax_added).quantize(CENT)
     if total < 0:
         raise ServiceError(
             f"is larger than the order (subtotal {subtotal} + shipping + tax): the total would be {total}",
@@ -252,8 +311,10 @@ def _external_id_candidates(items: list) -> set[str]:
     out = set()
     for data in items:
         value = data.get("external_id") if isinstance(data, dict) else None
-        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
-            out.add(str(value).strip())
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**200:
+            out.add(str(value))
+        elif isinstance(value, str) and value.strip() and not has_surrogate(value):  # else refused later
+            out.add(value.strip())
     return out
 
 
@@ -290,6 +351,7 @@ def _preload(new: list[_New], lookups: MirrorLookups) -> None:
     item_ids: dict[int, set[str]] = {}
     emails: dict[int, set[str]] = {}
     customer_ids: dict[int, set[str]] = {}
+    tax_companies: set[int] = set()
     for item in new:
         order = item.order
         if order.held:
@@ -306,7 +368,11 @@ def _preload(new: list[_New], lookups: MirrorLookups) -> None:
             customer_ids.setdefault(cid, set()).add(area.default_customer)
         if order.email:
             emails.setdefault(cid, set()).add(order.email)
-    lookups.preload(skus=skus, item_ids=item_ids, emails=emails, customer_ids=customer_ids)
+        if needs_tax_codes(order, area.company):
+            tax_companies.add(cid)
+    lookups.preload(
+        skus=skus, item_ids=item_ids, emails=emails, customer_ids=customer_ids, tax_companies=tax_companies
+    )
 
 
 def _ingest(items: list, actor, label: str) -> list[IngestResult]:
@@ -343,8 +409,14 @@ def _ingest(items: list, actor, label: str) -> list[IngestResult]:
 
     # Rules per order, in order (in memory); then each document's payload, pre-flighted.
     rules = enabled_rules()
+    if any((rule.conditions or {}).get("email") == "unmatched" for rule in rules):
+        # Those rules ask the customer mirror: the batch's emails in one query.
+        by_company: dict[int, list[str]] = {}
+        for item in new:
+            by_company.setdefault(item.order.order_source.site_area.company_id, []).append(item.order.email)
+        lookups.preload(emails=by_company)
     for item in new:
-        item.logs = apply_rules(item.order, rules=rules, save=False)
+        item.logs = apply_rules(item.order, rules=rules, save=False, lookups=lookups)
     _preload(new, lookups)
     for item in new:
         order = item.order

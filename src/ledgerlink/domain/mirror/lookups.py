@@ -14,7 +14,7 @@ from itertools import zip_longest
 
 from django.db.models import Q
 
-from ledgerlink.core.models import Company, Customer, CustomerEmail, Item
+from ledgerlink.core.models import Company, Customer, CustomerEmail, Item, TaxCode
 from ledgerlink.domain.mirror.match import normalize_email
 
 # Values per IN (...) list: well inside SQLite's and PostgreSQL's limits on query parameters.
@@ -39,6 +39,7 @@ class MirrorLookups:
         self._has_items: dict[int, bool] = {}
         self._customers: dict[tuple[int, str], Customer | None] = {}  # (company, QBO Id)
         self._emails: dict[tuple[int, str], list[Customer]] = {}  # active, newest QBO update first
+        self._tax_codes: dict[int, list[TaxCode]] = {}  # company -> its mirrored TaxCodes
         self.queries = 0  # look-ups that went to the database (for the benchmarks)
 
     # --- a batch: one query per kind ----------------------------------------------------------------
@@ -50,6 +51,7 @@ class MirrorLookups:
         item_ids: Mapping[int, Iterable[str]] | None = None,
         emails: Mapping[int, Iterable[str]] | None = None,
         customer_ids: Mapping[int, Iterable[str]] | None = None,
+        tax_companies: Iterable[int] | None = None,
     ) -> None:
         """Load the answers about these SKUs, item Ids, emails and customer Ids (per Company id) that
         are not known yet: one query per kind of record (per 500 values)."""
@@ -66,6 +68,16 @@ class MirrorLookups:
         want_customers -= self._customers.keys()
         if want_customers:
             self._load_customers(want_customers)
+        want_tax = {int(c) for c in tax_companies or ()} - self._tax_codes.keys()
+        if want_tax:
+            self._load_tax_codes(want_tax)
+
+    def _load_tax_codes(self, companies: set[int]) -> None:
+        for cid in companies:
+            self._tax_codes[cid] = []
+        self.queries += 1
+        for row in TaxCode.objects.filter(company_id__in=sorted(companies)).order_by("company_id", "qbo_id"):
+            self._tax_codes[row.company_id].append(row)
 
     def _load_items(self, want_skus: set[tuple[int, str]], want_ids: set[tuple[int, str]]) -> None:
         companies = sorted({c for c, _ in want_skus | want_ids})
@@ -152,6 +164,13 @@ class MirrorLookups:
         if key not in self._customers:
             self._load_customers({key})
         return self._customers[key]
+
+    def tax_codes(self, company: Company | int) -> list[TaxCode]:
+        """The Company's mirrored TaxCodes (active or not), by QBO Id."""
+        cid = _cid(company)
+        if cid not in self._tax_codes:
+            self._load_tax_codes({cid})
+        return self._tax_codes[cid]
 
     def customers_for_email(self, company: Company | int, email: str | None) -> list[Customer]:
         """The active customers with this (normalised) email, the most recently updated in QBO first."""

@@ -32,6 +32,7 @@ def _customer_fields(record: dict) -> dict:
         "display_name": (record.get("DisplayName") or record.get("FullyQualifiedName") or "")[:500],
         "company_name": (record.get("CompanyName") or "")[:500],
         "email": ((record.get("PrimaryEmailAddr") or {}).get("Address") or "")[:500],
+        "currency": str((record.get("CurrencyRef") or {}).get("value") or "")[:3].upper(),
         "active": bool(record.get("Active", True)),
         "sync_token": str(record.get("SyncToken", ""))[:16],
         "qbo_updated_at": qbo_updated_at(record),
@@ -73,7 +74,8 @@ def upsert_customers(company: Company, records: Iterable[dict]) -> list[Customer
                 c.pk = ids[c.qbo_id]
     if changed:
         Customer.objects.bulk_update(
-            changed, ["display_name", "company_name", "email", "active", "sync_token", "qbo_updated_at", "synced_at"],
+            changed, ["display_name", "company_name", "email", "currency", "active", "sync_token", "qbo_updated_at",
+             "synced_at"],
             batch_size=500,
         )
         CustomerEmail.objects.filter(customer__in=changed).delete()

@@ -12,6 +12,7 @@ from django.utils import timezone
 from ledgerlink.core.models import Order, PushRequest, PushRevision
 from ledgerlink.domain.audit import record_audit
 from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.inputs import check_json, check_text
 from ledgerlink.domain.outbox.selectors import current_payload, filter_requests
 from ledgerlink.domain.outbox.transitions import (
     CANCELLABLE,
@@ -26,6 +27,21 @@ from ledgerlink.domain.outbox.transitions import (
 )
 from ledgerlink.domain.payloads.edit import apply_patch, validate_edited_payload
 from ledgerlink.domain.payloads.preflight import preflight_payload
+
+MAX_NOTE = 2000
+
+
+def _clean_note(note) -> str:
+    if note is None:
+        return ""
+    if not isinstance(note, str):
+        raise ServiceError("must be text", field="note")
+    note = check_text(note.strip(), "note")
+    if "\x00" in note:
+        raise ServiceError("must not contain the NUL character (\\u0000)", field="note")
+    if len(note) > MAX_NOTE:
+        raise ServiceError(f"must be at most {MAX_NOTE:,} characters (got {len(note):,})", field="note")
+    return note
 
 
 def requeue_request(
@@ -45,7 +61,7 @@ def requeue_request(
     Pre-flight runs again: a payload QBO would still reject fails at once, without an API call.
     """
     label = label_of(actor, actor_label)
-    note = (note or "").strip()
+    note = _clean_note(note)
     with transaction.atomic():
         pr = lock_request(request_id, REQUEUEABLE, "failed, cancelled or retrying requests can be re-queued")
         if payload is not None:
@@ -127,6 +143,11 @@ def bulk_requeue(
         raise ServiceError("give ids or at least one filter (error_kind, email, site_area)", field="ids")
     if payload_patch is not None and not isinstance(payload_patch, dict):
         raise ServiceError("must be a JSON object", field="payload_patch")
+    if payload_patch is not None:
+        check_json(payload_patch, "payload_patch")
+    for key, value in (("error_kind", error_kind), ("email", email)):
+        check_text(value, key)
+    note = _clean_note(note)
     qs = PushRequest.objects.filter(pk__in=ids) if ids else PushRequest.objects.all()
     qs = filter_requests(
         qs, states=REQUEUEABLE if ids else (S.FAILED,), error_kind=error_kind, email=email, site_area=site_area,
@@ -154,6 +175,7 @@ def bulk_requeue(
 def cancel_request(request_id: int, *, note: str = "", actor=None, actor_label: str | None = None) -> PushRequest:
     """Cancel a request that is queued, retrying or failed (a sending one is the worker's: 409)."""
     label = label_of(actor, actor_label)
+    note = _clean_note(note)
     with transaction.atomic():
         pr = lock_request(request_id, CANCELLABLE, "queued, retrying or failed requests can be cancelled")
         if pr.outcome_unknown:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -25,6 +26,7 @@ from ledgerlink.quickbooks.errors import Classification
 
 S = PushRequest.State
 MAX_BODY = 65536  # characters of a response body kept on the Attempt
+CENT = Decimal("0.01")
 
 
 def backoff_delay(attempt: int, *, base: float | None = None, cap: float | None = None) -> float:
@@ -170,4 +172,35 @@ def record_delivery(company_id: int, owner: str, results: list[Result], *, batch
             mark_auth_refused(company_id, f"{reconnect.message} {reconnect.detail}".strip(), now)
         if any_success:
             mark_success(company_id, now)
+            record_amount_warnings(results)
     return attempts
+
+
+def amount_warnings(qbo_total, order_total) -> list[dict]:
+    """``[{"kind": "amount_mismatch", "qbo_total", "order_total"}]`` when the document QBO stored does not
+    add up to what the customer paid (e.g. QBO computed its own tax), else ``[]``."""
+    try:
+        qbo = Decimal(str(qbo_total)).quantize(CENT)
+    except (InvalidOperation, ValueError):
+        return []
+    order = Decimal(order_total).quantize(CENT)
+    if qbo == order:
+        return []
+    return [{"kind": "amount_mismatch", "qbo_total": str(qbo), "order_total": str(order)}]
+
+
+def record_amount_warnings(results: list[Result]) -> None:
+    """Compare each succeeded document's ``TotalAmt`` with its order's total (one query for the batch);
+    a difference is kept on the request as a warning (docs/tax.md), never silent."""
+    docs = {
+        res.request.order_id: res for res in results
+        if res.outcome == Attempt.Outcome.SUCCEEDED and res.request.order_id and res.request.kind in wire.DOCUMENT_KINDS
+        and isinstance(res.entity, dict) and res.entity.get("TotalAmt") is not None
+    }
+    if not docs:
+        return
+    for order_id, total in Order.objects.filter(pk__in=list(docs)).values_list("pk", "total"):
+        res = docs[order_id]
+        warnings = amount_warnings(res.entity["TotalAmt"], total)
+        if warnings:
+            PushRequest.objects.filter(pk=res.request.id, state=S.SUCCEEDED).update(warnings=warnings)

@@ -53,22 +53,31 @@ class Claimed:
 
 
 def claim_due(company_id: int, owner: str, limit: int, lease_until: datetime, now: datetime,
-              *, unknown: bool | None) -> list[Claimed]:
+              *, unknown: bool | None, batch_requestid: str | None = None) -> list[Claimed]:
     """queued / retrying -> sending: up to ``limit`` due, not waiting rows of one Company, under the
     lease of ``owner`` until ``lease_until``. ``unknown`` picks rows by ``outcome_unknown`` (None:
-    either). One conditional UPDATE ... RETURNING; the payloads are loaded after."""
+    either). ``batch_requestid``: only the rows stamped with it (a batch re-sent whole; they keep the
+    stamp), else only unstamped rows when ``unknown`` (a request of a lost batch waits for its batch),
+    and the claim clears any old stamp. One conditional UPDATE ... RETURNING; the payloads are loaded after."""
     if limit <= 0:
         return []
     table = PushRequest._meta.db_table
     extra = ""
+    stamp = ", batch_requestid = ''"
     params: list = [owner, db_datetime(lease_until), db_datetime(now), company_id, db_datetime(now)]
     if unknown is not None:
         extra = " AND outcome_unknown = %s"
         params.append(unknown)
+    if batch_requestid is not None:
+        extra += " AND batch_requestid = %s"
+        params.append(batch_requestid)
+        stamp = ""
+    elif unknown:
+        extra += " AND batch_requestid = ''"
     params.append(limit)
     lock = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
     sql = (
-        f"UPDATE {table} SET state = 'sending', lease_owner = %s, lease_expires_at = %s, updated_at = %s "
+        f"UPDATE {table} SET state = 'sending', lease_owner = %s, lease_expires_at = %s, updated_at = %s{stamp} "
         f"WHERE id IN (SELECT id FROM {table} WHERE company_id = %s AND state IN ('queued', 'retrying') "
         f"AND next_attempt_at <= %s AND waiting_on = ''{extra} ORDER BY next_attempt_at, id LIMIT %s{lock}) "
         f"AND state IN ('queued', 'retrying') "
@@ -79,6 +88,50 @@ def claim_due(company_id: int, owner: str, limit: int, lease_until: datetime, no
         rows = cur.fetchall()
     rows.sort(key=lambda r: r[0])
     return [Claimed(r[0], company_id, r[1], r[2], r[3], r[4], bool(r[5]), owner) for r in rows]
+
+
+def stamp_batch(requests: list[Claimed], owner: str, batch_requestid: str) -> int:
+    """Write the batch's requestid on each of its rows, under ``owner``'s lease, before it is sent:
+    should the sender freeze between its lease check and the send, whoever takes the rows over
+    re-sends the same batch with the same requestid and QBO answers the second copy with the first
+    one's result (DESIGN.md invariant 3). Returns how many rows were stamped."""
+    return PushRequest.objects.filter(pk__in=[r.id for r in requests], state=S.SENDING, lease_owner=owner).update(
+        batch_requestid=batch_requestid)
+
+
+def lost_batches(company_id: int, now: datetime, limit: int) -> list[str]:
+    """The requestids of stamped batches with a due request whose outcome is unknown (a lease lost
+    while the batch was, or may have been, on the wire)."""
+    return list(
+        PushRequest.objects.filter(
+            company_id=company_id, state__in=(S.QUEUED, S.RETRYING), outcome_unknown=True, next_attempt_at__lte=now,
+            waiting_on="",
+        ).exclude(batch_requestid="").order_by("batch_requestid").values_list("batch_requestid", flat=True)
+        .distinct()[:limit]
+    )
+
+
+def claim_lost_batch(company_id: int, owner: str, batch_requestid: str, lease_until: datetime,
+                     now: datetime) -> list[Claimed] | None:
+    """Every request of a lost batch, claimed together to be re-sent as that same batch (same items,
+    same requestid), or None while one of them is still another worker's (it waits). When the batch
+    cannot be re-sent whole (a request of it was recorded since: succeeded, failed, cancelled), the
+    stamp is cleared and its requests go alone, each looked up before any re-send."""
+    members = list(PushRequest.objects.filter(company_id=company_id, batch_requestid=batch_requestid)
+                   .values_list("id", "state", "outcome_unknown", "next_attempt_at", "waiting_on"))
+    if any(state == S.SENDING for _id, state, *_rest in members):
+        return None
+    whole = all(state in (S.QUEUED, S.RETRYING) and unknown and due <= now and not waiting
+                for _id, state, unknown, due, waiting in members)
+    if not whole:
+        PushRequest.objects.filter(company_id=company_id, batch_requestid=batch_requestid).update(batch_requestid="")
+        return []
+    rows = claim_due(company_id, owner, len(members), lease_until, now, unknown=True,
+                     batch_requestid=batch_requestid)
+    if len(rows) != len(members):  # another worker took some meanwhile: give these back
+        release(rows, owner)
+        return None
+    return rows
 
 
 def load_payloads(requests: list[Claimed]) -> None:

@@ -34,9 +34,11 @@ CUSTOMER_WAIT = "customer:"
 ITEM_WAIT = "item:"
 
 
-def customer_waiting_key(email: str) -> str:
-    """``waiting_on`` of a request that needs a QBO customer with this email."""
-    return f"{CUSTOMER_WAIT}{normalize_email(email)}"[:64]
+def customer_waiting_key(email: str, currency: str = "") -> str:
+    """``waiting_on`` of a request that needs a QBO customer with this email (in ``currency`` when it
+    is not the Company's home currency: "customer:<email>|EUR", docs/tax.md)."""
+    suffix = f"|{currency.upper()}" if currency else ""
+    return f"{CUSTOMER_WAIT}{normalize_email(email)[:64 - len(CUSTOMER_WAIT) - len(suffix)]}{suffix}"
 
 
 def item_waiting_key(sku: str) -> str:

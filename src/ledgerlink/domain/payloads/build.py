@@ -9,10 +9,13 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from ledgerlink.core.models import Company, Order, OrderLine, SiteArea
 from ledgerlink.domain.mirror.lookups import MirrorLookups
+from ledgerlink.domain.tax.lines import TaxableLine, apply_tax
+from ledgerlink.domain.tax.world import TaxWorld, world_of
 from ledgerlink.quickbooks import wire
 
 CENT = Decimal("0.01")
 SHIPPING_ITEM_ID = "SHIPPING_ITEM_ID"  # QBO's special shipping item (needs AllowShipping on)
+SHIPPING_DESCRIPTION = "Shipping"  # the shipping line's Description (its detail has no Qty)
 
 
 def money(value) -> Decimal:
@@ -79,10 +82,29 @@ def resolve_customer_ref(order: Order, lookups: MirrorLookups | None = None) -> 
         return _customer_ref(company, order.qbo_customer_id, lookups)
     if site_area.customer_policy == SiteArea.CustomerPolicy.DEFAULT and site_area.default_customer:
         return _customer_ref(company, site_area.default_customer, lookups)
-    customer = lookups.customer_for_email(company, order.email)
-    if customer is not None:
-        return {"value": customer.qbo_id, "name": customer.display_name}
+    customers = lookups.customers_for_email(company, order.email)
+    if company.multicurrency and customers:
+        # A customer has one currency: prefer the one in the order's currency (docs/tax.md).
+        currency = (order.currency or company.home_currency).upper()
+        same = [c for c in customers if (c.currency or company.home_currency) == currency]
+        if not same and site_area.customer_policy == SiteArea.CustomerPolicy.CREATE:
+            return None  # the create policy makes the customer in this currency ("Acme Tools (EUR)")
+        customers = same or customers
+    if customers:
+        return {"value": customers[0].qbo_id, "name": customers[0].display_name}
     return None
+
+
+def needs_tax_codes(order: Order, company: Company) -> bool:
+    """Whether the order's payload looks at the Company's TaxCodes (read once per batch)."""
+    return company.tax_model == "global" or (company.tax_model in ("ast", "legacy") and order.itemized_tax)
+
+
+def tax_world(order: Order, company: Company, lookups: MirrorLookups) -> TaxWorld:
+    """The Company's tax world as the order's payload needs it."""
+    if not needs_tax_codes(order, company):
+        return world_of(company)
+    return world_of(company, lookups.tax_codes(company))
 
 
 def build_payload(
@@ -107,6 +129,7 @@ def build_payload(
         return dict(refs[qbo_id])
 
     lines = []
+    taxed: list[TaxableLine] = []
     for line in order.lines.all().order_by("position", "id") if order_lines is None else order_lines:
         detail: dict = {}
         item = lookups.item_for_sku(company, line.sku)
@@ -125,26 +148,42 @@ def build_payload(
             entry["Description"] = description
         entry["SalesItemLineDetail"] = detail
         lines.append(entry)
+        taxed.append(TaxableLine(entry, line_amount(line.quantity, line.unit_price), line.tax, line.tax_rate,
+                                 line.taxable))
 
     if order.shipping and order.shipping > 0:
-        # The site area's shipping item; else the default item (works in every company); QBO's special
-        # SHIPPING_ITEM_ID only when chosen explicitly or nothing else is set, because QBO accepts it
-        # only when the company's AllowShipping preference is on.
-        shipping_item = site_area.shipping_item or fallback_item or SHIPPING_ITEM_ID
-        ref = {"value": SHIPPING_ITEM_ID} if shipping_item == SHIPPING_ITEM_ID else item_ref(shipping_item)
-        lines.append(
-            {
-                "DetailType": "SalesItemLineDetail",
-                "Amount": json_number(money(order.shipping)),
-                "Description": "Shipping",
-                "SalesItemLineDetail": {"ItemRef": ref},
-            }
-        )
+        # The site area's shipping item (an item of the company, or QBO's special SHIPPING_ITEM_ID, which
+        # QBO accepts only when the company's AllowShipping preference is on). Never the default item:
+        # shipping is not a product sale. Without one the line has no ItemRef, which QBO would book on
+        # its default item "Services"; pre-flight refuses it (``shipping_item_missing``) before sending.
+        shipping_item = site_area.shipping_item
+        detail = {}
+        if shipping_item:
+            detail["ItemRef"] = {"value": SHIPPING_ITEM_ID} if shipping_item == SHIPPING_ITEM_ID else item_ref(
+                shipping_item
+            )
+        entry = {
+            "DetailType": "SalesItemLineDetail",
+            "Amount": json_number(money(order.shipping)),
+            "Description": SHIPPING_DESCRIPTION,
+            "SalesItemLineDetail": detail,
+        }
+        lines.append(entry)
+        shipping_tax = money(order.shipping_tax or 0)
+        shipping_rate = order.shipping_tax_rate
+        taxed.append(TaxableLine(
+            entry, money(order.shipping), shipping_tax if (shipping_tax or shipping_rate is not None) else None,
+            shipping_rate, bool(shipping_tax > 0 or (shipping_rate or 0) > 0),
+        ))
+    tax = apply_tax(
+        tax_world(order, company, lookups), taxed, order_tax=money(order.tax or 0), discount=money(order.discount or 0),
+        prices_include_tax=order.prices_include_tax, itemized=order.itemized_tax,
+    )
     if order.discount and order.discount > 0:
         lines.append(
             {
                 "DetailType": "DiscountLineDetail",
-                "Amount": json_number(money(order.discount)),
+                "Amount": json_number(money(order.discount) if tax.discount is None else tax.discount),
                 "Description": "Discount",
                 "DiscountLineDetail": {"PercentBased": False},
             }
@@ -161,11 +200,12 @@ def build_payload(
         body["DocNumber"] = order.number
     if order.txn_date:
         body["TxnDate"] = order.txn_date.isoformat()
-    if order.tax and order.tax > 0:
-        body["TxnTaxDetail"] = {"TotalTax": json_number(money(order.tax))}
+    body.update(tax.fields)
     currency = (order.currency or "USD").upper()
-    if currency != "USD":
+    if currency != (company.home_currency or "USD"):
         body["CurrencyRef"] = {"value": currency}
+        if order.exchange_rate:
+            body["ExchangeRate"] = json_number(order.exchange_rate)
     bill = qbo_address(order.bill_address)
     if bill:
         body["BillAddr"] = bill

@@ -9,6 +9,7 @@ import json
 import math
 
 from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.inputs import check_json
 from ledgerlink.domain.payloads.preflight import KIND_ENTITY
 
 MAX_EDIT_BYTES = 1_000_000
@@ -63,6 +64,7 @@ def validate_edited_payload(kind: str, payload, current: dict | None = None) -> 
     may change ``SyncToken`` (the fix for a stale object)."""
     if not isinstance(payload, dict):
         raise ServiceError("must be a JSON object (the bare document body)", field="payload")
+    check_json(payload, "payload")  # nesting (MAX_JSON_DEPTH) and lone surrogates, before anything recurses
     try:
         text = json.dumps(payload, allow_nan=False)
         size = len(text.encode())

@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass
 
 from ledgerlink.core.models import Company, PushRequest
 from ledgerlink.domain.mirror.lookups import MirrorLookups
-from ledgerlink.domain.payloads.build import SHIPPING_ITEM_ID
+from ledgerlink.domain.payloads.build import SHIPPING_DESCRIPTION, SHIPPING_ITEM_ID
+from ledgerlink.domain.tax.lines import find_unmapped
 from ledgerlink.quickbooks import wire
 from ledgerlink.quickbooks.errors import kind_info
 
@@ -21,6 +22,7 @@ MSG_REQUIRED = "Required param missing, need to supply the required value for th
 MSG_INVALID_EMAIL = "Invalid Email Address format"
 MSG_INVALID_REF = "Invalid Reference Id"
 MSG_STRING_LENGTH = "Invalid String Length"
+MSG_SHIPPING_ITEM = "No shipping item is set for this site area"  # ours: QBO would accept it, wrongly
 DETAIL_INACTIVE = (
     "Invalid Reference Id : Something you're trying to use has been made inactive. "
     "Check the fields with accounts, customers, items, vendors or employees."
@@ -109,9 +111,13 @@ def preflight_payload(
             code="2020",
             element="Line",
         )
-    ref_error = _check_item_refs(company, lines, lookups or MirrorLookups())
+    lookups = lookups or MirrorLookups()
+    ref_error = _check_item_refs(company, lines, lookups)
     if ref_error is not None:
         return ref_error
+    tax_error = check_tax_and_currency(company, payload, lookups)
+    if tax_error is not None:
+        return tax_error
     doc_number = payload.get("DocNumber")
     if isinstance(doc_number, str) and len(doc_number) > DOC_NUMBER_MAX:
         return PreflightError(
@@ -125,21 +131,41 @@ def preflight_payload(
     return None
 
 
+def is_shipping_line(line: dict) -> bool:
+    """The builder's shipping line: Description "Shipping", a SalesItemLineDetail without Qty (an
+    order's product lines always carry Qty)."""
+    detail = line.get("SalesItemLineDetail")
+    return line.get("Description") == SHIPPING_DESCRIPTION and isinstance(detail, dict) and "Qty" not in detail
+
+
 def _check_item_refs(company: Company, lines: list, lookups: MirrorLookups) -> PreflightError | None:
     element = "Line.SalesItemLineDetail.ItemRef"
     refs = []
+    shipping_without_item = None
     for line in lines:
         if not isinstance(line, dict) or line.get("DetailType") != "SalesItemLineDetail":
             continue
         detail = line.get("SalesItemLineDetail")
         ref = detail.get("ItemRef") if isinstance(detail, dict) else None
         value = str(ref.get("value", "") or "").strip() if isinstance(ref, dict) else ""
+        if value == "" and is_shipping_line(line):
+            shipping_without_item = line
+            continue
         refs.append(value)
     if any(value == "" for value in refs):
         # No item for the SKU and no default item: QBO would refuse the line's missing reference.
         return PreflightError(
             kind="invalid_reference", message=MSG_INVALID_REF, detail=f"{MSG_INVALID_REF} : {element}",
             code="2500", element=element,
+        )
+    if shipping_without_item is not None:
+        # QBO would book it on its default item "Services": the shipping would read as a sale.
+        return PreflightError(
+            kind="shipping_item_missing", message=MSG_SHIPPING_ITEM,
+            detail=f"The order charges shipping ({shipping_without_item.get('Amount')}), but its site area has "
+            "no shipping item, so the Shipping line has no ItemRef and QuickBooks would book it on its default "
+            "item \"Services\".",
+            code="", element=element,
         )
     wanted = {value for value in refs if value != SHIPPING_ITEM_ID}
     if not wanted or not lookups.has_items(company):
@@ -157,5 +183,51 @@ def _check_item_refs(company: Company, lines: list, lookups: MirrorLookups) -> P
         if not known[value]:
             return PreflightError(
                 kind="invalid_reference", message=MSG_INVALID_REF, detail=DETAIL_INACTIVE, code="2500", element=""
+            )
+    return None
+
+
+def _ref_value(ref) -> str:
+    return str(ref.get("value", "") or "").strip() if isinstance(ref, dict) else ""
+
+
+def check_tax_and_currency(company: Company, payload: dict, lookups: MirrorLookups) -> PreflightError | None:
+    """A tax rate without a QuickBooks tax code; a currency the company cannot book; a customer in
+    another currency than the document's (docs/tax.md)."""
+    rate = find_unmapped(payload)
+    if rate is not None:
+        return PreflightError(
+            kind="tax_code_unmapped",
+            message=f"No QuickBooks tax code for {rate} %",
+            detail=f"The Company's tax mapping has no QuickBooks tax code for the rate {rate} %"
+            + (" (the code of untaxed lines, the exempt tax code, is not set)" if rate == "0" else ""),
+            code="",
+            element=f"tax_rate:{rate}",
+        )
+    home = company.home_currency
+    currency = _ref_value(payload.get("CurrencyRef")).upper() or home
+    if not home or not currency:
+        return None
+    if currency != home and not company.multicurrency:
+        return PreflightError(
+            kind="currency_not_enabled",
+            message=f"The order is in {currency}; the company books in {home} and multicurrency is off",
+            detail="Multicurrency isn't turned on for this company: QuickBooks would book the amounts as "
+            f"{home}",
+            code="",
+            element="CurrencyRef",
+        )
+    customer_id = _ref_value(payload.get("CustomerRef"))
+    if company.multicurrency and customer_id:
+        customer = lookups.customer(company, customer_id)
+        if customer is not None and customer.currency and customer.currency != currency:
+            return PreflightError(
+                kind="customer_currency_mismatch",
+                message="Business Validation Error: The transaction needs to be in the same currency as the A/R "
+                "and A/P accounts you use.",
+                detail=f"Customer {customer.display_name} ({customer.qbo_id}) is in {customer.currency}; "
+                f"the document is in {currency}",
+                code="6000",
+                element="CurrencyRef",
             )
     return None

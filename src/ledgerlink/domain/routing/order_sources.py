@@ -20,7 +20,7 @@ from ledgerlink.core import crypto
 from ledgerlink.core.models import OrderSource, SiteArea
 from ledgerlink.domain.audit import record_audit
 from ledgerlink.domain.errors import ServiceError
-from ledgerlink.domain.inputs import clean_text
+from ledgerlink.domain.inputs import check_text, clean_text, has_surrogate
 
 
 def _check_value(value) -> None:
@@ -28,6 +28,7 @@ def _check_value(value) -> None:
         raise ServiceError("is required", field="order_source")
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ServiceError("must be an order source id or name", field="order_source")
+    check_text(value, "order_source")
 
 
 def resolve_order_source(value) -> OrderSource:
@@ -68,6 +69,8 @@ class OrderSourceIndex:
         for value in values:
             if isinstance(value, bool):
                 continue
+            if isinstance(value, str) and has_surrogate(value):
+                continue  # refused by resolve
             if isinstance(value, str) and value.strip():
                 names.add(value.strip())
                 value = value.strip()

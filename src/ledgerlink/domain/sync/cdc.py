@@ -3,7 +3,8 @@ each pass followed by the healing of what waits on the changed records (``change
 
 CDC returns full records, so a re-read (the overlap) or an out-of-order answer changes nothing: an
 older record never overwrites a newer one (``mirror.store.compare``). A gap longer than QBO's 30-day
-CDC window falls back to a full sync.
+CDC window falls back to a full sync; more than QBO's 1,000 changes within one second are read with a
+query on ``MetaData.LastUpdatedTime`` (``query_changed_since``), never a full sync.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ CDC_LOOKBACK_LIMIT = timedelta(days=29)
 CDC_ENTITIES = MIRRORED
 CDC_PAGE = 1000  # QBO's most objects per entity in one CDC answer
 CDC_MAX_PASSES = 50
+CDC_SELECT = {"Customer": "*", "Item": "*, Sku"}  # the query's projection (Sku only when asked for)
 
 
 def cdc_since(state: SyncState | None, now: datetime) -> datetime | None:
@@ -56,31 +58,30 @@ def cdc_sync_company(company: Company, *, client=None) -> dict[str, int]:
         counts = {entity: 0 for entity in CDC_ENTITIES}
         start = since
         # QBO answers at most CDC_PAGE records per entity: when an answer is full, ask again from the
-        # newest LastUpdatedTime it held.
+        # newest LastUpdatedTime it held (QBO's times have one-second resolution: a second earlier, so
+        # nothing at that instant is skipped; what is re-read is "same" and not applied again). When a
+        # full answer cannot move on (over a thousand changes within one second, a bulk edit in QBO),
+        # the rest comes from a query on MetaData.LastUpdatedTime, paged with STARTPOSITION, inactive
+        # records included; the deletes (only CDC reports them) are applied from the CDC answer.
         for _ in range(CDC_MAX_PASSES):
             response = client.cdc(CDC_ENTITIES, start).raise_for_fault()
-            full = False
+            answered = _records_by_entity(response)
+            full = {entity for entity, records in answered.items() if len(records) >= CDC_PAGE}
             newest = None
-            for block in (response.data or {}).get("CDCResponse") or []:
-                for query_response in block.get("QueryResponse") or []:
-                    for entity in CDC_ENTITIES:
-                        records = query_response.get(entity) or []
-                        if not records:
-                            continue
-                        counts[entity] += len(apply_changes(company, entity, records))
-                        if len(records) >= CDC_PAGE:
-                            full = True
-                            stamps = [t for t in (qbo_updated_at(r) for r in records) if t is not None]
-                            if stamps:
-                                newest = max(stamps) if newest is None else min(newest, max(stamps))
-            # QBO's times have one-second resolution: step back a second so nothing at that instant
-            # is skipped (what is re-read is "same" and not applied again).
-            if not full:
-                break
-            if newest is None or newest - timedelta(seconds=1) <= start:
-                # Over a thousand changes within one second: CDC cannot page past them. A full sync can.
-                for entity, total in sync_company(company, CDC_ENTITIES, client=client).items():
-                    counts[entity] = max(counts[entity], total)
+            for entity in full:
+                stamps = [t for t in (qbo_updated_at(r) for r in answered[entity]) if t is not None]
+                if stamps:
+                    newest = max(stamps) if newest is None else min(newest, max(stamps))
+            stuck = bool(full) and (newest is None or newest - timedelta(seconds=1) <= start)
+            for entity, records in answered.items():
+                if stuck and entity in full:
+                    deleted = [r for r in records if str(r.get("status", "")).lower() == "deleted"]
+                    if deleted:
+                        counts[entity] += len(apply_changes(company, entity, deleted))
+                    counts[entity] += query_changed_since(company, entity, start, client=client)
+                elif records:
+                    counts[entity] += len(apply_changes(company, entity, records))
+            if not full or stuck:
                 break
             start = newest - timedelta(seconds=1)
         with transaction.atomic():
@@ -93,6 +94,30 @@ def cdc_sync_company(company: Company, *, client=None) -> dict[str, int]:
     finally:
         if own:
             client.close()
+
+
+def _records_by_entity(response) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for block in (response.data or {}).get("CDCResponse") or []:
+        for query_response in block.get("QueryResponse") or []:
+            for entity in CDC_ENTITIES:
+                records = query_response.get(entity) or []
+                if records:
+                    out.setdefault(entity, []).extend(records)
+    return out
+
+
+def query_changed_since(company: Company, entity: str, since: datetime, *, client, page_size: int = CDC_PAGE) -> int:
+    """Apply every record of ``entity`` QBO changed at or after ``since``, inactive ones included:
+    ``SELECT ... WHERE MetaData.LastUpdatedTime >= '...' AND Active IN (true,false)`` paged by
+    STARTPOSITION (in Id order, so a page boundary inside one second loses nothing). Returns how many
+    changed the mirror."""
+    select = CDC_SELECT[entity]
+    where = f"MetaData.LastUpdatedTime >= '{since.isoformat(timespec='seconds')}' AND Active IN (true,false)"
+    applied = 0
+    for rows in client.query_pages(entity, where, select=select, page_size=page_size):
+        applied += len(apply_changes(company, entity, rows))
+    return applied
 
 
 def cdc_due(company: Company, now: datetime | None = None) -> bool:

@@ -12,8 +12,9 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -24,6 +25,7 @@ from ledgerlink.core.models import Company, PushRequest, WebhookEvent
 from ledgerlink.domain.audit import record_audit
 from ledgerlink.domain.companies.tokens import client_for
 from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.inputs import check_json, has_surrogate
 from ledgerlink.domain.mirror.store import MIRRORED
 from ledgerlink.domain.sync.changes import apply_changes
 from ledgerlink.quickbooks import wire
@@ -84,64 +86,161 @@ def _parse_time(value) -> datetime | None:
         text = f"{head}.{digits[:6]}{zone}"
     parsed = parse_datetime(text.replace("Z", "+00:00"))
     if parsed is not None and timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.utc)
+        parsed = timezone.make_aware(parsed, UTC)
     return parsed
 
 
+# A notification's entity names, operations and ids fit the WebhookEvent columns (32 / 20 / 32).
+_ENTITY_NAME = re.compile(r"[A-Za-z]{1,32}")
+_OPERATION = re.compile(r"[A-Za-z]{1,20}")
+MAX_ID_CHARS = 32
+MAX_REALM_CHARS = 64
+MAX_EVENT_ID_CHARS = 190  # the dedupe key is "ce:" + the id, at most 200
+# A QBO notification is six levels deep (object > eventNotifications[] > notification >
+# dataChangeEvent > entities[] > entity); a CloudEvents delivery three.
+MAX_NOTIFICATION_DEPTH = 8
+
+
+def _refuse(message: str, field: str) -> ServiceError:
+    return ServiceError(message, field=field, status=400)
+
+
+def _text(value, field: str, *, max_len: int, required: bool = True) -> str:
+    """A notification's text field (QBO sends ids as strings; a number is read as its digits)."""
+    if value is None or value == "":
+        if required:
+            raise _refuse("is required", field)
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _refuse("must be text", field)
+    if isinstance(value, int) and abs(value) >= 10**max_len:
+        raise _refuse(f"must be at most {max_len} characters", field)
+    text = str(value).strip()
+    if "\x00" in text or has_surrogate(text):
+        raise _refuse("must be valid Unicode text without NUL", field)
+    if required and not text:
+        raise _refuse("is required", field)
+    if len(text) > max_len:
+        raise _refuse(f"must be at most {max_len} characters (got {len(text)})", field)
+    return text
+
+
+def _name(value, field: str, pattern: re.Pattern, what: str) -> str:
+    text = _text(value, field, max_len=32)
+    if not pattern.fullmatch(text):
+        raise _refuse(f"must be {what}", field)
+    return text
+
+
+def _time(value, field: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise _refuse("must be a time (ISO 8601)", field)
+    try:
+        return _parse_time(value)
+    except ValueError as exc:  # well-formed but impossible, e.g. month 13
+        raise _refuse("must be a time (ISO 8601)", field) from exc
+
+
+def _object(value, field: str, *, required: bool = True) -> dict:
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise _refuse("must be a JSON object", field)
+    return value
+
+
+def _list(value, field: str) -> list:
+    if not isinstance(value, list):
+        raise _refuse("must be a JSON array", field)
+    return value
+
+
+def _legacy_events(data: dict) -> list[ParsedEvent]:
+    events = []
+    for n, notification in enumerate(data["eventNotifications"]):
+        at = f"eventNotifications[{n}]"
+        notification = _object(notification, at)
+        realm = _text(notification.get("realmId"), f"{at}.realmId", max_len=MAX_REALM_CHARS)
+        change = _object(notification.get("dataChangeEvent"), f"{at}.dataChangeEvent")
+        entities = _list(change.get("entities"), f"{at}.dataChangeEvent.entities")
+        for k, ent in enumerate(entities):
+            where = f"{at}.dataChangeEvent.entities[{k}]"
+            ent = _object(ent, where)
+            events.append(
+                ParsedEvent(
+                    realm_id=realm,
+                    entity=_name(ent.get("name"), f"{where}.name", _ENTITY_NAME, "an entity name (letters only)"),
+                    entity_id=_text(ent.get("id"), f"{where}.id", max_len=MAX_ID_CHARS),
+                    operation=_name(ent.get("operation"), f"{where}.operation", _OPERATION,
+                                    "an operation such as Create, Update, Delete or Merge"),
+                    last_updated=_time(ent.get("lastUpdated"), f"{where}.lastUpdated"),
+                    deleted_id=_text(ent.get("deletedId"), f"{where}.deletedId", max_len=MAX_ID_CHARS,
+                                     required=False),
+                )
+            )
+    return events
+
+
+def _cloud_events(data: list) -> list[ParsedEvent]:
+    events = []
+    for n, ev in enumerate(data):
+        at = f"[{n}]"
+        if not isinstance(ev, dict):
+            raise _refuse("Each CloudEvent must be a JSON object", at)
+        kind = ev.get("type")
+        parts = kind.split(".") if isinstance(kind, str) else []
+        if len(parts) < 3 or parts[0] != "qbo":
+            raise ServiceError(
+                f"Unknown CloudEvent type {str(kind)[:80]!r}: expected qbo.<entity>.<verb>.v1",
+                field="type",
+                status=400,
+            )
+        entity = _name(parts[1], f"{at}.type", _ENTITY_NAME, "qbo.<entity>.<verb>.v1 with a known entity name")
+        verb = _name(parts[2], f"{at}.type", _OPERATION, "qbo.<entity>.<verb>.v1 with a verb such as updated")
+        entity = entity.capitalize() if entity.islower() else entity
+        entity = {"Salesreceipt": "SalesReceipt"}.get(entity, entity)
+        data_part = _object(ev.get("data"), f"{at}.data", required=False)
+        deleted = data_part.get("deletedid", "") or data_part.get("deletedId", "")
+        events.append(
+            ParsedEvent(
+                realm_id=_text(ev.get("intuitaccountid"), f"{at}.intuitaccountid", max_len=MAX_REALM_CHARS),
+                entity=entity,
+                entity_id=_text(ev.get("intuitentityid"), f"{at}.intuitentityid", max_len=MAX_ID_CHARS),
+                operation=CLOUD_EVENT_VERBS.get(verb, verb.capitalize()),
+                last_updated=_time(ev.get("time"), f"{at}.time"),
+                deleted_id=_text(deleted, f"{at}.data.deletedid", max_len=MAX_ID_CHARS, required=False),
+                event_id=_text(ev.get("id"), f"{at}.id", max_len=MAX_EVENT_ID_CHARS, required=False),
+            )
+        )
+    return events
+
+
 def parse_payload(body: bytes) -> list[ParsedEvent]:
-    """Parse the legacy ``eventNotifications`` object or a CloudEvents array."""
+    """Parse the legacy ``eventNotifications`` object or a CloudEvents array. Anything else, or a
+    field of the wrong type or too long for its column, is ServiceError(status=400) naming it: the
+    whole delivery is refused (nothing of it is stored)."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ServiceError(f"The body is not JSON: {exc}", field="body", status=400) from exc
-    events: list[ParsedEvent] = []
+    except RecursionError as exc:
+        raise _refuse(f"is nested too deeply: a QBO notification is at most {MAX_NOTIFICATION_DEPTH} levels deep",
+                      "body") from exc
+    try:
+        check_json(data, "body", max_depth=MAX_NOTIFICATION_DEPTH)
+    except ServiceError as exc:
+        raise _refuse(exc.message, exc.field or "body") from exc
     if isinstance(data, dict) and isinstance(data.get("eventNotifications"), list):
-        for notification in data["eventNotifications"]:
-            realm = str(notification.get("realmId", ""))
-            entities = (notification.get("dataChangeEvent") or {}).get("entities") or []
-            for ent in entities:
-                events.append(
-                    ParsedEvent(
-                        realm_id=realm,
-                        entity=str(ent.get("name", "")),
-                        entity_id=str(ent.get("id", "")),
-                        operation=str(ent.get("operation", "")),
-                        last_updated=_parse_time(ent.get("lastUpdated")),
-                        deleted_id=str(ent.get("deletedId", "") or ""),
-                    )
-                )
-    elif isinstance(data, list):
-        for ev in data:
-            if not isinstance(ev, dict):
-                raise ServiceError("Each CloudEvent must be a JSON object", field="body", status=400)
-            parts = str(ev.get("type", "")).split(".")
-            if len(parts) < 3 or parts[0] != "qbo":
-                raise ServiceError(
-                    f"Unknown CloudEvent type {ev.get('type')!r}: expected qbo.<entity>.<verb>.v1",
-                    field="type",
-                    status=400,
-                )
-            entity = parts[1].capitalize() if parts[1].islower() else parts[1]
-            entity = {"Salesreceipt": "SalesReceipt"}.get(entity, entity)
-            data_part = ev.get("data") or {}
-            events.append(
-                ParsedEvent(
-                    realm_id=str(ev.get("intuitaccountid", "")),
-                    entity=entity,
-                    entity_id=str(ev.get("intuitentityid", "")),
-                    operation=CLOUD_EVENT_VERBS.get(parts[2], parts[2].capitalize()),
-                    last_updated=_parse_time(ev.get("time")),
-                    deleted_id=str(data_part.get("deletedid", "") or data_part.get("deletedId", "") or ""),
-                    event_id=str(ev.get("id", "")),
-                )
-            )
-    else:
-        raise ServiceError(
-            "Unknown webhook format: expected {'eventNotifications': [...]} or a CloudEvents array",
-            field="body",
-            status=400,
-        )
-    return events
+        return _legacy_events(data)
+    if isinstance(data, list):
+        return _cloud_events(data)
+    raise ServiceError(
+        "Unknown webhook format: expected {'eventNotifications': [...]} or a CloudEvents array",
+        field="body",
+        status=400,
+    )
 
 
 def receive_webhook(body: bytes, signature: str | None, *, verifier: str | None = None) -> dict:
@@ -175,8 +274,9 @@ def receive_webhook(body: bytes, signature: str | None, *, verifier: str | None 
 
 
 def process_webhook_events(*, limit: int = 200, clients=None) -> int:
-    """Process stored webhook events: read each changed Customer / Item from QBO and apply it; merges
-    and deletes deactivate; document deletes and voids are noted on the request that created them."""
+    """Process stored webhook events: read each changed Customer / Item from QBO and apply what QBO
+    answers (a Delete or Merge deactivates only when QBO confirms it: the re-read is inactive or not
+    found); document deletes and voids are noted on the request that created them."""
     events = list(WebhookEvent.objects.filter(processed_at__isnull=True).order_by("id")[:limit])
     if not events:
         return 0
@@ -199,18 +299,28 @@ def process_webhook_events(*, limit: int = 200, clients=None) -> int:
     return len(events)
 
 
+def _apply_from_qbo(company: Company, entity: str, entity_id: str, client) -> None:
+    response = client.read(entity, entity_id)
+    if response.ok:
+        record = response.entity(entity)
+        if record:
+            apply_changes(company, entity, [record])
+        return
+    fault = response.fault
+    if fault is not None and fault.code == "610":
+        apply_changes(company, entity, [{"status": "Deleted", "Id": entity_id}])
+
+
 def _process_event(company: Company, event: WebhookEvent, client) -> None:
     entity, op = event.entity, event.operation
     if entity in MIRRORED:
-        if op in ("Delete",):
-            apply_changes(company, entity, [{"status": "Deleted", "Id": event.entity_id}])
-            return
+        # A notification says what to look at, never what is true: every operation, Delete and Merge
+        # too, re-reads the entity from QBO and applies what QBO answers. A deleted Customer or Item
+        # is inactive there (the read says Active false); one QBO no longer finds (fault 610) is
+        # gone; any other answer changes nothing (CDC catches up).
         if op == "Merge" and event.deleted_id:
-            apply_changes(company, entity, [{"status": "Deleted", "Id": event.deleted_id}])
-        response = client.read(entity, event.entity_id)
-        record = response.entity(entity) if response.ok else None
-        if record:
-            apply_changes(company, entity, [record])
+            _apply_from_qbo(company, entity, event.deleted_id, client)
+        _apply_from_qbo(company, entity, event.entity_id, client)
         return
     if entity in ("Invoice", "SalesReceipt") and op in ("Delete", "Void"):
         kind = next(k for k, name in wire.ENTITY_FOR_KIND.items() if name == entity)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import template
 
+from ledgerlink.core.models import Company
 from ledgerlink.core.roles import has_role, role_of
 
 register = template.Library()
@@ -92,3 +93,15 @@ def pretty_json(value) -> str:
     import json
 
     return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+@register.inclusion_tag("web/partials/reconnect_banner.html", takes_context=True)
+def reconnect_banner(context) -> dict:
+    """The companies that need reconnecting, on every page for operators and admins (one query)."""
+    user = context.get("user")
+    if user is None or not has_role(user, "operator"):
+        return {"companies": []}
+    companies = list(
+        Company.objects.filter(status=Company.Status.NEEDS_RECONNECT).only("id", "name").order_by("name")
+    )
+    return {"companies": companies, "is_admin": has_role(user, "admin")}

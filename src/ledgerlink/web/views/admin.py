@@ -13,13 +13,20 @@ from ledgerlink.core.roles import has_role, role_of
 from ledgerlink.domain.accounts.tokens import create_api_token, revoke_api_token
 from ledgerlink.domain.accounts.users import MAX_USERNAME, create_user, set_user_active, set_user_role
 from ledgerlink.domain.companies.health import set_company_status
+from ledgerlink.domain.companies.limits import LIMIT_FIELDS, set_company_limits
 from ledgerlink.domain.companies.tokens import refresh_company_tokens
 from ledgerlink.domain.errors import ServiceError
+from ledgerlink.quickbooks.wire import QBO_LIMITS
 from ledgerlink.web.access import role_required
 
 
 @role_required("viewer")
 def connections(request):
+    return _connections_page(request)
+
+
+def _connections_page(request, *, status: int = 200, limits_error: ServiceError | None = None,
+                      limits_company: int | None = None):
     now = timezone.now()
     rows = []
     for company in Company.objects.order_by("id"):
@@ -36,7 +43,9 @@ def connections(request):
     return render(
         request,
         "web/connections.html",
-        {"rows": rows, "now": now, "can_admin": has_role(request.user, "admin"), "statuses": Company.Status.choices},
+        {"rows": rows, "now": now, "can_admin": has_role(request.user, "admin"), "statuses": Company.Status.choices,
+         "qbo_limits": QBO_LIMITS, "limits_error": limits_error, "limits_company": limits_company},
+        status=status,
     )
 
 
@@ -64,6 +73,22 @@ def connection_status(request, pk: int):
         messages.error(request, exc.message)
     else:
         messages.success(request, f"{company.name} is now {Company.Status(status).label.lower()}.")
+    return redirect("web:connections")
+
+
+@role_required(read=None, write="admin")
+def connection_limits(request, pk: int):
+    """The Company's own limits (at most QuickBooks')."""
+    company = get_object_or_404(Company, pk=pk)
+    changes = {field: request.POST.get(field, "") for field in LIMIT_FIELDS}
+    changes["use_batch"] = request.POST.get("use_batch") == "on"
+    try:
+        set_company_limits(company.pk, actor=request.user, **changes)
+    except ServiceError as exc:
+        return _connections_page(request, status=exc.status if exc.status != 404 else 422, limits_error=exc,
+                                 limits_company=company.pk)
+    else:
+        messages.success(request, f"Limits of {company.name} saved.")
     return redirect("web:connections")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 
 from ledgerlink.core.models import AutomationRule, OrderSource, SiteArea
 from ledgerlink.domain.errors import ServiceError
@@ -72,6 +73,23 @@ def _choices() -> dict:
         "push_methods": SiteArea.PushMethod.choices,
         "last_n": PREVIEW_LAST_N,
     }
+
+
+def render_proposal(request, proposal: dict, *, source_request_id: int):
+    """"Make this a rule": the rule editor filled with the proposed rule and its preview count, posting
+    to New rule; nothing is saved until the person presses Save rule."""
+    rule = AutomationRule(name=proposal["name"], conditions=proposal["conditions"], actions=proposal["actions"])
+    form = rule_form_from(rule)
+    form["position"] = ""
+    context = {
+        "rule": None,
+        **_choices(),
+        "form": form,
+        "form_action": reverse("web:rule_new"),
+        "proposed_from": source_request_id,
+        "preview_count": preview_rule(proposal["conditions"], proposal["actions"], last_n=PREVIEW_LAST_N),
+    }
+    return render(request, "web/rule_edit.html", context)
 
 
 @role_required("viewer")

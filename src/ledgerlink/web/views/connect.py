@@ -6,7 +6,13 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 
 from ledgerlink.core.models import Company
-from ledgerlink.domain.companies.connect import TARGETS, disconnect_company, finish_connect, start_connect
+from ledgerlink.domain.companies.connect import (
+    INTUIT_TARGETS,
+    TARGETS,
+    disconnect_company,
+    finish_connect,
+    start_connect,
+)
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.web.access import role_required
 
@@ -22,6 +28,15 @@ def connection_new(request):
     """GET: the form. POST: remember the attempt in the session and go to the authorize URL."""
     values = {"target": "qbo_sandbox", "base_url": "http://127.0.0.1:8700", "name": ""}
     error = None
+    # Connections > Reconnect: the same form, filled in for the company (same realm: reconnected,
+    # its settings kept).
+    reconnect = Company.objects.filter(pk=request.GET.get("reconnect") or 0).first() if (
+        request.GET.get("reconnect") or "").isdigit() else None
+    if reconnect is not None and request.method != "POST":
+        values = {"target": "qbo_sandbox", "base_url": reconnect.api_base_url, "name": reconnect.name}
+        for target, (_discovery, api_base) in INTUIT_TARGETS.items():
+            if reconnect.api_base_url == api_base:
+                values = {"target": target, "base_url": "", "name": reconnect.name}
     if request.method == "POST":
         values = {k: request.POST.get(k, "").strip() for k in values}
         try:
@@ -34,7 +49,8 @@ def connection_new(request):
         else:
             return redirect(url)
     choices = [(t, TARGET_LABELS[t]) for t in TARGETS]
-    return render(request, "web/connection_new.html", {"values": values, "error": error, "choices": choices},
+    return render(request, "web/connection_new.html",
+                  {"values": values, "error": error, "choices": choices, "reconnect": reconnect},
                   status=422 if error else 200)
 
 

@@ -13,11 +13,11 @@ from ledgerlink.core.models import (
     Order,
     OrderSource,
     PushRequest,
+    SyncRequest,
     SyncState,
 )
-from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.paging import keyset_page, parse_int
-from ledgerlink.domain.sync.full import run_requested_sync
+from ledgerlink.domain.sync.full import request_sync
 from ledgerlink.web import presentation as ui
 from ledgerlink.web.access import role_required
 
@@ -80,19 +80,15 @@ def customers(request):
         if company is None:
             messages.error(request, "No company is connected.")
             return redirect("web:customers")
-        try:
-            result = run_requested_sync(company, actor=request.user)
-        except ServiceError as exc:
-            messages.error(request, f"Sync failed: {exc.message}")
-        except Exception as exc:  # noqa: BLE001 - QBO unreachable etc.: tell the person, keep the page
-            messages.error(request, f"Sync failed: {type(exc).__name__}: {exc}")
-        else:
-            counts = ", ".join(f"{n} {entity.lower()}s" for entity, n in (result or {}).items())
-            messages.success(request, f"{company.name} synced from QuickBooks" + (f": {counts}." if counts else "."))
+        # Queued for a worker: a full sync can take minutes, never inside this request.
+        sync = request_sync(company, actor=request.user)
+        messages.success(request, f"Sync of {company.name} from QuickBooks queued (#{sync.pk}): a worker runs it; "
+                                  "its progress shows below.")
         return redirect(f"{request.path}?company={company.pk}")
     q = (request.GET.get("q") or "").strip()
     page = None
     sync_state = None
+    sync_request = None
     if company is not None:
         qs = Customer.objects.filter(company=company)
         if q:
@@ -100,6 +96,7 @@ def customers(request):
             qs = qs.filter(Q(display_name__icontains=q) | Q(qbo_id=q) | Q(id__in=emails))
         page = keyset_page(qs, parse_int(request.GET.get("after")))
         sync_state = SyncState.objects.filter(company=company, entity="Customer").first()
+        sync_request = latest_sync_request(company)
     query = {k: v for k, v in {"q": q, "company": company.pk if company else ""}.items() if v}
     return render(
         request,
@@ -111,5 +108,20 @@ def customers(request):
             "q": q,
             "query": query,
             "sync_state": sync_state,
+            "sync_request": sync_request,
         },
     )
+
+
+def latest_sync_request(company: Company) -> SyncRequest | None:
+    return SyncRequest.objects.filter(company=company).order_by("-id").first()
+
+
+@role_required("viewer")
+def sync_status(request):
+    """The polled progress of the Company's newest "Sync now" (the Customers page's partial)."""
+    company_id = parse_int(request.GET.get("company"))
+    qs = Company.objects.order_by("id")
+    company = (qs.filter(pk=company_id) if company_id else qs).first()
+    return render(request, "web/partials/sync_status.html",
+                  {"company": company, "sync_request": latest_sync_request(company) if company else None})

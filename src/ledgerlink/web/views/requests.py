@@ -14,7 +14,8 @@ from ledgerlink.core.models import Attempt, Customer, CustomerEmail, OrderSource
 from ledgerlink.core.roles import has_role
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.healing.customers import create_customer_for_request
-from ledgerlink.domain.ingest.automation import create_rule
+from ledgerlink.domain.ingest.automation import propose_rule_for_request
+from ledgerlink.domain.inputs import check_json
 from ledgerlink.domain.outbox.actions import bulk_requeue, cancel_request, requeue_request
 from ledgerlink.domain.outbox.selectors import last_failure_kind, list_querysets, similar_failed
 from ledgerlink.domain.outbox.transitions import REQUEUEABLE
@@ -23,6 +24,7 @@ from ledgerlink.domain.payloads.edit import apply_quick_fix, validate_edited_pay
 from ledgerlink.quickbooks.errors import ERROR_KINDS
 from ledgerlink.web import presentation as ui
 from ledgerlink.web.access import role_required
+from ledgerlink.web.views.automation import render_proposal
 
 LIST_FILTERS = ("outcome", "error_kind", "site_area", "order_source", "date", "email")
 BULK_LIMIT = 500
@@ -38,7 +40,7 @@ def _filters(request) -> dict:
 
 def _decorate(rows):
     for row in rows:
-        row.ui_error = ui.error_info(row.error_kind, row.error_title) if row.error_kind else None
+        row.ui_error = ui.error_info(row.error_kind, row.error_title, row) if row.error_kind else None
     return rows
 
 
@@ -132,21 +134,30 @@ def _detail_context(request, push_request: PushRequest, **extra) -> dict:
             "Address", ""
         )
     user = request.user
+    rule_proposal = None
+    rule_email = (patch.get("BillEmail") or {}).get("Address", "") if isinstance(patch.get("BillEmail"), dict) else ""
+    if has_role(user, "admin") and rule_email and kind in ("customer_ref_required", "invalid_email"):
+        try:
+            rule_proposal = propose_rule_for_request(push_request, str(rule_email))
+        except ServiceError:
+            rule_proposal = None  # no valid email, no order source: nothing to propose
     context = {
         "req": push_request,
         "current": current,
         "payload_text": ui.pretty(payload),
         "revisions": ui.revisions_with_diffs(push_request),
         "attempts": list(Attempt.objects.filter(push_request=push_request).order_by("-id")[:50]),
-        "error": ui.error_info(push_request.error_kind, push_request.error_title) if push_request.error_kind else None,
+        "error": ui.error_info(push_request.error_kind, push_request.error_title, push_request)
+        if push_request.error_kind
+        else None,
         "failure_kind": kind,
         "failure_info": ui.error_info(kind) if kind else None,
         "fix_patch": patch,
         "fix_patch_text": ui.pretty(patch) if patch else "",
         "similar": similar,
         "bill_email": bill_email,
-        # "Make this a rule": after a BillEmail fix, or on the failures a rule's email prevents.
-        "offer_rule": "BillEmail" in patch or kind in ("customer_ref_required", "invalid_email"),
+        # "Make this a rule": after a fix that set a valid BillEmail, on the failures a rule's email prevents.
+        "rule_proposal": rule_proposal,
         "can_operate": has_role(user, "operator"),
         "can_admin": has_role(user, "admin"),
         "can_edit": push_request.state in REQUEUEABLE,
@@ -190,6 +201,11 @@ def request_edit(request, pk: int):
     if not isinstance(payload, dict):
         error = {"message": "The payload must be a JSON object ({ ... }).", "line": 1, "col": 1}
         ctx = _detail_context(request, push_request, form=form, json_error=error, editing=True)
+        return render(request, "web/request_detail.html", ctx, status=422)
+    try:
+        check_json(payload, "payload")  # before the preview shows it: no lone surrogate, not too deep
+    except ServiceError as exc:
+        ctx = _detail_context(request, push_request, form=form, service_error=exc, editing=True)
         return render(request, "web/request_detail.html", ctx, status=422)
     payload = apply_quick_fix(
         payload, bill_email=form["bill_email"], customer_value=form["customer_value"],
@@ -283,7 +299,10 @@ def request_similar(request, pk: int):
         return redirect("web:request_detail", pk=pk)
     qs = similar_failed(push_request, by, kind)
     patch = ui.fix_patch(push_request)
+    # The note the person wrote with the fix (their newest revision's) goes with every copy of it.
+    fix_note = ui.person_note(push_request) if patch else ""
     if request.method == "POST":
+        note = request.POST.get("note", "").strip() or fix_note or f"same as request #{pk}"
         ids = [i for i in (parse_int(v) for v in request.POST.getlist("ids")) if i]
         # Only ids still matching the signature are sent; the service re-checks their state.
         ids = list(qs.filter(id__in=ids).values_list("id", flat=True)[:BULK_LIMIT])
@@ -291,13 +310,15 @@ def request_similar(request, pk: int):
             messages.error(request, "None of the listed requests is still failed with this error.")
             return redirect("web:request_detail", pk=pk)
         try:
-            done = bulk_requeue(ids=ids, actor=request.user, payload_patch=patch or None)
+            done = bulk_requeue(ids=ids, actor=request.user, payload_patch=patch or None, note=note)
         except ServiceError as exc:
             messages.error(request, exc.message)
             return redirect("web:request_similar", pk=pk)
         messages.success(request, f"Re-queued {len(done)} similar request(s)" + (" with the same fix." if patch else "."))
         return redirect("web:request_detail", pk=pk)
     rows = list(qs.select_related("order", "order_source").order_by("-id")[:BULK_LIMIT + 1])
+    for row in rows:
+        row.said = ui.said_label(row)
     context = {
         "req": push_request,
         "by": by,
@@ -307,35 +328,27 @@ def request_similar(request, pk: int):
         "more": len(rows) > BULK_LIMIT,
         "patch": patch,
         "patch_text": ui.pretty(patch) if patch else "",
+        "note": fix_note,
     }
     return render(request, "web/request_similar.html", context)
 
 
 @role_required(read=None, write="admin")
 def request_make_rule(request, pk: int):
-    """"Make this a rule": the BillEmail fix becomes an Order Automation rule for the order source."""
+    """"Make this a rule": the request's BillEmail fix proposed as an Order Automation rule for the
+    orders of its source that fail the same way, shown in the rule editor with its preview count;
+    saved only by the editor's Save rule."""
     push_request = _load(pk)
-    current = _current_payload(push_request)
-    payload = current.payload if current else {}
     email = request.POST.get("email", "").strip()
-    if not email and isinstance(payload.get("BillEmail"), dict):
-        email = str(payload["BillEmail"].get("Address", "")).strip()
-    if not push_request.order_source_id or not email:
-        messages.error(request, "A rule needs the request's order source and a BillEmail address.")
-        return redirect("web:request_detail", pk=pk)
-    name = f"Set email {email} for {push_request.order_source.name}"
+    if not email:
+        fix = ui.fix_patch(push_request).get("BillEmail")
+        email = str(fix.get("Address", "")).strip() if isinstance(fix, dict) else ""
     try:
-        rule = create_rule(
-            name=name,
-            conditions={"order_source": push_request.order_source_id},
-            actions={"set_email": email},
-            actor=request.user,
-        )
+        proposal = propose_rule_for_request(push_request, email)
     except ServiceError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, f"No rule proposed: {exc.message}.")
         return redirect("web:request_detail", pk=pk)
-    messages.success(request, f"Rule created: {name}. Review its position and preview below.")
-    return redirect("web:rule_edit", pk=rule.pk)
+    return render_proposal(request, proposal, source_request_id=pk)
 
 
 # ---------------------------------------------------------------- customer picker

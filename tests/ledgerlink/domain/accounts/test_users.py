@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from ledgerlink.core.models import AuditLog, UserProfile
 from ledgerlink.domain.accounts.users import create_user, ensure_user, set_user_active, set_user_role
@@ -77,3 +79,52 @@ def test_ensure_user_creates_then_resets_password_and_role():
     assert UserProfile.objects.get(user=again).role == "admin"
     assert list(AuditLog.objects.order_by("id").values_list("action", "actor_label")) == [
         ("user.create", "demo"), ("user.reset", "demo")]
+
+
+# --- names that differ only by Unicode form (issue 18) -----------------------------------------------
+
+FULL_WIDTH = "ｖｉｅｗｅｒ"  # NFKC: "viewer"
+SAME_NAME = (
+    f"A user with this name exists: {FULL_WIDTH!r} is the same name as 'viewer' "
+    "(names are compared after Unicode normalisation, NFKC, ignoring case)."
+)
+
+
+def _users():
+    return sorted(get_user_model().objects.values_list("username", flat=True))
+
+
+def test_a_name_equal_to_an_existing_one_once_normalised_is_refused():
+    create_user(username="viewer", password=PASSWORD, role="viewer")
+    audit = AuditLog.objects.count()
+    with pytest.raises(ServiceError) as exc:
+        create_user(username=FULL_WIDTH, password=PASSWORD, role="admin")
+    assert (exc.value.field, exc.value.status, exc.value.message) == ("username", 409, SAME_NAME)
+    with pytest.raises(ServiceError) as exc:
+        create_user(username="ＶＩＥＷＥＲ", password=PASSWORD, role="admin")
+    assert exc.value.status == 409
+    assert _users() == ["viewer"]
+    assert AuditLog.objects.count() == audit
+    # a new full-width name is stored as Django signs in with it
+    assert create_user(username="ｎｅｗｂｉｅ", password=PASSWORD, role="viewer").username == "newbie"
+
+
+def test_the_users_page_refuses_it_with_the_message(client):
+    admin = create_user(username="boss", password=PASSWORD, role="admin")
+    create_user(username="viewer", password=PASSWORD, role="viewer")
+    client.force_login(admin)
+    resp = client.post(reverse("web:user_new"), {"username": FULL_WIDTH, "email": "", "password": PASSWORD,
+                                                 "role": "admin"})
+    assert resp.status_code == 422
+    assert "is the same name as" in resp.content.decode()
+    assert _users() == ["boss", "viewer"]
+
+
+def test_createsuperuser_refuses_it_with_the_message():
+    create_user(username="viewer", password=PASSWORD, role="viewer")
+    with pytest.raises(CommandError) as exc:
+        call_command("createsuperuser", interactive=False, username=FULL_WIDTH, email="")
+    assert str(exc.value) == f"Error: {SAME_NAME}"
+    assert _users() == ["viewer"]
+    call_command("createsuperuser", interactive=False, username="root", email="", verbosity=0)
+    assert _users() == ["root", "viewer"]

@@ -1,5 +1,6 @@
 """Order Automation: validation, ordered application with a log, stop_processing, preview, re-run."""
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -96,9 +97,10 @@ def test_conditions(conditions, order_kwargs, matches):
          "is not a known condition (known: order_source, site_area, email, email_pattern, total_min, total_max, ship_country)"),
         ({"order_source": 9999}, {"hold": True}, "conditions.order_source", "order source 9999 does not exist"),
         ({"order_source": "abc"}, {"hold": True}, "conditions.order_source", "must be an id"),
-        ({"email": "sometimes"}, {"hold": True}, "conditions.email", "must be one of missing, invalid, present"),
+        ({"email": "sometimes"}, {"hold": True}, "conditions.email", "must be one of missing, invalid, present, unmatched"),
         ({"email_pattern": "(["}, {"hold": True}, "conditions.email_pattern",
-         "is not a valid regular expression: unterminated character set at position 1"),
+         "is not a regular expression RE2 can run (missing ]: [): patterns run in linear time, so back-references "
+         "(\\1) and look-around ((?=...), (?!...)) are not available"),
         ({"total_min": "ten"}, {"hold": True}, "conditions.total_min", "must be a decimal number"),
         ({"total_min": "10", "total_max": "5"}, {"hold": True}, "conditions.total_min", "must not be greater than total_max"),
         ({}, {}, "actions", "must have at least one action"),
@@ -225,14 +227,52 @@ def test_run_rules_that_change_the_push_method_replace_the_failed_request():
     assert order.status == "queued"
 
 
-@pytest.mark.parametrize("pattern", ["(a+)+$", "([a-z]+)*@", r"(\w+\.)+com", "(x|xy)*z", r"(a)\1"])
-def test_patterns_that_can_backtrack_exponentially_are_refused(pattern):
-    from ledgerlink.domain.ingest.automation import validate_rule
+EMAIL_26 = "aaaaaaaaaaaaaaaaaaaaaa@x.c"  # 26 characters, no "!": a backtracking engine tries every split
 
+
+@pytest.mark.parametrize("pattern", ["^((a+))+$", "^a*a*a*a*a*a*a*a*a*a*a*a*!$", "(a+)+$", r"(\w+\.)+com"])
+def test_no_pattern_is_slow_on_an_incoming_order(pattern):
+    """Patterns the old backtracking guard missed took seconds per email under Python's re; under RE2
+    every pattern is linear in the email's length: the rule is kept and runs at once."""
+    assert len(EMAIL_26) == 26
+    w = make_world()
+    conditions, _ = validate_rule({"email_pattern": pattern}, {"hold": True})
+    assert conditions == {"email_pattern": pattern}
+    create_rule(name="slow?", conditions={"email_pattern": pattern}, actions={"hold": True})
+    started = time.perf_counter()
+    order, _ = ingest_order(order_data(external_id="RE-1", email=EMAIL_26))
+    for _ in range(100):
+        assert apply_rules(order, save=False) == []
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.0, elapsed  # Python's re: seconds for one email
+    assert (order.held, order.order_source_id) == (False, w.portal.pk)
+
+
+def test_the_patterns_match_as_written_case_insensitively():
+    w = make_world()
+    create_rule(name="nested", conditions={"email_pattern": "^((a+))+@x\\.com$"}, actions={"hold": True})
+    held, _ = ingest_order(order_data(external_id="RE-2", email="AAAA@x.com"))
+    kept, _ = ingest_order(order_data(external_id="RE-3", email="aaaa!@x.com"))
+    assert (held.held, kept.held) == (True, False)
+    assert w.portal is not None
+
+
+@pytest.mark.parametrize(("pattern", "reason"), [
+    (r"(a)\1", "invalid escape sequence: \\1"),
+    ("^(?=a)", "invalid perl operator: (?="),
+    ("(a{1000}){1000}", "invalid repetition size: {1000}"),
+    ("(unclosed", "missing ): (unclosed"),
+])
+def test_what_re2_cannot_compile_is_refused_naming_the_field(pattern, reason):
+    make_world()
     with pytest.raises(ServiceError) as err:
-        validate_rule({"email_pattern": pattern}, {"hold": True})
-    assert err.value.field == "conditions.email_pattern"
-    assert "exponential time" in err.value.message
+        create_rule(name="bad", conditions={"email_pattern": pattern}, actions={"hold": True})
+    assert (err.value.field, err.value.status) == ("conditions.email_pattern", 422)
+    assert err.value.message == (
+        f"is not a regular expression RE2 can run ({reason}): patterns run in linear time, so "
+        "back-references (\\1) and look-around ((?=...), (?!...)) are not available"
+    )
+    assert AutomationRule.objects.count() == 0
 
 
 def test_safe_patterns_are_kept():

@@ -80,7 +80,7 @@ def test_order_source_by_id_and_same_external_id_in_another_source_is_another_or
         ({"tax": "NaN"}, "tax", "must be a finite number"),
         ({"discount": "500"}, "discount",
          "is larger than the order (subtotal 80.00 + shipping + tax): the total would be -420.00"),
-        ({"currency": "US"}, "currency", "must be a 3-letter ISO 4217 code such as USD"),
+        ({"currency": "US"}, "currency", "must be a 3-letter ISO 4217 code (A-Z) such as USD"),
         ({"txn_date": "2026-13-01"}, "txn_date", "must be a date as YYYY-MM-DD"),
         ({"ship_address": {"street": "x"}}, "ship_address.street",
          "is not an address field (known: line1, line2, city, region, postal_code, country)"),

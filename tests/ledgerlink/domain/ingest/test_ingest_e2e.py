@@ -32,9 +32,11 @@ def _docs(qbo, company, entity):
 def test_built_invoice_is_accepted_by_qbo_with_the_same_total(company, qbo, customer_factory, site_area_factory,
                                                               order_source_factory, run_worker_until_idle):
     qbo.create_item(company.realm_id, "Widget", sku="W-100")
+    shipping = qbo.create_item(company.realm_id, "Shipping")
     customer = customer_factory(company, "Acme Tools", "name2@example.com")
     sync_company(company)
-    source = order_source_factory(site_area_factory(company, push_method="invoice", default_item="1"))
+    source = order_source_factory(site_area_factory(company, push_method="invoice", default_item="1",
+                                                    shipping_item=shipping["Id"]))
     order, _ = ingest_order(_data(
         source, "WP-1001", "Name2@Example.com",
         lines=[{"sku": "W-100", "description": "Widget", "quantity": 3, "unit_price": "0.3333"},
@@ -82,7 +84,9 @@ def test_seed_story_1_customer_ref_required_then_fixed_and_requeued(company, qbo
 
 def test_sales_order_without_email_succeeds(company, qbo, site_area_factory, order_source_factory,
                                             run_worker_until_idle):
-    source = order_source_factory(site_area_factory(company, name="Web", push_method="sales_receipt"))
+    shipping = qbo.create_item(company.realm_id, "Shipping")
+    source = order_source_factory(site_area_factory(company, name="Web", push_method="sales_receipt",
+                                                    shipping_item=shipping["Id"]))
     order, _ = ingest_order(_data(source, "WEB-1", "", shipping="4.00"))
     run_worker_until_idle(timeout=30)
     pr = order.push_requests.get()

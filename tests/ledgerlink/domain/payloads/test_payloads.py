@@ -118,15 +118,6 @@ def test_customer_ref_sources_in_order_of_precedence():
     assert build_payload(order)[1]["CustomerRef"] == {"value": "56", "name": "Acme Tools"}
 
 
-def test_shipping_line_falls_back_to_the_default_item():
-    make_world()
-    order, _ = ingest_order(order_data(shipping="5"))
-    assert build_payload(order)[1]["Line"][-1] == {
-        "DetailType": "SalesItemLineDetail", "Amount": 5, "Description": "Shipping",
-        "SalesItemLineDetail": {"ItemRef": {"value": "1", "name": "Services"}},
-    }
-
-
 def test_long_doc_number_stays_in_payload_and_preflight_flags_it():
     w = make_world()
     number = "WHOLESALE-PORTAL-000000123"  # 26 characters

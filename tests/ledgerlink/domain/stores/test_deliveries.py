@@ -50,6 +50,13 @@ def post_woo(source, body: bytes, topic: str = "order.created", delivery_id: str
                          headers=headers)
 
 
+def shipping_item(qbo, company) -> str:
+    """The realm's "Shipping" item (created once): a site area's shipping goes on its shipping item."""
+    found = qbo.api(company.realm_id, "GET", "query", params={"query": "select * from Item where Name = 'Shipping'"})
+    items = found.json().get("QueryResponse", {}).get("Item", [])
+    return items[0]["Id"] if items else qbo.create_item(company.realm_id, "Shipping")["Id"]
+
+
 def dumps(value) -> bytes:
     return json.dumps(value).encode()
 
@@ -74,14 +81,14 @@ def document(entity: dict) -> dict:
 
 
 @pytest.fixture
-def receipts(company, site_area_factory):
-    area = site_area_factory(company, "Web Store", push_method="sales_receipt")
+def receipts(company, qbo, site_area_factory):
+    area = site_area_factory(company, "Web Store", push_method="sales_receipt", shipping_item=shipping_item(qbo, company))
     return create_order_source(name="Shopify shop", site_area=area.pk, kind="shopify", webhook_secret=SECRET)
 
 
 @pytest.fixture
-def invoices(company, site_area_factory):
-    area = site_area_factory(company, "Wholesale", push_method="invoice")
+def invoices(company, qbo, site_area_factory):
+    area = site_area_factory(company, "Wholesale", push_method="invoice", shipping_item=shipping_item(qbo, company))
     return create_order_source(name="Shopify B2B", site_area=area.pk, kind="shopify", webhook_secret=SECRET)
 
 
@@ -145,7 +152,7 @@ def test_shopify_order_becomes_a_sales_receipt_and_a_redelivery_makes_nothing_ne
 
 def test_shopify_order_in_a_foreign_currency(company_factory, qbo, site_area_factory, run_worker_until_idle):
     company = company_factory(multicurrency=True, company_currencies=[{"Code": "CAD"}])
-    area = site_area_factory(company, "Canada", push_method="sales_receipt")
+    area = site_area_factory(company, "Canada", push_method="sales_receipt", shipping_item=shipping_item(qbo, company))
     source = create_order_source(name="Shopify CA", site_area=area.pk, kind="shopify", webhook_secret=SECRET)
     assert post_shopify(source, raw("shopify_order_canada_bc.json")).json()["outcome"] == "applied"
     run_worker_until_idle()
@@ -207,7 +214,7 @@ def test_a_wrong_or_missing_signature_is_401_and_stores_nothing(company, qbo, re
 
 
 def test_a_source_without_a_secret_refuses_every_delivery(company, qbo, site_area_factory):
-    area = site_area_factory(company, "Web Store", push_method="sales_receipt")
+    area = site_area_factory(company, "Web Store", push_method="sales_receipt", shipping_item=shipping_item(qbo, company))
     source = create_order_source(name="New shop", site_area=area.pk, kind="shopify")
     r = post_shopify(source, raw("shopify_order_us.json"), secret="")
     assert (r.status_code, r.json()["detail"]) == (
@@ -271,7 +278,7 @@ def test_a_failed_delivery_is_reprocessed_after_its_cause_is_fixed(company, qbo,
                                                                    run_worker_until_idle):
     """The source books Shopify's presentment money, but this body (an older API version) has no
     ``*_set`` fields: failed. The admin switches the source to the shop's money and re-processes it."""
-    area = site_area_factory(company, "Web Store", push_method="sales_receipt")
+    area = site_area_factory(company, "Web Store", push_method="sales_receipt", shipping_item=shipping_item(qbo, company))
     source = create_order_source(name="Shop", site_area=area.pk, kind="shopify", webhook_secret=SECRET,
                                  store_money="presentment")
     body = load("shopify_order_us.json")
@@ -343,8 +350,8 @@ def test_lifecycle_topics_are_kept_until_they_can_be_applied(company, qbo, invoi
 
 
 @pytest.fixture
-def woo(company, site_area_factory):
-    area = site_area_factory(company, "Woo Store", push_method="sales_receipt")
+def woo(company, qbo, site_area_factory):
+    area = site_area_factory(company, "Woo Store", push_method="sales_receipt", shipping_item=shipping_item(qbo, company))
     return create_order_source(name="WooCommerce", site_area=area.pk, kind="woocommerce", webhook_secret=WOO_SECRET)
 
 

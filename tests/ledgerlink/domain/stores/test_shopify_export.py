@@ -13,6 +13,7 @@ from ledgerlink.cli import command_argv
 from ledgerlink.core.models import Order
 from ledgerlink.domain.routing.order_sources import create_order_source
 from ledgerlink.stores import signatures
+from tests.ledgerlink.domain.stores.test_deliveries import shipping_item
 from tests.ledgerlink.stores.conftest import FIXTURES, load
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +25,7 @@ def test_the_shopify_export_is_imported_with_errors_by_line_and_idempotent_on_th
     company_factory, qbo, site_area_factory, run_worker_until_idle, capsys, client
 ):
     company = company_factory(multicurrency=True, company_currencies=[{"Code": "CAD"}])
-    area = site_area_factory(company, "Shopify", push_method="sales_receipt")
+    area = site_area_factory(company, "Shopify", push_method="sales_receipt", shipping_item=shipping_item(qbo, company))
     source = create_order_source(name="Shopify", site_area=area.pk, kind="shopify", webhook_secret="s")
     with pytest.raises(SystemExit) as exc:
         call_command(*command_argv(["import-orders", "--format", "shopify", str(EXPORT), "--order-source",

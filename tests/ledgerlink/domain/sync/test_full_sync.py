@@ -48,7 +48,8 @@ def test_full_sync_pages_through_2500_customers_with_inactive_ones(company_facto
     assert state.record_count == N and state.last_full_sync_at is not None and state.high_water is not None
     # the queries asked for inactive records too, 1000 a page
     queries = [e for e in qbo.requests(company.realm_id) if e["operation"] == "query"]
-    assert len(queries) == 1 + 3 + 1 + 1  # count + 3 pages of customers, count + 1 page of items
+    # count + 3 pages of customers, count + 1 page of items; first the tax rates and the tax codes (one page each)
+    assert len(queries) == 2 + 1 + 3 + 1 + 1
     # matching: active only, case-folded
     assert match_customer_by_email(company, " BUYER7@example.com ") == c
     assert match_customer_by_email(company, "buyer10@example.com") is None  # inactive

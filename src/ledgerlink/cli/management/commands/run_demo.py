@@ -49,6 +49,14 @@ def _wait_http(url: str, seconds: float = 30) -> None:
     raise CommandError(f"{url} did not answer within {seconds:.0f} s")
 
 
+
+def _signal_group(child: subprocess.Popen, sig: int) -> None:
+    """Send sig to the child's process group (it was started as a session leader); gone already: nothing."""
+    try:
+        os.killpg(child.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
 class Command(BaseCommand):
     help = "Run the demo: qbo_sandbox, the web app and a worker, with demo data loaded."
 
@@ -66,14 +74,18 @@ class Command(BaseCommand):
         children: list[subprocess.Popen] = []
 
         def stop_all(*_):
+            # Each child leads its own process group (gunicorn's master and its workers): a master killed
+            # after the grace period must not leave workers serving the port.
             for child in reversed(children):
                 if child.poll() is None:
-                    child.terminate()
+                    _signal_group(child, signal.SIGTERM)
             for child in children:
                 try:
                     child.wait(timeout=10)
                 except subprocess.TimeoutExpired:
-                    child.kill()
+                    pass
+                _signal_group(child, signal.SIGKILL)
+                child.wait()
 
         sandbox_url = f"http://{host}:{sandbox_port}"
         logs = Path.cwd() / "var"
@@ -82,7 +94,8 @@ class Command(BaseCommand):
         def spawn(args: list[str], log_name: str, env: dict[str, str] | None = None) -> None:
             out = open(logs / log_name, "ab")  # noqa: SIM115 - lives as long as the child
             children.append(
-                subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+                subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                                 start_new_session=True)
             )
 
         try:
