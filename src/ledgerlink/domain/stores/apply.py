@@ -20,11 +20,6 @@ from ledgerlink.stores import Intent
 
 APPLIED, DUPLICATE, FAILED = "applied", "duplicate", "failed"
 
-# The ingest path books tax on top of the lines; a store order whose prices include tax needs the
-# tax issue (14). Until then such an order is kept as failed (re-processable) instead of being booked
-# with its tax counted twice.
-TAX_INCLUSIVE_SUPPORTED = False
-
 
 @dataclass
 class IntentOutcome:
@@ -53,13 +48,6 @@ def ingest_outcome(result: IngestResult) -> IntentOutcome:
     return IntentOutcome("order", FAILED, f"the order was refused: {result.detail}", result.field or "")
 
 
-def order_refusal(order: dict) -> tuple[str, str] | None:
-    """(reason, field) when a mapped store order cannot be ingested yet, else None."""
-    if order["prices_include_tax"] and not TAX_INCLUSIVE_SUPPORTED and order["tax"] not in ("0", "0.00"):
-        return "not applied yet: an order whose prices include tax (the tax issue, 14)", "prices_include_tax"
-    return None
-
-
 def _find_order(source: OrderSource, external_id: str | None) -> Order | None:
     if not external_id:
         return None
@@ -72,10 +60,7 @@ def apply_intent(source: OrderSource, intent: Intent, *, actor=None, actor_label
     if kind == "ignore":
         return IntentOutcome(kind, APPLIED, f"nothing to do: {intent.reason}")
     if kind == "order":
-        order = intent.data
-        if (refusal := order_refusal(order)) is not None:
-            return IntentOutcome(kind, FAILED, *refusal)
-        (result,) = ingest_orders([order_input(source, order)], actor=actor, actor_label=actor_label)
+        (result,) = ingest_orders([order_input(source, intent.data)], actor=actor, actor_label=actor_label)
         return ingest_outcome(result)
     existing = _find_order(source, intent.order_external_id)
     order_id = existing.pk if existing else None

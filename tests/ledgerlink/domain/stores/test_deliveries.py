@@ -22,8 +22,10 @@ from ledgerlink.core.models import (
     StoreOrderSnapshot,
 )
 from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.healing.tax import save_tax_mapping
 from ledgerlink.domain.routing.order_sources import accepted_secrets, create_order_source, update_order_source
 from ledgerlink.domain.stores.deliveries import MAX_BODY, reprocess_delivery
+from ledgerlink.domain.sync.full import sync_company
 from ledgerlink.stores import signatures
 from tests.ledgerlink.stores.conftest import load, raw
 
@@ -306,12 +308,28 @@ def test_a_failed_delivery_is_reprocessed_after_its_cause_is_fixed(company, qbo,
     assert post_shopify(source, dumps(body)).json()["outcome"] == "duplicate"
 
 
-def test_tax_inclusive_orders_wait_for_the_tax_issue(company, qbo, receipts):
-    r = post_shopify(receipts, raw("shopify_order_eu_inclusive.json"))
-    delivery = StoreDelivery.objects.get(pk=r.json()["delivery"])
-    assert (delivery.outcome, delivery.field, delivery.reason) == (
-        "failed", "prices_include_tax", "not applied yet: an order whose prices include tax (the tax issue, 14)")
-    assert Order.objects.count() == 0
+def test_a_tax_inclusive_woocommerce_order_in_a_canadian_company(qbo, company_factory, site_area_factory,
+                                                                   run_worker_until_idle):
+    """WooCommerce Quebec, prices including GST and QST, to a Canadian company: QBO's TaxInclusive."""
+    company = company_factory(name="Maple Web", country="CA")
+    shipping = qbo.create_item(company.realm_id, "Shipping")
+    sync_company(company)
+    save_tax_mapping(company.pk, {"exempt_tax_code": "5"}, actor_label="test")
+    area = site_area_factory(company, "Web Store", "sales_receipt", shipping_item=shipping["Id"])
+    source = create_order_source(name="Woo QC", site_area=area.pk, kind="woocommerce", webhook_secret=WOO_SECRET)
+    r = post_woo(source, raw("woo_order_quebec_inclusive.json"))
+    order = Order.objects.get(order_source=source)
+    assert (r.json()["outcome"], str(order.total), str(order.tax), order.prices_include_tax) == (
+        "applied", "471.40", "61.40", True)
+    run_worker_until_idle(timeout=20)
+    (doc,) = qbo.entities(company.realm_id, "SalesReceipt")
+    assert doc["GlobalTaxCalculation"] == "TaxInclusive"
+    assert (doc["DocNumber"], doc["TotalAmt"], doc["TxnTaxDetail"]["TotalTax"], doc["CurrencyRef"]["value"]) == (
+        "901", 471.4, 61.4, "CAD")
+    # TaxInclusive: QBO keeps each line's net Amount and the gross as TaxInclusiveAmt.
+    assert [(line.get("Description"), line["Amount"], line["SalesItemLineDetail"].get("TaxInclusiveAmt"))
+            for line in doc["Line"] if line["DetailType"] == "SalesItemLineDetail"] == [
+        ("Sirop d'érable, caisse de 12", 400, 459.9), ("Shipping", 10, 11.5)]
 
 
 # --- lifecycle topics (issue 15 not on main yet) ------------------------------------------------------
