@@ -184,8 +184,12 @@ class Runner:
         p = self.sizes["stores"]
         modes = ", ".join(f"{m['mode']} {m['seconds']} s" for m in p["modes"])
         say(f"stores: signed Shopify deliveries at {p['rate']}/s to gunicorn (2 processes) + a worker, SQLite ({modes})")
-        out = {"sqlite": self.with_sandbox("stores", p, self.sqlite.fresh("stores"))}
-        if self.pg is not None:
+        # LEDGERLINK_BENCH_STORES_DBS=postgresql (or sqlite): only that database (a shorter run).
+        dbs = os.environ.get("LEDGERLINK_BENCH_STORES_DBS", "sqlite,postgresql").split(",")
+        out = {}
+        if "sqlite" in dbs:
+            out["sqlite"] = self.with_sandbox("stores", p, self.sqlite.fresh("stores"))
+        if self.pg is not None and "postgresql" in dbs:
             pg_modes = [m for m in p["modes"] if m["mode"] == "queued"]
             say(f"stores: the same on PostgreSQL (queued {pg_modes[0]['seconds']} s)")
             out["postgresql"] = self.pg_retry("stores on PostgreSQL", lambda: self.with_sandbox(
