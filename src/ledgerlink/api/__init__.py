@@ -1,7 +1,7 @@
 """REST API under /api/v1 (django-ninja). Thin: every write calls a domain service.
 
 One Router and its schemas per domain package (``companies``, ``routing``, ``ingest``, ``mirror``,
-``outbox``); ``auth`` (bearer tokens, roles), ``errors`` (``{"detail", "field"}`` with the status)
+``outbox``, ``accounts``); ``auth`` (bearer tokens, roles), ``errors`` (``{"detail", "field"}`` with the status)
 and ``domain.paging`` (keyset pages: ``after`` / ``next_after``) are shared. See docs/api.md.
 """
 
@@ -11,7 +11,7 @@ import json
 
 from ninja import NinjaAPI
 
-from ledgerlink.api import companies, ingest, mirror, outbox, routing, stores
+from ledgerlink.api import accounts, companies, ingest, mirror, outbox, routing, stores
 from ledgerlink.api.auth import TokenAuth
 from ledgerlink.api.errors import install_error_handlers
 
@@ -34,7 +34,7 @@ api = LedgerlinkAPI(
     "See docs/api.md.",
 )
 install_error_handlers(api)
-for module in (companies, routing, ingest, mirror, outbox, stores):
+for module in (companies, routing, ingest, mirror, outbox, stores, accounts):
     api.add_router("", module.router)
 
 

@@ -11,6 +11,7 @@ from ninja import Router, Schema
 from ledgerlink.api.auth import label, need
 from ledgerlink.api.errors import ERRORS, get_or_404
 from ledgerlink.core.models import Company
+from ledgerlink.core.roles import limit_to_companies
 from ledgerlink.domain.companies.limits import set_company_limits
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.healing.tax import save_tax_mapping
@@ -67,7 +68,7 @@ def _company_out(c: Company) -> dict:
 
 @router.get("/companies", response=list[CompanyOut], tags=["companies"])
 def list_companies(request):
-    return [_company_out(c) for c in Company.objects.order_by("id")]
+    return [_company_out(c) for c in limit_to_companies(Company.objects.order_by("id"), request.auth, "id")]
 
 
 @router.patch("/companies/{company_id}/limits", response={200: CompanyOut, **ERRORS}, tags=["companies"])

@@ -14,6 +14,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from pydantic import BeforeValidator, Field, StrictInt
 from pydantic_core import PydanticCustomError
 
+from ledgerlink.core.roles import limit_to_companies
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.payloads.edit import MAX_EDIT_BYTES
 
@@ -46,8 +47,13 @@ class ErrorOut(Schema):
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut}
 
 
-def get_or_404(model, pk: int, label: str):
-    obj = model.objects.filter(pk=pk).first()
+def get_or_404(model, pk: int, label: str, *, user=None, company_field: str | None = None):
+    """The row, or 404. With ``company_field`` (the path to its company id), a row of a company
+    ``user`` may not see is a 404 too (``core.roles.visible_company_ids``)."""
+    qs = model.objects.filter(pk=pk)
+    if company_field is not None:
+        qs = limit_to_companies(qs, user, company_field)
+    obj = qs.first()
     if obj is None:
         raise ServiceError(f"{label} {pk} does not exist", field="id", status=404)
     return obj

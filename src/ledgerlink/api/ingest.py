@@ -13,6 +13,7 @@ from pydantic import ValidationError as PydanticValidationError
 from ledgerlink.api.auth import ADMIN, OPERATOR, label, need
 from ledgerlink.api.errors import ERRORS, Count, Id, IdOrName, Position, get_or_404, validation_errors
 from ledgerlink.core.models import AutomationRule, Order
+from ledgerlink.core.roles import limit_to_companies
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.ingest import automation
 from ledgerlink.domain.ingest.orders import MAX_BATCH, ingest_orders
@@ -207,9 +208,10 @@ def _order_out(order: Order, *, lines=None, requests=None, rule_log=None) -> dic
     }
 
 
-def _load_order(order_id: int) -> Order:
-    order = Order.objects.select_related("order_source__site_area").filter(pk=order_id).first() if (
-        0 < order_id < 2**63) else None
+def _load_order(order_id: int, user=None) -> Order:
+    qs = limit_to_companies(Order.objects.select_related("order_source__site_area"), user,
+                            "order_source__site_area__company_id")
+    order = qs.filter(pk=order_id).first() if 0 < order_id < 2**63 else None
     if order is None:
         raise ServiceError(f"order {order_id} does not exist", field="id", status=404)
     return order
@@ -225,7 +227,7 @@ def create_order(request, payload: OrderIn):
     if result.error is not None:
         raise result.error
     if not result.created:
-        return Status(200, _order_out(_load_order(result.id)))
+        return Status(200, _order_out(_load_order(result.id, user)))
     # The order just written, answered from memory (reading it back cost more than writing it).
     requests = [result.request] if result.request is not None else []
     return Status(201, _order_out(result.order, lines=result.lines, requests=requests, rule_log=result.rule_log))
@@ -298,7 +300,7 @@ def list_orders(
     after: Id | None = None,
     limit: int = 50,
 ):
-    qs = Order.objects.all()
+    qs = limit_to_companies(Order.objects.all(), request.auth, "order_source__site_area__company_id")
     if order_source:
         qs = qs.filter(order_source_id=order_source) if 0 < order_source < 2**63 else qs.none()
     if status:
@@ -322,7 +324,7 @@ def list_orders(
 
 @router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS}, tags=["orders"])
 def get_order(request, order_id: int):
-    return _order_out(_load_order(order_id))
+    return _order_out(_load_order(order_id, request.auth))
 
 
 @router.post("/orders/{order_id}/run-rules", response={200: OrderOut, **ERRORS}, tags=["orders"], auth=OPERATOR)
@@ -331,7 +333,7 @@ def run_rules(request, order_id: int):
     created or re-queued with a fresh payload (a new revision)."""
     user = need(request, "operator")
     order = automation.run_rules_on_order(order_id, actor=user, actor_label=label(user))
-    return _order_out(_load_order(order.pk))
+    return _order_out(_load_order(order.pk, user))
 
 
 # --- automation rules ---------------------------------------------------------------------------
@@ -397,9 +399,9 @@ def create_rule(request, payload: RuleIn):
 def preview_rule(request, payload: RulePreviewIn):
     """How many of the last ``last_n`` orders this rule would change (nothing is written). Operators
     and admins only: it runs the rule's pattern over many orders."""
-    need(request, "operator")
-
-    return {"would_change": automation.preview_rule(payload.conditions, payload.actions, payload.last_n), "last_n": payload.last_n}
+    user = need(request, "operator")
+    would_change = automation.preview_rule(payload.conditions, payload.actions, payload.last_n, actor=user)
+    return {"would_change": would_change, "last_n": payload.last_n}
 
 
 @router.get("/automation-rules/{rule_id}", response={200: RuleOut, **ERRORS}, tags=["automation rules"])

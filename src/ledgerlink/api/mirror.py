@@ -7,6 +7,7 @@ from ninja import Router, Schema
 
 from ledgerlink.api.errors import Id
 from ledgerlink.core.models import Customer, Item, TaxCode
+from ledgerlink.core.roles import limit_to_companies
 from ledgerlink.domain.mirror.match import normalize_email
 from ledgerlink.domain.paging import keyset_page, page_size
 from ledgerlink.domain.tax.rates import rate_key
@@ -57,7 +58,7 @@ def list_customers(
 ):
     """The Customer mirror. ``email``: exact match on any of the customer's addresses (trimmed,
     case-folded); ``q``: part of the name, company name or email."""
-    qs = Customer.objects.prefetch_related("emails")
+    qs = limit_to_companies(Customer.objects.prefetch_related("emails"), request.auth)
     if company:
         qs = qs.filter(company_id=company)
     if email:
@@ -91,7 +92,7 @@ def list_items(
     after: Id | None = None,
     limit: int = 50,
 ):
-    qs = Item.objects.all()
+    qs = limit_to_companies(Item.objects.all(), request.auth)
     if company:
         qs = qs.filter(company_id=company)
     if sku:

@@ -11,6 +11,7 @@ from ninja import Router, Schema
 from ledgerlink.api.auth import OPERATOR, label, need
 from ledgerlink.api.errors import ERRORS, BodyId, Id, get_or_404
 from ledgerlink.core.models import PushRequest
+from ledgerlink.core.roles import limit_to_companies
 from ledgerlink.domain.healing.customers import create_customer_for_request
 from ledgerlink.domain.outbox import actions
 from ledgerlink.domain.outbox.selectors import error_dict, filter_requests, parse_states
@@ -176,6 +177,7 @@ def list_requests(
     """Push requests, newest first. ``state`` may list several (``failed,cancelled``); keyset
     pagination: pass the answer's ``next_after`` as ``after``."""
     qs = filter_requests(
+        limit_to_companies(PushRequest.objects.all(), request.auth),
         states=parse_states(state), error_kind=error_kind, site_area=site_area, order_source=order_source,
         order=order, company=company, email=email,
     )
@@ -196,7 +198,8 @@ def bulk_requeue(request, payload: BulkRequeueIn):
 
 @router.get("/requests/{request_id}", response={200: RequestDetailOut, **ERRORS}, tags=["requests"])
 def get_request(request, request_id: int):
-    return _request_detail(get_or_404(PushRequest, request_id, "push request"))
+    return _request_detail(get_or_404(PushRequest, request_id, "push request", user=request.auth,
+                                      company_field="company_id"))
 
 
 @router.post("/requests/{request_id}/requeue", response={200: RequestDetailOut, **ERRORS}, tags=["requests"], auth=OPERATOR)
@@ -223,4 +226,5 @@ def create_customer(request, request_id: int):
     the request, now queued and waiting on the customer."""
     user = need(request, "operator")
     create_customer_for_request(request_id, actor=user, actor_label=label(user))
-    return _request_detail(get_or_404(PushRequest, request_id, "push request"))
+    return _request_detail(get_or_404(PushRequest, request_id, "push request", user=request.auth,
+                                      company_field="company_id"))

@@ -9,6 +9,7 @@ from ninja import Router, Schema, Status
 from ledgerlink.api.auth import ADMIN, label, need
 from ledgerlink.api.errors import ERRORS, BodyId, Id, get_or_404
 from ledgerlink.core.models import OrderSource, SiteArea
+from ledgerlink.core.roles import limit_to_companies
 from ledgerlink.domain.routing import order_sources, site_areas
 
 router = Router()
@@ -74,7 +75,7 @@ def _site_area_out(sa: SiteArea) -> dict:
 
 @router.get("/site-areas", response=list[SiteAreaOut], tags=["site areas"])
 def list_site_areas(request, company: Id | None = None):
-    qs = SiteArea.objects.prefetch_related("order_sources").order_by("id")
+    qs = limit_to_companies(SiteArea.objects.prefetch_related("order_sources").order_by("id"), request.auth)
     if company:
         qs = qs.filter(company_id=company)
     return [_site_area_out(sa) for sa in qs]
@@ -89,7 +90,7 @@ def create_site_area(request, payload: SiteAreaIn):
 
 @router.get("/site-areas/{site_area_id}", response={200: SiteAreaOut, **ERRORS}, tags=["site areas"])
 def get_site_area(request, site_area_id: int):
-    return _site_area_out(get_or_404(SiteArea, site_area_id, "site area"))
+    return _site_area_out(get_or_404(SiteArea, site_area_id, "site area", user=request.auth, company_field="company_id"))
 
 
 @router.patch("/site-areas/{site_area_id}", response={200: SiteAreaOut, **ERRORS}, tags=["site areas"], auth=ADMIN)
@@ -141,7 +142,7 @@ def _source_out(s: OrderSource) -> dict:
 
 @router.get("/order-sources", response=list[OrderSourceOut], tags=["order sources"])
 def list_order_sources(request, site_area: Id | None = None):
-    qs = OrderSource.objects.order_by("id")
+    qs = limit_to_companies(OrderSource.objects.order_by("id"), request.auth, "site_area__company_id")
     if site_area:
         qs = qs.filter(site_area_id=site_area)
     return [_source_out(s) for s in qs]
@@ -156,7 +157,8 @@ def create_order_source(request, payload: OrderSourceIn):
 
 @router.get("/order-sources/{source_id}", response={200: OrderSourceOut, **ERRORS}, tags=["order sources"])
 def get_order_source(request, source_id: int):
-    return _source_out(get_or_404(OrderSource, source_id, "order source"))
+    return _source_out(get_or_404(OrderSource, source_id, "order source", user=request.auth,
+                                  company_field="site_area__company_id"))
 
 
 @router.patch("/order-sources/{source_id}", response={200: OrderSourceOut, **ERRORS}, tags=["order sources"], auth=ADMIN)

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.urls import NoReverseMatch, reverse
@@ -33,6 +34,7 @@ from django.utils.http import urlencode
 
 from ledgerlink.core.logging import log_event
 from ledgerlink.core.models import Company, PushRequest
+from ledgerlink.core.roles import visible_company_ids
 from ledgerlink.ops import stats
 from ledgerlink.ops.models import DigestState
 from ledgerlink.quickbooks.errors import title_of
@@ -209,7 +211,8 @@ def _transition(company: Company, key: str, target: int, build, recipients: list
         digest = None
         if target > previous:
             digest = build(previous)
-            _send(digest, recipients)
+            if recipients:  # nobody may read this company's digest: remembered, not sent
+                _send(digest, recipients)
             state.notified_at = now
             log_event("digest.sent", company=company.pk, key=key, count=target, previous=previous,
                       recipients=len(recipients))
@@ -217,6 +220,37 @@ def _transition(company: Company, key: str, target: int, build, recipients: list
         state.updated_at = now
         state.save(update_fields=["last_count", "updated_at", "notified_at"])
         return digest
+
+
+def recipients_by_company(recipients: list[str]):
+    """``to(company_id)``: the addresses of ``recipients`` that may read that company's digests. An
+    address that is an active user's email gets only the companies that user may see (access per
+    company, ``core.roles.visible_company_ids``; several users on one address: any of theirs); any
+    other address (a team mailbox) gets every company."""
+    scopes: dict[str, frozenset[int] | None] = {}
+    wanted = {address.strip().casefold() for address in recipients}
+    users = get_user_model().objects.filter(is_active=True).exclude(email="").select_related("profile")
+    for user in users:
+        address = user.email.strip().casefold()
+        if address not in wanted:
+            continue
+        ids = visible_company_ids(user)
+        if address in scopes and (scopes[address] is None or ids is None):
+            scopes[address] = None
+        elif address in scopes:
+            scopes[address] = scopes[address] | ids
+        else:
+            scopes[address] = ids
+
+    def to(company_id: int) -> list[str]:
+        out = []
+        for address in recipients:
+            scope = scopes.get(address.strip().casefold())
+            if scope is None or company_id in scope:
+                out.append(address)
+        return out
+
+    return to
 
 
 def send_digests(*, now: dt.datetime | None = None, dry_run: bool = False) -> list[Digest]:
@@ -229,6 +263,7 @@ def send_digests(*, now: dt.datetime | None = None, dry_run: bool = False) -> li
     min_failures = max(1, settings.LEDGERLINK_DIGEST_MIN_FAILURES)
     age_threshold = settings.LEDGERLINK_DIGEST_PENDING_AGE_SECONDS
     companies = {c.pk: c for c in Company.objects.order_by("id")}
+    to = recipients_by_company(recipients)
     sent: list[Digest] = []
 
     failed = stats.failed_by_kind()
@@ -249,7 +284,7 @@ def send_digests(*, now: dt.datetime | None = None, dry_run: bool = False) -> li
         digest = _transition(
             company, f"failed:{kind}", target,
             lambda previous, c=company, k=kind, n=count: _failure_digest(c, k, n, previous),
-            recipients, now, dry_run,
+            to(company_id), now, dry_run,
         )
         if digest:
             sent.append(digest)
@@ -260,7 +295,7 @@ def send_digests(*, now: dt.datetime | None = None, dry_run: bool = False) -> li
         target = 1 if snap.needs_reconnect else 0
         if target != states.get((snap.id, RECONNECT_KEY), 0):
             digest = _transition(company, RECONNECT_KEY, target, lambda previous, c=company: _reconnect_digest(c),
-                                 recipients, now, dry_run)
+                                 to(snap.id), now, dry_run)
             if digest:
                 sent.append(digest)
         too_old = snap.oldest_pending_age_s is not None and snap.oldest_pending_age_s > age_threshold
@@ -269,7 +304,7 @@ def send_digests(*, now: dt.datetime | None = None, dry_run: bool = False) -> li
             digest = _transition(
                 company, OLDEST_PENDING_KEY, target,
                 lambda previous, c=company, s=snap: _pending_digest(c, s, age_threshold),
-                recipients, now, dry_run,
+                to(snap.id), now, dry_run,
             )
             if digest:
                 sent.append(digest)

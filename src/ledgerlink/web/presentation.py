@@ -13,6 +13,7 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from ledgerlink.core.models import Attempt, Company, PushRequest, PushRevision
+from ledgerlink.domain.inputs import has_surrogate
 from ledgerlink.domain.payloads.edit import quick_fix_of
 from ledgerlink.quickbooks.errors import ERROR_KINDS, kind_info
 
@@ -44,7 +45,12 @@ def error_info(kind: str, title: str = "", push_request: PushRequest | None = No
 
 
 def pretty(payload) -> str:
-    return json.dumps(payload, indent=2, sort_keys=False, ensure_ascii=False)
+    """The payload as indented JSON. A lone surrogate stored before input was checked for them stays
+    escaped (``\\ud800``): it cannot be sent as UTF-8, and the page must still show."""
+    text = json.dumps(payload, indent=2, sort_keys=False, ensure_ascii=False)
+    if has_surrogate(text):
+        text = json.dumps(payload, indent=2, sort_keys=False, ensure_ascii=True)
+    return text
 
 
 def diff_lines(old, new, old_label: str, new_label: str) -> list[tuple[str, str]]:
@@ -201,14 +207,19 @@ def _bucket_index(buckets: list[dict], key) -> int | None:
     return None
 
 
-def dashboard_data(now=None) -> dict:
+def dashboard_data(now=None, company_ids=None) -> dict:
+    """The dashboard's figures; ``company_ids`` (None: every company) limits them to those companies."""
     now = now or timezone.now()
+    companies = Company.objects.values("id") if company_ids is None else Company.objects.filter(
+        pk__in=sorted(company_ids)).values("id")
+    requests = PushRequest.objects.all() if company_ids is None else PushRequest.objects.filter(
+        company_id__in=sorted(company_ids))
     hour0 = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
     hours = [hour0 + timedelta(hours=i) for i in range(24)]
     hour_buckets = [{"key": h, "label": h.strftime("%Y-%m-%d %H:00 UTC"), "short": h.strftime("%H")} for h in hours]
     hour_values: dict = {}
     per_hour = (
-        Attempt.objects.filter(company_id__in=Company.objects.values("id"), started_at__gte=hour0)
+        Attempt.objects.filter(company_id__in=companies, started_at__gte=hour0)
         .annotate(bucket=TruncHour("started_at"))
         .values("bucket", "outcome")
         .annotate(n=Count("id"))
@@ -225,7 +236,7 @@ def dashboard_data(now=None) -> dict:
     days = [(day0 + timedelta(days=i)).date() for i in range(14)]
     day_buckets = [{"key": d, "label": d.isoformat(), "short": d.strftime("%d %b")} for d in days]
     per_day = (
-        Attempt.objects.filter(company_id__in=Company.objects.values("id"), started_at__gte=day0)
+        Attempt.objects.filter(company_id__in=companies, started_at__gte=day0)
         .exclude(error_kind="")
         .annotate(bucket=TruncDay("started_at"))
         .values("bucket", "error_kind")
@@ -246,14 +257,14 @@ def dashboard_data(now=None) -> dict:
     kind_chart = stacked_bars(day_buckets, kinds, day_values, kind_colours(kinds))
 
     oldest = (
-        PushRequest.objects.filter(state__in=PushRequest.PENDING_STATES)
+        requests.filter(state__in=PushRequest.PENDING_STATES)
         .select_related("company", "order")
         .order_by("id")
         .first()
     )
     pending_by_state = {
         row["state"]: row["n"]
-        for row in PushRequest.objects.filter(state__in=PushRequest.PENDING_STATES)
+        for row in requests.filter(state__in=PushRequest.PENDING_STATES)
         .values("state")
         .annotate(n=Count("id"))
         .order_by()
@@ -261,7 +272,7 @@ def dashboard_data(now=None) -> dict:
     # Failed requests per error kind, each counted through the (error_kind, id) index and capped.
     failed_open = []
     for kind in ERROR_KINDS:
-        n = capped_count(PushRequest.objects.filter(error_kind=kind, state=PushRequest.State.FAILED))
+        n = capped_count(requests.filter(error_kind=kind, state=PushRequest.State.FAILED))
         if n:
             failed_open.append({"error_kind": kind, "n": n, "label": f"{n:,}" if n <= SIMILAR_COUNT_CAP
                                 else f"{SIMILAR_COUNT_CAP:,}+"})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -318,3 +319,18 @@ def test_ids_in_bodies_are_numbers_not_booleans():
     # lower-case and an id as a number still work
     status, body = post(client, "/api/v1/orders", order_data(source=w.portal.pk, currency="usd"))
     assert (status, body["currency"], body["order_source"]) == (201, "USD", w.portal.pk)
+
+
+def test_a_request_page_still_shows_a_payload_stored_with_a_lone_surrogate_before_the_check():
+    """SQLite stored such payloads (escaped JSON text) before input was checked; their pages answered
+    500 for good. PostgreSQL's jsonb never accepted them."""
+    if connection.vendor != "sqlite":
+        pytest.skip("only SQLite could store a lone surrogate")
+    world = make_web_world()
+    pr = make_failed_request(world, payload={**invoice_payload("buyer@newco.example"), "PrivateNote": LONE})
+    client = Client()
+    client.force_login(make_login_user("viewer-old", "viewer"))
+    page = client.get(reverse("web:request_detail", args=[pr.pk]))
+    assert page.status_code == 200
+    assert "\\ud800" in page.content.decode()
+    assert api("viewer").get(f"/api/v1/requests/{pr.pk}").status_code == 200

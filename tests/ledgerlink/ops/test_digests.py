@@ -4,10 +4,12 @@ import datetime as dt
 import socket
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
 
 from ledgerlink.core.models import Company, PushRequest
+from ledgerlink.domain.accounts.users import set_user_companies
 from ledgerlink.ops.digests import send_digests
 from ledgerlink.ops.models import DigestState
 from tests.ledgerlink.factories import make_company, make_request, make_source, smtp_server  # noqa: F401
@@ -216,3 +218,27 @@ def test_maybe_send_digests_runs_at_most_once_per_interval_and_never_raises(smtp
     settings.EMAIL_PORT = smtp_server.port
     assert [d.count for d in digests.maybe_send_digests(every=0)] == [3]
     assert len(smtp_server.messages) == 3
+
+
+@pytest.mark.django_db
+def test_a_limited_users_address_gets_only_their_companies_digests(smtp_server, admins, settings):  # noqa: F811
+    """Access per company (issue 18): owner@example.com is a user limited to Acme."""
+    acme, bolt = make_company("Acme", "1"), make_company("Bolt", "2")
+    owner = get_user_model().objects.create_user("owner", "Owner@Example.com", "a-long-passphrase-77")
+    set_user_companies(owner.pk, [acme.pk])
+    make_request(acme, S.FAILED, error_kind="invalid_email")
+    make_request(bolt, S.FAILED, error_kind="invalid_email")
+    send_digests()
+    sent = sorted((msg["Subject"], tuple(sorted(rcpts))) for _f, rcpts, msg in smtp_server.messages)
+    assert sent == [
+        ("[Ledgerlink] Acme: 1 failed request(s) - Invalid Email Address format",
+         ("ops@example.com", "owner@example.com")),
+        ("[Ledgerlink] Bolt: 1 failed request(s) - Invalid Email Address format", ("ops@example.com",)),
+    ]
+    # limited to no company and the only recipient: nothing is sent, the state is still remembered
+    set_user_companies(owner.pk, [])
+    make_request(bolt, S.FAILED, error_kind="invalid_email")
+    settings.LEDGERLINK_ADMIN_EMAILS = ["owner@example.com"]
+    send_digests()
+    assert len(smtp_server.messages) == 2
+    assert DigestState.objects.get(company=bolt, key="failed:invalid_email").last_count == 2

@@ -29,3 +29,7 @@ class UserProfile(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
+    # Access per company: with ``all_companies`` off the user (web session and API tokens alike) sees
+    # and changes only ``companies`` (``core.roles.visible_company_ids``).
+    all_companies = models.BooleanField(default=True)
+    companies = models.ManyToManyField("core.Company", blank=True, related_name="+")

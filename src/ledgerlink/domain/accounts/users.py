@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
-from ledgerlink.core.models import UserProfile
+from ledgerlink.core.models import Company, UserProfile
 from ledgerlink.domain.audit import record_audit
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.inputs import has_surrogate
@@ -134,4 +134,35 @@ def set_user_active(user_id: int, active: bool, *, actor=None):
         user.is_active = bool(active)
         user.save(update_fields=["is_active"])
         record_audit("user.activate" if active else "user.deactivate", actor=actor, obj=user)
+    return user
+
+
+def set_user_companies(user_id: int, company_ids, *, actor=None):
+    """Limit a user (web session and API tokens) to ``company_ids``; ``None`` gives every company
+    back. Unknown ids are refused (422, ``companies``); an empty list leaves the user no company."""
+    if company_ids is not None:
+        if not isinstance(company_ids, list | tuple | set) or any(
+            isinstance(c, bool) or not isinstance(c, int) for c in company_ids
+        ):
+            raise ServiceError("must be a list of company ids, or null for every company", field="companies")
+        wanted = sorted(set(company_ids))
+        found = set(Company.objects.filter(pk__in=[c for c in wanted if 0 < c < 2**63]).values_list("id", flat=True))
+        missing = [c for c in wanted if c not in found]
+        if missing:
+            raise ServiceError(f"no company {missing[0]}", field="companies")
+    with transaction.atomic():
+        user = _get_user(user_id, lock=True)
+        profile, _ = UserProfile.objects.get_or_create(user=user)
+        before = None if profile.all_companies else sorted(profile.companies.values_list("id", flat=True))
+        if company_ids is None:
+            profile.all_companies = True
+            profile.save(update_fields=["all_companies"])
+            profile.companies.clear()
+            after = None
+        else:
+            profile.all_companies = False
+            profile.save(update_fields=["all_companies"])
+            profile.companies.set(wanted)
+            after = wanted
+        record_audit("user.companies", actor=actor, obj=user, old=before, new=after)
     return user

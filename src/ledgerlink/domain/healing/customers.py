@@ -24,6 +24,7 @@ import re
 from django.db import transaction
 
 from ledgerlink.core.models import Customer, CustomerEmail, Order, PushRequest, SiteArea
+from ledgerlink.core.roles import can_see_company
 from ledgerlink.domain.audit import actor_label_for, record_audit
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.mirror.match import match_customer_by_email, normalize_email
@@ -194,7 +195,7 @@ def create_customer_for_request(request_id: int, *, actor=None, actor_label: str
             .filter(pk=request_id)
             .first()
         )
-        if pr is None:
+        if pr is None or not can_see_company(actor, pr.company_id):
             raise ServiceError(f"push request {request_id} does not exist", field="id", status=404)
         if pr.state != S.FAILED or pr.error_kind != "customer_ref_required":
             raise ServiceError(

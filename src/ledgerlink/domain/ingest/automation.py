@@ -18,6 +18,7 @@ import re2
 from django.db import transaction
 
 from ledgerlink.core.models import AutomationRule, Order, OrderRuleLog, OrderSource, PushRequest, SiteArea
+from ledgerlink.core.roles import can_see_company, limit_to_companies
 from ledgerlink.domain.audit import actor_label_for, record_audit
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.healing.policies import defer_for_missing
@@ -379,12 +380,15 @@ def apply_rules(
     return logs
 
 
-def preview_rule(conditions, actions, last_n: int = 1000) -> int:
-    """How many of the last ``last_n`` orders this rule (alone) would change."""
+def preview_rule(conditions, actions, last_n: int = 1000, *, actor=None) -> int:
+    """How many of the last ``last_n`` orders this rule (alone) would change; of the companies
+    ``actor`` may see (access per company)."""
     conditions, actions = validate_rule(conditions, actions)
     last_n = max(1, min(int(last_n), 10000))
     count = 0
-    orders = list(Order.objects.select_related("order_source__site_area").order_by("-id")[:last_n])
+    qs = limit_to_companies(Order.objects.select_related("order_source__site_area"), actor,
+                            "order_source__site_area__company_id")
+    orders = list(qs.order_by("-id")[:last_n])
     lookups = MirrorLookups()
     if conditions.get("email") == "unmatched":
         by_company: dict[int, list[str]] = {}
@@ -448,7 +452,7 @@ def run_rules_on_order(order_id: int, actor=None, *, actor_label: str | None = N
             .filter(pk=order_id)
             .first()
         )
-        if order is None:
+        if order is None or not can_see_company(actor, order.order_source.site_area.company_id):
             raise ServiceError(f"order {order_id} does not exist", field="id", status=404)
         latest = order.push_requests.order_by("-id").first()
         if not order.held and latest is not None and latest.state not in (

@@ -29,6 +29,7 @@ from ledgerlink.core.models import (
     PushRequest,
     SiteArea,
 )
+from ledgerlink.core.roles import visible_company_ids
 from ledgerlink.domain.audit import actor_label_for, audit_row
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.healing.policies import defer_for_missing, may_defer_for_missing
@@ -124,15 +125,17 @@ def _address(value, name: str) -> dict:
     return out
 
 
-def validate_order_input(data, *, sources: OrderSourceIndex | None = None) -> dict:
+def validate_order_input(data, *, sources: OrderSourceIndex | None = None, company_ids=None) -> dict:
     """Cleaned order input, or ServiceError naming the field and the reason. ``sources``: the
-    batch's order sources (read once); without it the order source is looked up."""
+    batch's order sources (read once); without it the order source is looked up. ``company_ids``:
+    the companies the sender may see (None: every one); a source of another is "no order source"."""
     if not isinstance(data, dict):
         raise ServiceError("the order must be a JSON object", field=None)
     source_value = data.get("order_source")
-    clean: dict = {
-        "order_source": resolve_order_source(source_value) if sources is None else sources.resolve(source_value)
-    }
+    source = resolve_order_source(source_value) if sources is None else sources.resolve(source_value)
+    if company_ids is not None and source.site_area.company_id not in company_ids:
+        raise ServiceError(f"no order source {source_value!r}", field="order_source")
+    clean: dict = {"order_source": source}
     clean["external_id"] = clean_text(data, "external_id", required=True, max_len=200)
     clean["number"] = clean_text(data, "number", required=True, max_len=100)
     clean["email"] = clean_text(data, "email", max_len=320)
@@ -295,7 +298,7 @@ def ingest_orders(items: list, *, actor=None, actor_label: str | None = None) ->
     label = actor_label or actor_label_for(actor)
     for attempt in range(1, RACE_ATTEMPTS + 1):
         try:
-            return _ingest(list(items), actor, label)
+            return _ingest(list(items), actor, label, visible_company_ids(actor))
         except IntegrityError:
             # A concurrent delivery wrote one of these orders after we looked: look again.
             if attempt == RACE_ATTEMPTS:
@@ -375,7 +378,7 @@ def _preload(new: list[_New], lookups: MirrorLookups) -> None:
     )
 
 
-def _ingest(items: list, actor, label: str) -> list[IngestResult]:
+def _ingest(items: list, actor, label: str, company_ids=None) -> list[IngestResult]:
     results = [IngestResult(index=i) for i in range(len(items))]
     lookups = MirrorLookups()
     sources, existing = _read_sources(items)
@@ -386,7 +389,7 @@ def _ingest(items: list, actor, label: str) -> list[IngestResult]:
     duplicates: list[tuple[IngestResult, _New]] = []
     for result, data in zip(results, items, strict=True):
         try:
-            clean = validate_order_input(data, sources=sources)
+            clean = validate_order_input(data, sources=sources, company_ids=company_ids)
         except ServiceError as exc:
             result.status, result.error = 422, exc
             continue

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ledgerlink.core.models import Order, PushRequest, PushRevision
+from ledgerlink.core.roles import limit_to_companies
 from ledgerlink.domain.audit import record_audit
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.inputs import check_json, check_text
@@ -63,7 +64,7 @@ def requeue_request(
     label = label_of(actor, actor_label)
     note = _clean_note(note)
     with transaction.atomic():
-        pr = lock_request(request_id, REQUEUEABLE, "failed, cancelled or retrying requests can be re-queued")
+        pr = lock_request(request_id, REQUEUEABLE, "failed, cancelled or retrying requests can be re-queued", actor)
         if payload is not None:
             payload = validate_edited_payload(pr.kind, payload, current_payload(pr))
             if pr.outcome_unknown:
@@ -149,6 +150,7 @@ def bulk_requeue(
         check_text(value, key)
     note = _clean_note(note)
     qs = PushRequest.objects.filter(pk__in=ids) if ids else PushRequest.objects.all()
+    qs = limit_to_companies(qs, actor)  # only the requests of the companies the person may see
     qs = filter_requests(
         qs, states=REQUEUEABLE if ids else (S.FAILED,), error_kind=error_kind, email=email, site_area=site_area,
         order_source=order_source, company=company,
@@ -177,7 +179,7 @@ def cancel_request(request_id: int, *, note: str = "", actor=None, actor_label: 
     label = label_of(actor, actor_label)
     note = _clean_note(note)
     with transaction.atomic():
-        pr = lock_request(request_id, CANCELLABLE, "queued, retrying or failed requests can be cancelled")
+        pr = lock_request(request_id, CANCELLABLE, "queued, retrying or failed requests can be cancelled", actor)
         if pr.outcome_unknown:
             raise ServiceError(
                 "the last attempt's outcome is unknown (the document may exist in QuickBooks); "

@@ -21,6 +21,7 @@ import json
 from django.utils import timezone
 
 from ledgerlink.core.models import Attempt, Order, PushRequest, PushRevision
+from ledgerlink.core.roles import can_see_company
 from ledgerlink.domain.audit import actor_label_for
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.mirror.match import normalize_email
@@ -65,11 +66,12 @@ def set_order_status(order: Order | None, status: str) -> None:
         order.save(update_fields=["status", "updated_at"])
 
 
-def lock_request(request_id: int, allowed_states, allowed: str) -> PushRequest:
-    """The push request, locked for the caller's transaction: 404 when it does not exist, 409 unless
-    its state is one of ``allowed_states`` (``allowed`` says which, for the message)."""
+def lock_request(request_id: int, allowed_states, allowed: str, actor=None) -> PushRequest:
+    """The push request, locked for the caller's transaction: 404 when it does not exist (or is of a
+    company ``actor`` may not see), 409 unless its state is one of ``allowed_states`` (``allowed``
+    says which, for the message)."""
     pr = PushRequest.objects.select_for_update(of=("self",)).filter(pk=request_id).first()
-    if pr is None:
+    if pr is None or not can_see_company(actor, pr.company_id):
         raise ServiceError(f"push request {request_id} does not exist", field="id", status=404)
     if pr.state not in allowed_states:
         raise ServiceError(f"request {pr.pk} is {pr.state}; only {allowed}", field="state", status=409)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from ledgerlink.core import crypto
 from ledgerlink.core.models import OrderSource, SiteArea
+from ledgerlink.core.roles import can_see_company
 from ledgerlink.domain.audit import record_audit
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.inputs import check_text, clean_text, has_surrogate
@@ -93,9 +94,9 @@ class OrderSourceIndex:
         return source
 
 
-def _site_area(value) -> SiteArea:
+def _site_area(value, actor=None) -> SiteArea:
     site_area = SiteArea.objects.filter(pk=value).first() if isinstance(value, int) and not isinstance(value, bool) else None
-    if site_area is None:
+    if site_area is None or not can_see_company(actor, site_area.company_id):
         raise ServiceError(f"no site area {value!r}", field="site_area")
     return site_area
 
@@ -174,7 +175,7 @@ def create_order_source(
     """A new order source. A store kind may be created without its secret (the store shows the secret
     only once its webhook, which needs the URL, exists); its deliveries answer 401 until it is set."""
     clean_name = clean_text({"name": name}, "name", required=True, max_len=200)
-    area = _site_area(site_area)
+    area = _site_area(site_area, actor)
     clean_kind = _kind(kind)
     secret = _secret(webhook_secret) if webhook_secret else ""
     if secret and clean_kind == OrderSource.Kind.API:
@@ -199,8 +200,9 @@ def update_order_source(source_id: int, *, actor=None, actor_label: str | None =
     if changes.get("webhook_secret") is None:
         changes.pop("webhook_secret", None)
     with transaction.atomic():
-        source = OrderSource.objects.select_for_update().filter(pk=source_id).first()
-        if source is None:
+        source = OrderSource.objects.select_related("site_area").select_for_update(of=("self",)).filter(
+            pk=source_id).first()
+        if source is None or not can_see_company(actor, source.site_area.company_id):
             raise ServiceError(f"order source {source_id} does not exist", field="id", status=404)
         before = {"name": source.name, "site_area": source.site_area_id, **_secret_state(source)}
         if "name" in changes:
@@ -209,7 +211,7 @@ def update_order_source(source_id: int, *, actor=None, actor_label: str | None =
                 raise ServiceError("an order source with this name exists", field="name", status=409)
             source.name = name
         if "site_area" in changes:
-            source.site_area = _site_area(changes["site_area"])
+            source.site_area = _site_area(changes["site_area"], actor)
         if "kind" in changes:
             source.kind = _kind(changes["kind"])
         if "store_money" in changes:

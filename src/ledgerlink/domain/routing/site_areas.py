@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from ledgerlink.core.models import Company, SiteArea
+from ledgerlink.core.roles import can_see_company
 from ledgerlink.domain.audit import record_audit
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.inputs import clean_text
@@ -16,7 +17,7 @@ SITE_AREA_FIELDS = (
 )
 
 
-def _clean_site_area(changes: dict, *, creating: bool) -> dict:
+def _clean_site_area(changes: dict, *, creating: bool, actor=None) -> dict:
     unknown = set(changes) - set(SITE_AREA_FIELDS)
     if unknown:
         raise ServiceError("is not a site area field", field=sorted(unknown)[0])
@@ -26,7 +27,7 @@ def _clean_site_area(changes: dict, *, creating: bool) -> dict:
     if "company" in changes or creating:
         value = changes.get("company")
         company = Company.objects.filter(pk=value).first() if isinstance(value, int) and not isinstance(value, bool) else None
-        if company is None:
+        if company is None or not can_see_company(actor, company.pk):
             raise ServiceError(f"no company {value!r}", field="company")
         clean["company"] = company
     for key, choices in (
@@ -45,7 +46,7 @@ def _clean_site_area(changes: dict, *, creating: bool) -> dict:
 
 
 def create_site_area(*, actor=None, actor_label: str | None = None, **fields) -> SiteArea:
-    clean = _clean_site_area(fields, creating=True)
+    clean = _clean_site_area(fields, creating=True, actor=actor)
     with transaction.atomic():
         if SiteArea.objects.filter(company=clean["company"], name=clean["name"]).exists():
             raise ServiceError("a site area with this name exists for this company", field="name", status=409)
@@ -56,10 +57,10 @@ def create_site_area(*, actor=None, actor_label: str | None = None, **fields) ->
 
 
 def update_site_area(site_area_id: int, *, actor=None, actor_label: str | None = None, **changes) -> SiteArea:
-    clean = _clean_site_area(changes, creating=False)
+    clean = _clean_site_area(changes, creating=False, actor=actor)
     with transaction.atomic():
         site_area = SiteArea.objects.select_for_update().filter(pk=site_area_id).first()
-        if site_area is None:
+        if site_area is None or not can_see_company(actor, site_area.company_id):
             raise ServiceError(f"site area {site_area_id} does not exist", field="id", status=404)
         company = clean.get("company", site_area.company)
         name = clean.get("name", site_area.name)

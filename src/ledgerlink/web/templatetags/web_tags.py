@@ -5,7 +5,8 @@ from __future__ import annotations
 from django import template
 
 from ledgerlink.core.models import Company
-from ledgerlink.core.roles import has_role, role_of
+from ledgerlink.core.roles import has_role, limit_to_companies, role_of
+from ledgerlink.domain.inputs import has_surrogate
 
 register = template.Library()
 
@@ -92,7 +93,9 @@ def pretty_json(value) -> str:
     """Pretty JSON as plain text (escaped by the engine when rendered)."""
     import json
 
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    # a lone surrogate stored before input was checked for them stays escaped: the page must still show
+    return json.dumps(value, indent=2) if has_surrogate(text) else text
 
 
 @register.inclusion_tag("web/partials/reconnect_banner.html", takes_context=True)
@@ -101,7 +104,8 @@ def reconnect_banner(context) -> dict:
     user = context.get("user")
     if user is None or not has_role(user, "operator"):
         return {"companies": []}
-    companies = list(
-        Company.objects.filter(status=Company.Status.NEEDS_RECONNECT).only("id", "name").order_by("name")
-    )
+    companies = list(limit_to_companies(
+        Company.objects.filter(status=Company.Status.NEEDS_RECONNECT).only("id", "name").order_by("name"),
+        user, "id",
+    ))
     return {"companies": companies, "is_admin": has_role(user, "admin")}

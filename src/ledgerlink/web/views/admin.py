@@ -9,13 +9,20 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from ledgerlink.core.models import ApiToken, Company, UserProfile
-from ledgerlink.core.roles import has_role, role_of
+from ledgerlink.core.roles import has_role, limit_to_companies, role_of
 from ledgerlink.domain.accounts.tokens import create_api_token, revoke_api_token
-from ledgerlink.domain.accounts.users import MAX_USERNAME, create_user, set_user_active, set_user_role
+from ledgerlink.domain.accounts.users import (
+    MAX_USERNAME,
+    create_user,
+    set_user_active,
+    set_user_companies,
+    set_user_role,
+)
 from ledgerlink.domain.companies.health import set_company_status
 from ledgerlink.domain.companies.limits import LIMIT_FIELDS, set_company_limits
 from ledgerlink.domain.companies.tokens import refresh_company_tokens
 from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.paging import parse_int
 from ledgerlink.quickbooks.wire import QBO_LIMITS
 from ledgerlink.web.access import role_required
 
@@ -29,7 +36,7 @@ def _connections_page(request, *, status: int = 200, limits_error: ServiceError 
                       limits_company: int | None = None):
     now = timezone.now()
     rows = []
-    for company in Company.objects.order_by("id"):
+    for company in limit_to_companies(Company.objects.order_by("id"), request.user, "id"):
         rows.append(
             {
                 "company": company,
@@ -51,7 +58,7 @@ def _connections_page(request, *, status: int = 200, limits_error: ServiceError 
 
 @role_required(read=None, write="admin")
 def connection_refresh(request, pk: int):
-    company = get_object_or_404(Company, pk=pk)
+    company = get_object_or_404(limit_to_companies(Company.objects.all(), request.user, "id"), pk=pk)
     try:
         refresh_company_tokens(company.pk, actor=request.user)
     except ServiceError as exc:
@@ -65,7 +72,7 @@ def connection_refresh(request, pk: int):
 
 @role_required(read=None, write="admin")
 def connection_status(request, pk: int):
-    company = get_object_or_404(Company, pk=pk)
+    company = get_object_or_404(limit_to_companies(Company.objects.all(), request.user, "id"), pk=pk)
     status = request.POST.get("status", "")
     try:
         set_company_status(company.pk, status, actor=request.user, reason=request.POST.get("reason", "").strip())
@@ -111,13 +118,18 @@ def users(request):
     tokens = {}
     for token in ApiToken.objects.order_by("-id"):
         tokens.setdefault(token.user_id, []).append(token)
+    limits = {}
+    for profile in UserProfile.objects.filter(all_companies=False).prefetch_related("companies"):
+        limits[profile.user_id] = {c.pk for c in profile.companies.all()}
     for user in User.objects.select_related("profile").order_by("username"):
-        rows.append({"user": user, "role": role_of(user) if user.is_active else "", "tokens": tokens.get(user.pk, [])})
+        rows.append({"user": user, "role": role_of(user) if user.is_active else "", "tokens": tokens.get(user.pk, []),
+                     "limited": user.pk in limits and not user.is_superuser, "company_ids": limits.get(user.pk, set())})
     new_token = request.session.pop("ll_new_token", None)
     return render(
         request,
         "web/users.html",
-        {"rows": rows, "roles": UserProfile.Role.choices, "form": NewUserForm(), "new_token": new_token},
+        {"rows": rows, "roles": UserProfile.Role.choices, "form": NewUserForm(), "new_token": new_token,
+         "companies": Company.objects.order_by("name", "id")},
     )
 
 
@@ -144,6 +156,14 @@ def user_update(request, pk: int):
             role = request.POST.get("role", "")
             set_user_role(user.pk, role, actor=request.user)
             messages.success(request, f"{user.username} is now {role}.")
+        elif action == "companies":
+            if request.POST.get("all_companies"):
+                set_user_companies(user.pk, None, actor=request.user)
+                messages.success(request, f"{user.username} sees every company.")
+            else:
+                ids = [i for i in (parse_int(v) for v in request.POST.getlist("companies")) if i is not None]
+                set_user_companies(user.pk, ids, actor=request.user)
+                messages.success(request, f"{user.username} sees {len(set(ids))} compan{'y' if len(set(ids)) == 1 else 'ies'}.")
         elif action in ("deactivate", "activate"):
             set_user_active(user.pk, action == "activate", actor=request.user)
             messages.success(request, f"{user.username} {action}d.")

@@ -87,7 +87,8 @@ def render_proposal(request, proposal: dict, *, source_request_id: int):
         "form": form,
         "form_action": reverse("web:rule_new"),
         "proposed_from": source_request_id,
-        "preview_count": preview_rule(proposal["conditions"], proposal["actions"], last_n=PREVIEW_LAST_N),
+        "preview_count": preview_rule(proposal["conditions"], proposal["actions"], last_n=PREVIEW_LAST_N,
+                                      actor=request.user),
     }
     return render(request, "web/rule_edit.html", context)
 
@@ -141,7 +142,7 @@ def _editor(request, rule: AutomationRule | None):
     conditions, actions = conditions_actions(form)
     if action == "preview":
         try:
-            context["preview_count"] = preview_rule(conditions, actions, last_n=PREVIEW_LAST_N)
+            context["preview_count"] = preview_rule(conditions, actions, last_n=PREVIEW_LAST_N, actor=request.user)
         except ServiceError as exc:
             context["service_error"] = exc
         return render(request, "web/rule_edit.html", context)

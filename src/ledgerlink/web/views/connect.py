@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 
 from ledgerlink.core.models import Company
+from ledgerlink.core.roles import limit_to_companies
 from ledgerlink.domain.companies.connect import (
     INTUIT_TARGETS,
     TARGETS,
@@ -14,6 +15,7 @@ from ledgerlink.domain.companies.connect import (
     start_connect,
 )
 from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.paging import parse_int
 from ledgerlink.web.access import role_required
 
 TARGET_LABELS = {
@@ -30,8 +32,9 @@ def connection_new(request):
     error = None
     # Connections > Reconnect: the same form, filled in for the company (same realm: reconnected,
     # its settings kept).
-    reconnect = Company.objects.filter(pk=request.GET.get("reconnect") or 0).first() if (
-        request.GET.get("reconnect") or "").isdigit() else None
+    reconnect_id = parse_int(request.GET.get("reconnect"))
+    reconnect = limit_to_companies(Company.objects.filter(pk=reconnect_id), request.user, "id").first() if (
+        reconnect_id) else None
     if reconnect is not None and request.method != "POST":
         values = {"target": "qbo_sandbox", "base_url": reconnect.api_base_url, "name": reconnect.name}
         for target, (_discovery, api_base) in INTUIT_TARGETS.items():
@@ -75,7 +78,7 @@ def connection_callback(request):
 
 @role_required(read=None, write="admin")
 def connection_disconnect(request, pk: int):
-    company = get_object_or_404(Company, pk=pk)
+    company = get_object_or_404(limit_to_companies(Company.objects.all(), request.user, "id"), pk=pk)
     try:
         disconnect_company(company.pk, actor=request.user)
     except ServiceError as exc:

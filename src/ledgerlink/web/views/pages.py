@@ -16,6 +16,7 @@ from ledgerlink.core.models import (
     SyncRequest,
     SyncState,
 )
+from ledgerlink.core.roles import limit_to_companies, visible_company_ids
 from ledgerlink.domain.paging import keyset_page, parse_int
 from ledgerlink.domain.sync.full import request_sync
 from ledgerlink.web import presentation as ui
@@ -24,7 +25,7 @@ from ledgerlink.web.access import role_required
 
 @role_required("viewer")
 def dashboard(request):
-    return render(request, "web/dashboard.html", ui.dashboard_data())
+    return render(request, "web/dashboard.html", ui.dashboard_data(company_ids=visible_company_ids(request.user)))
 
 
 @role_required("viewer")
@@ -32,7 +33,8 @@ def orders(request):
     q = (request.GET.get("q") or "").strip()
     status = (request.GET.get("status") or "").strip()
     source = parse_int(request.GET.get("order_source"))
-    qs = Order.objects.select_related("order_source", "order_source__site_area")
+    qs = limit_to_companies(Order.objects.select_related("order_source", "order_source__site_area"), request.user,
+                            "order_source__site_area__company_id")
     if q:
         qs = qs.filter(Q(number=q) | Q(external_id=q) | Q(email__iexact=q) | Q(customer_name__icontains=q))
     if status in Order.Status.values:
@@ -51,14 +53,16 @@ def orders(request):
             "source": source,
             "query": query,
             "statuses": Order.Status.choices,
-            "order_sources": list(OrderSource.objects.only("id", "name").order_by("name")),
+            "order_sources": list(limit_to_companies(OrderSource.objects.only("id", "name").order_by("name"),
+                                                     request.user, "site_area__company_id")),
         },
     )
 
 
 @role_required("viewer")
 def order_detail(request, pk: int):
-    order = get_object_or_404(Order.objects.select_related("order_source", "order_source__site_area"), pk=pk)
+    order = get_object_or_404(limit_to_companies(Order.objects.select_related("order_source", "order_source__site_area"),
+                                                 request.user, "order_source__site_area__company_id"), pk=pk)
     return render(
         request,
         "web/order_detail.html",
@@ -73,7 +77,7 @@ def order_detail(request, pk: int):
 
 @role_required("viewer", write="operator")
 def customers(request):
-    companies = list(Company.objects.order_by("id"))
+    companies = list(limit_to_companies(Company.objects.order_by("id"), request.user, "id"))
     company_id = parse_int(request.POST.get("company") or request.GET.get("company"))
     company = next((c for c in companies if c.pk == company_id), companies[0] if companies else None)
     if request.method == "POST":
@@ -121,7 +125,7 @@ def latest_sync_request(company: Company) -> SyncRequest | None:
 def sync_status(request):
     """The polled progress of the Company's newest "Sync now" (the Customers page's partial)."""
     company_id = parse_int(request.GET.get("company"))
-    qs = Company.objects.order_by("id")
+    qs = limit_to_companies(Company.objects.order_by("id"), request.user, "id")
     company = (qs.filter(pk=company_id) if company_id else qs).first()
     return render(request, "web/partials/sync_status.html",
                   {"company": company, "sync_request": latest_sync_request(company) if company else None})

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from ledgerlink.core.models import Attempt, Customer, CustomerEmail, OrderSource, PushRequest, SiteArea
-from ledgerlink.core.roles import has_role
+from ledgerlink.core.roles import can_see_company, has_role, limit_to_companies
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.healing.customers import create_customer_for_request
 from ledgerlink.domain.ingest.automation import propose_rule_for_request
@@ -46,7 +46,8 @@ def _decorate(rows):
 
 def _request_list(request, tab: str):
     filters = _filters(request)
-    page = keyset_page(list_querysets(tab, filters), parse_int(request.GET.get("after")))
+    querysets = [limit_to_companies(qs, request.user) for qs in list_querysets(tab, filters)]
+    page = keyset_page(querysets, parse_int(request.GET.get("after")))
     _decorate(page.rows)
     query = {k: v for k, v in filters.items() if v}
     context = {
@@ -66,8 +67,9 @@ def _request_list(request, tab: str):
             "error_kinds": sorted(
                 ((k, v.get("title", k)) for k, v in ERROR_KINDS.items()), key=lambda kv: kv[1]
             ),
-            "site_areas": list(SiteArea.objects.only("id", "name").order_by("name")),
-            "order_sources": list(OrderSource.objects.only("id", "name").order_by("name")),
+            "site_areas": list(limit_to_companies(SiteArea.objects.only("id", "name").order_by("name"), request.user)),
+            "order_sources": list(limit_to_companies(OrderSource.objects.only("id", "name").order_by("name"),
+                                                     request.user, "site_area__company_id")),
         }
     )
     return render(request, "web/requests_list.html", context)
@@ -100,9 +102,11 @@ def requests_completed_rows(request):
 # ---------------------------------------------------------------- a request's page
 
 
-def _load(pk: int) -> PushRequest:
+def _load(request, pk: int) -> PushRequest:
+    """The request, or 404 (also when it is of a company the person may not see)."""
     return get_object_or_404(
-        PushRequest.objects.select_related("company", "order", "site_area", "order_source"), pk=pk
+        limit_to_companies(PushRequest.objects.select_related("company", "order", "site_area", "order_source"),
+                           request.user), pk=pk
     )
 
 
@@ -122,9 +126,10 @@ def _detail_context(request, push_request: PushRequest, **extra) -> dict:
     if push_request.state == PushRequest.State.FAILED or patch:
         if kind:
             similar["email"] = (
-                ui.capped_count(similar_failed(push_request, "email", kind)) if push_request.email else 0
+                ui.capped_count(limit_to_companies(similar_failed(push_request, "email", kind), request.user)) if push_request.email else 0
             )
-            similar["order_source"] = ui.capped_count(similar_failed(push_request, "order_source", kind))
+            similar["order_source"] = ui.capped_count(
+                limit_to_companies(similar_failed(push_request, "order_source", kind), request.user))
             for key in ("email", "order_source"):
                 n = similar[key]
                 similar[f"{key}_label"] = f"{n:,}" if n <= ui.SIMILAR_COUNT_CAP else f"{ui.SIMILAR_COUNT_CAP:,}+"
@@ -172,14 +177,14 @@ def _detail_context(request, push_request: PushRequest, **extra) -> dict:
 
 @role_required("viewer")
 def request_detail(request, pk: int):
-    push_request = _load(pk)
+    push_request = _load(request, pk)
     return render(request, "web/request_detail.html", _detail_context(request, push_request))
 
 
 @role_required(read=None, write="operator")
 def request_edit(request, pk: int):
     """Edit for Re-Queue: "preview" shows the diff, "save" is Save & Re-Queue (a new revision)."""
-    push_request = _load(pk)
+    push_request = _load(request, pk)
     form = {
         "payload": request.POST.get("payload", ""),
         "note": request.POST.get("note", "").strip(),
@@ -245,7 +250,7 @@ def request_edit(request, pk: int):
 
 @role_required(read=None, write="operator")
 def request_requeue(request, pk: int):
-    push_request = _load(pk)
+    push_request = _load(request, pk)
     try:
         requeue_request(push_request.pk, note=request.POST.get("note", "").strip(), actor=request.user)
     except ServiceError as exc:
@@ -257,7 +262,7 @@ def request_requeue(request, pk: int):
 
 @role_required(read=None, write="operator")
 def request_cancel(request, pk: int):
-    push_request = _load(pk)
+    push_request = _load(request, pk)
     try:
         cancel_request(push_request.pk, actor=request.user)
     except ServiceError as exc:
@@ -269,7 +274,7 @@ def request_cancel(request, pk: int):
 
 @role_required(read=None, write="operator")
 def request_create_customer(request, pk: int):
-    push_request = _load(pk)
+    push_request = _load(request, pk)
     try:
         customer_request = create_customer_for_request(push_request.pk, actor=request.user)
     except ServiceError as exc:
@@ -289,7 +294,7 @@ def request_create_customer(request, pk: int):
 @role_required(read="operator", write="operator")
 def request_similar(request, pk: int):
     """"Apply this fix to all N similar failed requests": list them first, then bulk re-queue."""
-    push_request = _load(pk)
+    push_request = _load(request, pk)
     by = request.POST.get("by") or request.GET.get("by") or "email"
     if by not in ("email", "order_source"):
         by = "email"
@@ -297,7 +302,7 @@ def request_similar(request, pk: int):
     if not kind:
         messages.error(request, "This request has no failure to match others by.")
         return redirect("web:request_detail", pk=pk)
-    qs = similar_failed(push_request, by, kind)
+    qs = limit_to_companies(similar_failed(push_request, by, kind), request.user)
     patch = ui.fix_patch(push_request)
     # The note the person wrote with the fix (their newest revision's) goes with every copy of it.
     fix_note = ui.person_note(push_request) if patch else ""
@@ -338,7 +343,7 @@ def request_make_rule(request, pk: int):
     """"Make this a rule": the request's BillEmail fix proposed as an Order Automation rule for the
     orders of its source that fail the same way, shown in the rule editor with its preview count;
     saved only by the editor's Save rule."""
-    push_request = _load(pk)
+    push_request = _load(request, pk)
     email = request.POST.get("email", "").strip()
     if not email:
         fix = ui.fix_patch(push_request).get("BillEmail")
@@ -359,7 +364,7 @@ def customer_search(request):
     """JSON for the CustomerRef picker: the Customers mirror of one company, by email or name."""
     company = parse_int(request.GET.get("company"))
     q = (request.GET.get("q") or "").strip()
-    if not company or len(q) < 2:
+    if not company or len(q) < 2 or not can_see_company(request.user, company):
         return JsonResponse({"results": []})
     emails = CustomerEmail.objects.filter(company_id=company, email__startswith=q.lower()).values("customer_id")
     qs = (

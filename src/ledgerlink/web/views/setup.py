@@ -8,6 +8,7 @@ from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 
 from ledgerlink.core.models import OrderSource, SiteArea, StoreDelivery
+from ledgerlink.core.roles import limit_to_companies
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.routing.order_sources import (
     SECRET_OVERLAP,
@@ -59,8 +60,11 @@ class OrderSourceForm(forms.ModelForm):
 
 @role_required("viewer")
 def setup(request):
-    areas = list(SiteArea.objects.select_related("company").annotate(n_sources=Count("order_sources")).order_by("name"))
-    sources = list(OrderSource.objects.select_related("site_area").order_by("name"))
+    areas = list(limit_to_companies(
+        SiteArea.objects.select_related("company").annotate(n_sources=Count("order_sources")).order_by("name"),
+        request.user))
+    sources = list(limit_to_companies(OrderSource.objects.select_related("site_area").order_by("name"), request.user,
+                                      "site_area__company_id"))
     return render(request, "web/setup.html", {"areas": areas, "sources": sources})
 
 
@@ -83,6 +87,11 @@ def _edit(request, form_class, instance, kind: str, save, list_url="web:setup", 
     """The form parses and renders the fields; the routing service validates, saves and audits
     (the same one the API calls)."""
     form = form_class(request.POST or None, instance=instance)
+    # Only the companies (and their site areas) the person may see are offered.
+    if "company" in form.fields:
+        form.fields["company"].queryset = limit_to_companies(form.fields["company"].queryset, request.user, "id")
+    if "site_area" in form.fields:
+        form.fields["site_area"].queryset = limit_to_companies(form.fields["site_area"].queryset, request.user)
     if request.method == "POST" and form.is_valid():
         try:
             obj = save(form.cleaned_data, instance, request.user)
@@ -105,7 +114,8 @@ def site_area_new(request):
 
 @role_required("admin", write="admin")
 def site_area_edit(request, pk: int):
-    return _edit(request, SiteAreaForm, get_object_or_404(SiteArea, pk=pk), "site_area", _save_site_area)
+    area = get_object_or_404(limit_to_companies(SiteArea.objects.all(), request.user), pk=pk)
+    return _edit(request, SiteAreaForm, area, "site_area", _save_site_area)
 
 
 @role_required("admin", write="admin")
@@ -132,7 +142,7 @@ def _store_context(source: OrderSource) -> dict:
 
 @role_required("admin", write="admin")
 def order_source_edit(request, pk: int):
-    source = get_object_or_404(OrderSource, pk=pk)
+    source = get_object_or_404(limit_to_companies(OrderSource.objects.all(), request.user, "site_area__company_id"), pk=pk)
     return _edit(request, OrderSourceForm, source, "order_source", _save_order_source,
                  extra=_store_context(source))
 
@@ -140,7 +150,9 @@ def order_source_edit(request, pk: int):
 @role_required(None, write="admin")
 def delivery_reprocess(request, pk: int):
     """Re-process a failed store delivery (the same service as the API's); back to its source's page."""
-    delivery = get_object_or_404(StoreDelivery.objects.defer("body"), pk=pk)
+    delivery = get_object_or_404(
+        limit_to_companies(StoreDelivery.objects.defer("body"), request.user, "order_source__site_area__company_id"), pk=pk
+    )
     source_id = delivery.order_source_id
     try:
         delivery = reprocess_delivery(delivery.pk, actor=request.user)
