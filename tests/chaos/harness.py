@@ -51,6 +51,8 @@ from pathlib import Path
 
 import httpx
 
+from . import lifecycle
+
 ROOT = Path(__file__).resolve().parents[2]
 MARKER_RE = re.compile(r"ledgerlink-order:(\d+)")
 FAULT_KINDS = ("500", "429", "003202", "timeout", "drop_after_commit")
@@ -183,6 +185,8 @@ class ChaosConfig:
     faults_up_front: bool = False    # small test: inject every fault before the workers start, so each
     #                                  kind surely fires on the first requests
     idle_timeout: float = 600.0
+    lifecycle: int = 0               # orders changed / paid / refunded / cancelled during the chaos
+    #                                  (tests/chaos/lifecycle.py)
     logdir: Path = field(default_factory=lambda: Path("/tmp"))
 
 
@@ -565,6 +569,8 @@ class ChaosRun:
         rng = random.Random(cfg.seed + 1)
         failing = set(rng.sample(range(cfg.orders), cfg.business_failures * cfg.companies))
         pre = int(cfg.orders * cfg.preload)
+        if cfg.lifecycle:
+            lifecycle.prepare(self.plant)
         ingest_range(self.plant, cfg, 0, pre, failing)
         self.event("ingested", orders=pre)
         log(f"{pre} orders ingested; starting {cfg.workers} worker process(es)")
@@ -587,6 +593,18 @@ class ChaosRun:
                 feeder_done.set()
 
         threading.Thread(target=feeder, daemon=True).start()
+        lifecycle_done = threading.Event()
+        self.lifecycle_asked: list[dict] = []
+
+        def lifecycle_driver():
+            try:
+                chosen = lifecycle.choose(cfg, self.plant, failing, pre)
+                self.lifecycle_asked = lifecycle.drive(cfg, self.plant, chosen, log, self.errors)
+            except Exception as e:  # noqa: BLE001
+                self.errors.append(f"lifecycle: {e!r}")
+            finally:
+                lifecycle_done.set()
+
         # the window opens when the workers are at work (a process takes seconds to start on a busy machine)
         deadline = time.monotonic() + 60
         # (requests failed by pre-flight at ingest are not work: wait for a worker's first claim)
@@ -594,6 +612,10 @@ class ChaosRun:
                 state__in=("sending", "retrying", "succeeded")).exists():
             time.sleep(0.05)
         self.event("work_started")
+        if cfg.lifecycle:  # documents queued, being sent and posted by now: intents meet all three
+            threading.Thread(target=lifecycle_driver, daemon=True).start()
+        else:
+            lifecycle_done.set()
         restarts: list[tuple[float, int]] = []
         t_chaos = time.monotonic()
         while plan or restarts or (self.pg_thread is not None and self.pg_thread.is_alive()):
@@ -626,6 +648,7 @@ class ChaosRun:
         self.event("chaos_over")
         log("chaos window over; waiting for the outbox to drain")
         feeder_done.wait(600)
+        lifecycle_done.wait(600)
 
         deadline = time.monotonic() + cfg.idle_timeout
         idle_since = None
@@ -650,6 +673,10 @@ class ChaosRun:
         connection.close()
         duration = time.monotonic() - t_start
         summary = check_history(self.control, self.plant, self.pool.summary(), self.events)
+        if cfg.lifecycle:
+            summary["lifecycle"] = lifecycle.check(self.control, self.plant, self.lifecycle_asked)
+            for key, n in summary["lifecycle"]["violation_counts"].items():
+                summary["violation_counts"][f"lifecycle_{key}"] = n
         summary.update(
             database="postgresql" if cfg.database_url.startswith("postgres") else "sqlite",
             config={k: v for k, v in cfg.__dict__.items() if k not in ("database_url", "logdir")},
@@ -739,6 +766,12 @@ def check_history(control: Control, plant: Plant, workers: list[dict], events: l
     for oid, order in orders.items():
         docs = docs_by_order.get(oid, [])
         reqs = [p for p in pr_by_order.get(oid, []) if p["kind"] in ("invoice", "sales_receipt")]
+        if order["status"] == "cancelled":  # tests/chaos/lifecycle.py: its document voided, or never sent
+            outcome["cancelled"] += 1
+            if len(docs) > 1 or any(d.get("status") != "Voided" for d in docs):
+                violations["cancelled_not_voided"].append({"order": oid, "docs": [(d["Id"], d.get("status"))
+                                                                                  for d in docs]})
+            continue
         if len(docs) > 1:
             violations["duplicate"].append({"order": oid, "docs": [d["Id"] for d in docs]})
             outcome["duplicate"] += 1
@@ -780,7 +813,8 @@ def check_history(control: Control, plant: Plant, workers: list[dict], events: l
     log_entries = []
     for c in plant.companies:
         log_entries += [dict(e, realm=c["realm_id"]) for e in control.requests(c["realm_id"])]
-    writes = [e for e in log_entries if e.get("requestid") and e.get("operation") in ("create", "update", "batch")]
+    writes = [e for e in log_entries if e.get("requestid") and e.get("operation") in ("create", "update", "batch",
+                                                                                       "void")]
     counted = [e for e in writes if e.get("status") != 401]
     seen_single = Counter(e["requestid"] for e in counted if e["requestid"].startswith("ll-"))
     seen_batch = Counter(e["requestid"] for e in counted if e["requestid"].startswith("llb-"))

@@ -31,6 +31,7 @@ def main(argv=None) -> int:
     ap.add_argument("--faults-per-kind", type=int, default=6)
     ap.add_argument("--expirations", type=int, default=4)
     ap.add_argument("--pg-restart", action="store_true")
+    ap.add_argument("--lifecycle", type=int, default=0, help="orders changed, paid, refunded or cancelled meanwhile")
     ap.add_argument("--seed", type=int, default=20261125)
     ap.add_argument("--logdir", default=None)
     ap.add_argument("--keep", action="store_true")
@@ -71,6 +72,7 @@ def main(argv=None) -> int:
             workers=args.workers or (3 if args.db == "postgresql" else 1), concurrency=args.concurrency,
             seed=args.seed, window=args.window, kills=args.kills, pauses=args.pauses, faults_per_kind=args.faults_per_kind,
             expirations=args.expirations, pg_restart=args.pg_restart and args.db == "postgresql", logdir=logdir,
+            lifecycle=args.lifecycle,
         )
         control = Control(sandbox.base_url)
         summary = ChaosRun(cfg, control).run()

@@ -11,7 +11,7 @@ import json
 
 from ninja import NinjaAPI
 
-from ledgerlink.api import accounts, companies, ingest, mirror, outbox, routing, stores
+from ledgerlink.api import accounts, companies, ingest, lifecycle, mirror, outbox, reconcile, routing, stores
 from ledgerlink.api.auth import TokenAuth
 from ledgerlink.api.errors import install_error_handlers
 
@@ -34,7 +34,7 @@ api = LedgerlinkAPI(
     "See docs/api.md.",
 )
 install_error_handlers(api)
-for module in (companies, routing, ingest, mirror, outbox, stores, accounts):
+for module in (companies, routing, ingest, lifecycle, mirror, outbox, reconcile, stores, accounts):
     api.add_router("", module.router)
 
 

@@ -6,17 +6,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from ninja import Router, Schema, Status
+from ninja import Body, Router, Schema, Status
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from ledgerlink.api.auth import ADMIN, OPERATOR, label, need
 from ledgerlink.api.errors import ERRORS, Count, Id, IdOrName, Position, get_or_404, validation_errors
-from ledgerlink.core.models import AutomationRule, Order
+from ledgerlink.core.models import AutomationRule, Order, PushRequest
 from ledgerlink.core.roles import limit_to_companies
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.ingest import automation
 from ledgerlink.domain.ingest.orders import MAX_BATCH, ingest_orders
+from ledgerlink.domain.lifecycle.changes import change_order
 from ledgerlink.domain.paging import keyset_page, page_size
 
 router = Router()
@@ -128,6 +129,7 @@ class OrderOut(Schema):
     status: str
     qbo_id: str
     qbo_doc_number: str
+    qbo_status: str
     created_at: datetime
     requests: list[OrderRequestOut]
     rule_log: list[RuleLogOut]
@@ -195,6 +197,7 @@ def _order_out(order: Order, *, lines=None, requests=None, rule_log=None) -> dic
         "status": order.status,
         "qbo_id": order.qbo_id,
         "qbo_doc_number": order.qbo_doc_number,
+        "qbo_status": order.qbo_status,
         "created_at": order.created_at,
         "requests": [
             {"id": pr.pk, "kind": pr.kind, "state": pr.state, "revision": pr.revision, "error_kind": pr.error_kind}
@@ -334,6 +337,52 @@ def run_rules(request, order_id: int):
     user = need(request, "operator")
     order = automation.run_rules_on_order(order_id, actor=user, actor_label=label(user))
     return _order_out(_load_order(order.pk, user))
+
+
+# --- changes (domain.lifecycle; on this router because GET /orders/{id} is here)
+
+
+class RequestRefOut(Schema):
+    id: int
+    kind: str
+    state: str
+    waiting_on: str
+    qbo_id: str
+
+
+def _request_ref(pr: PushRequest | None) -> dict | None:
+    if pr is None:
+        return None
+    return {"id": pr.pk, "kind": pr.kind, "state": pr.state, "waiting_on": pr.waiting_on, "qbo_id": pr.qbo_id}
+
+
+class VersionOut(Schema):
+    number: int
+    author: str
+    changes: dict
+    created_at: datetime
+
+
+class ChangeOut(Schema):
+    order: OrderOut
+    version: VersionOut | None
+    request: RequestRefOut | None
+
+
+@router.patch("/orders/{order_id}", response={200: ChangeOut, **ERRORS}, tags=["orders"])
+def change_order_view(request, order_id: int, payload: dict[str, Any] = Body(...)):  # noqa: B008
+    """Change any of the order's fields (not its order source or external id). Unsent, its request
+    gets a new revision; posted, an ``update`` request changes the document in QBO. ``version`` is
+    null when nothing changed."""
+    user = need(request, "operator")
+    order, version, pr = change_order(order_id, payload, actor=user, actor_label=label(user))
+    return Status(200, {
+        "order": _order_out(_load_order(order.pk)),
+        "version": None if version is None else {
+            "number": version.number, "author": version.author_label, "changes": version.changes,
+            "created_at": version.created_at},
+        "request": _request_ref(pr),
+    })
 
 
 # --- automation rules ---------------------------------------------------------------------------

@@ -26,6 +26,8 @@ class SiteAreaIn(Schema):
     discount_item: str = ""
     default_customer: str = ""
     income_account: str = ""
+    deposit_account: str = ""
+    refund_account: str = ""
 
 
 class SiteAreaPatch(Schema):
@@ -39,6 +41,8 @@ class SiteAreaPatch(Schema):
     discount_item: str | None = None
     default_customer: str | None = None
     income_account: str | None = None
+    deposit_account: str | None = None
+    refund_account: str | None = None
 
 
 class SiteAreaOut(Schema):
@@ -53,6 +57,8 @@ class SiteAreaOut(Schema):
     discount_item: str
     default_customer: str
     income_account: str
+    deposit_account: str
+    refund_account: str
     order_sources: list[int]
 
 
@@ -69,6 +75,8 @@ def _site_area_out(sa: SiteArea) -> dict:
         "discount_item": sa.discount_item,
         "default_customer": sa.default_customer,
         "income_account": sa.income_account,
+        "deposit_account": sa.deposit_account,
+        "refund_account": sa.refund_account,
         "order_sources": [s.pk for s in sa.order_sources.all()],
     }
 
@@ -77,6 +85,8 @@ def _site_area_out(sa: SiteArea) -> dict:
 def list_site_areas(request, company: Id | None = None):
     qs = limit_to_companies(SiteArea.objects.prefetch_related("order_sources").order_by("id"), request.auth)
     if company:
+        if not 0 < company < 2**63:  # no such Company (and beyond what the database's ids hold)
+            return []
         qs = qs.filter(company_id=company)
     return [_site_area_out(sa) for sa in qs]
 

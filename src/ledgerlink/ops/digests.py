@@ -5,6 +5,7 @@
 * a Company needs reconnecting (one email per time it enters that state),
 * a Company's oldest pending request passes settings.LEDGERLINK_DIGEST_PENDING_AGE_SECONDS (one
   email per time the queue gets that old),
+* orders' documents were voided or deleted inside QBO (``Order.qbo_status``; one email per growth),
 * documents were stored in QuickBooks with a total other than the order's (warning
   ``amount_mismatch``, docs/tax.md; one email per growth).
 
@@ -28,12 +29,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.db.models import Count
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
 from ledgerlink.core.logging import log_event
-from ledgerlink.core.models import Company, PushRequest
+from ledgerlink.core.models import Company, Order, PushRequest
 from ledgerlink.core.roles import visible_company_ids
 from ledgerlink.ops import stats
 from ledgerlink.ops.models import DigestState
@@ -41,6 +43,7 @@ from ledgerlink.quickbooks.errors import title_of
 
 RECONNECT_KEY = "reconnect"
 OLDEST_PENDING_KEY = "oldest_pending"
+CHANGED_IN_QBO_KEY = "changed_in_qbo"
 AMOUNT_MISMATCH_KEY = "amount_mismatch"
 
 
@@ -156,6 +159,22 @@ def _pending_digest(company: Company, snap: stats.CompanySnapshot, threshold: in
     return Digest(company.pk, OLDEST_PENDING_KEY, subject, "\n".join(body) + "\n", 1)
 
 
+def _changed_in_qbo_digest(company: Company, count: int, previous: int) -> Digest:
+    orders = list(
+        Order.objects.filter(order_source__site_area__company=company).exclude(qbo_status="")
+        .order_by("-updated_at", "-id")[: settings.LEDGERLINK_DIGEST_ORDERS]
+    )
+    words = {"voided_in_qbo": "voided in QuickBooks", "deleted_in_qbo": "deleted in QuickBooks"}
+    body = [
+        f"{count} order(s) of {company.name} (realm {company.realm_id}) have a document that someone voided "
+        f"or deleted inside QuickBooks Online ({count - previous} new since the last digest).",
+        "Nothing is re-posted by itself. Open each order: re-queue its document, cancel the order, or accept.",
+        "",
+        *[f"  - order {o.number} (#{o.pk}): {words.get(o.qbo_status, o.qbo_status)}, QuickBooks Id {o.qbo_id}"
+          for o in orders],
+    ]
+    return Digest(company.pk, CHANGED_IN_QBO_KEY, f"{company.name}: {count} order document(s) voided or deleted "
+                  "in QuickBooks", "\n".join(body) + "\n", count)
 def _mismatch_requests(company_id: int | None = None):
     qs = PushRequest.objects.filter(state=PushRequest.State.SUCCEEDED).exclude(warnings=[])
     return qs.filter(company_id=company_id) if company_id is not None else qs
@@ -305,6 +324,20 @@ def send_digests(*, now: dt.datetime | None = None, dry_run: bool = False) -> li
                 company, OLDEST_PENDING_KEY, target,
                 lambda previous, c=company, s=snap: _pending_digest(c, s, age_threshold),
                 to(snap.id), now, dry_run,
+            )
+            if digest:
+                sent.append(digest)
+    changed = dict(
+        Order.objects.exclude(qbo_status="").values("order_source__site_area__company")
+        .annotate(n=Count("id")).values_list("order_source__site_area__company", "n")
+    )
+    for company_id, company in companies.items():
+        target = changed.get(company_id, 0)
+        if target != states.get((company_id, CHANGED_IN_QBO_KEY), 0):
+            digest = _transition(
+                company, CHANGED_IN_QBO_KEY, target,
+                lambda previous, c=company, n=target: _changed_in_qbo_digest(c, n, previous),
+                recipients, now, dry_run,
             )
             if digest:
                 sent.append(digest)

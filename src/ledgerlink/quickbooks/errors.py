@@ -166,6 +166,34 @@ ERROR_KINDS: dict[str, dict[str, str]] = {
         "fix": "QuickBooks Online rejected the payload (see message, detail and element). Correct the "
         "named field with Edit for Re-Queue, then Save & Re-Queue.",
     },
+    # After the document (issue 15: voids, payments, refunds).
+    "void_refused_payments": {
+        "title": "Invoice has payments applied and can't be voided",
+        "fix": "QuickBooks Online will not void an invoice that a payment settles. Either refund the order "
+        "instead (POST /api/v1/orders/{id}/refunds: a credit memo), or void or delete the invoice's "
+        "payments in QuickBooks (Sales > the invoice > Payments) and then re-queue this void request "
+        "unchanged.",
+    },
+    "deposited_transaction": {
+        "title": "Deposited Transaction cannot be changed",
+        "fix": "The sales receipt's money has been deposited in QuickBooks Online, so QuickBooks refuses to "
+        "change or void it. Either refund the order instead (POST /api/v1/orders/{id}/refunds: a refund "
+        "receipt), or delete the deposit in QuickBooks (Banking > the deposit > Delete) and re-queue this "
+        "request unchanged.",
+    },
+    "overpayment": {
+        "title": "Payment is more than the open balance",
+        "fix": "The payment applies more to the invoice than it still owes in QuickBooks Online (someone "
+        "may have recorded a payment there). Check the invoice's balance in QuickBooks; cancel this request "
+        "or lower \"Amount\" and \"TotalAmt\" with Edit for Re-Queue, then Save & Re-Queue.",
+    },
+    "refund_account_missing": {
+        "title": "Refund account missing",
+        "fix": "A refund receipt pays the money back from a Bank or Other Current Asset account, and the "
+        "order's site area names none. Set the site area's refund_account (the QuickBooks Account Id, e.g. "
+        "35 for Checking), then open Edit for Re-Queue on this request, set \"DepositToAccountRef\": "
+        "{ \"value\": \"35\" } and click \"Save & Re-Queue\".",
+    },
     "unknown": {
         "title": "Unexpected response from QuickBooks",
         "fix": "QuickBooks Online answered in a way Ledgerlink does not recognise. Check the attempt's "
@@ -436,6 +464,12 @@ def _kind_for(err: _Err, status: int | None) -> str:
         return "invalid_reference"
     if code == "6070" or "amount calculation incorrect" in low:
         return "amount_mismatch"
+    if code == "6540" or "deposited transaction" in low:
+        return "deposited_transaction"
+    if "payments applied" in low and "void" in low:
+        return "void_refused_payments"
+    if "more than its open balance" in low:
+        return "overpayment"
     if status is not None and status >= 500:
         return "server_error"
     if code.isdigit() and (code.startswith("2") or code.startswith("6") or code.startswith("4")) and len(code) == 4:

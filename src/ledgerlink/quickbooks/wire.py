@@ -27,6 +27,10 @@ ENTITY_PATHS = {
     "Customer": "customer",
     "Item": "item",
     "Account": "account",
+    "Payment": "payment",
+    "CreditMemo": "creditmemo",
+    "RefundReceipt": "refundreceipt",
+    "PaymentMethod": "paymentmethod",
     "Preferences": "preferences",
     "CompanyInfo": "companyinfo",
 }
@@ -37,9 +41,23 @@ ENTITY_FOR_KIND = {
     "sales_receipt": "SalesReceipt",
     "customer": "Customer",
     "item": "Item",
+    "payment": "Payment",
+    "credit_memo": "CreditMemo",
+    "refund_receipt": "RefundReceipt",
+    "payment_method": "PaymentMethod",
 }
 # The kinds that are sales documents (one per order; looked up by DocNumber / PrivateNote marker).
 DOCUMENT_KINDS = ("invoice", "sales_receipt")
+
+# The kinds that write after the order's document (domain.lifecycle). ``update`` and ``void`` target
+# the document, whose entity the payload names under ``_entity``; they are sent alone (read, then write).
+FOLLOW_UP_KINDS = ("update", "void", "payment", "credit_memo", "refund_receipt", "payment_method")
+TARGETED_KINDS = ("update", "void")
+# The kinds found by their PrivateNote marker after an unknown outcome (one per order and intent).
+MARKED_KINDS = ("payment", "credit_memo", "refund_receipt")
+# Keys of a payload that are Ledgerlink's, never sent: ``_entity`` (the target of update / void) and
+# ``_fill`` (values still to come from the requests it waits on: [[path, request id, source], ...]).
+PRIVATE_KEYS = ("_entity", "_fill")
 
 # The PrivateNote the payload builder writes on every document: ``ledgerlink-order:{order id}``.
 PRIVATE_NOTE_PREFIX = "ledgerlink-order:"
@@ -69,6 +87,24 @@ def has_marker(note: str | None, order_id) -> bool:
     """Whether a PrivateNote carries this order's marker (``ledgerlink-order:4`` is not in
     ``ledgerlink-order:42``)."""
     return bool(note) and re.search(re.escape(order_marker(order_id)) + r"(?!\d)", note) is not None
+
+
+def intent_marker(order_id, intent: str, external_id: str) -> str:
+    """The PrivateNote of a payment / refund: ``ledgerlink-order:{id} payment:{external id}``. It
+    starts with the order's marker, so a look-up by order finds the order's payments and refunds."""
+    return f"{order_marker(order_id)} {intent}:{external_id}"
+
+
+def wire_body(payload: dict) -> dict:
+    """The body QBO is sent: the payload without Ledgerlink's private keys."""
+    return {k: v for k, v in payload.items() if k not in PRIVATE_KEYS}
+
+
+def entity_for(kind: str, payload: dict | None = None) -> str:
+    """The QBO entity a request of ``kind`` writes (``update`` / ``void``: the payload's ``_entity``)."""
+    if kind in TARGETED_KINDS:
+        return str((payload or {}).get("_entity") or "Invoice")
+    return ENTITY_FOR_KIND.get(kind, "Invoice")
 
 
 def sql_quote(value: str) -> str:

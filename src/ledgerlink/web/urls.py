@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ledgerlink.web.views import admin, auth, automation, connect, pages, requests, setup, tax
+from ledgerlink.web.views import admin, auth, automation, connect, pages, reconcile, requests, setup, tax
 
 app_name = "web"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
     path("orders/", pages.orders, name="orders"),
     path("orders/<int:pk>/", pages.order_detail, name="order_detail"),
+    path("orders/<int:pk>/cancel", pages.order_cancel, name="order_cancel"),
     path("customers/", pages.customers, name="customers"),
     path("customers/search", requests.customer_search, name="customer_search"),
     path("customers/sync-status", pages.sync_status, name="sync_status"),
@@ -24,6 +25,8 @@ urlpatterns = [
     path("requests/<int:pk>/create-customer", requests.request_create_customer, name="request_create_customer"),
     path("requests/<int:pk>/similar", requests.request_similar, name="request_similar"),
     path("requests/<int:pk>/make-rule", requests.request_make_rule, name="request_make_rule"),
+    path("reconciliation/", reconcile.reconciliation, name="reconciliation"),
+    path("reconciliation/fix", reconcile.reconciliation_fix, name="reconciliation_fix"),
     path("automation/", automation.rules, name="rules"),
     path("automation/new", automation.rule_new, name="rule_new"),
     path("automation/<int:pk>/", automation.rule_edit, name="rule_edit"),

@@ -50,6 +50,7 @@ from django.utils import timezone
 
 from ledgerlink.core.models import Company, PushRequest, SyncRequest, WorkerHeartbeat
 from ledgerlink.domain.companies.tokens import client_for
+from ledgerlink.domain.outbox.follow_ups import release_follow_ups
 from ledgerlink.domain.outbox.leases import extend_leases
 from ledgerlink.domain.stores.deliveries import apply_received_deliveries
 from ledgerlink.domain.sync.cdc import run_due_cdc
@@ -182,7 +183,9 @@ class Worker:
         if not force and t - self._last_recover < RECOVER_EVERY:
             return 0
         self._last_recover = t
-        return recover_expired_leases()
+        recovered = recover_expired_leases()
+        release_follow_ups()  # follow-ups whose request succeeded (a safety net: delivery releases them)
+        return recovered
 
     def _start_threads(self) -> None:
         for i in range(self.concurrency):

@@ -154,7 +154,8 @@ def test_every_kind_has_title_and_fix():
         "customer_ref_required", "invalid_email", "connection_003202", "auth_reconnect", "throttled",
         "server_error", "network", "stale_object", "duplicate_name", "duplicate_doc_number",
         "doc_number_too_long", "invalid_reference", "shipping_item_missing", "amount_mismatch", "validation",
-        "unknown", "tax_code_unmapped", "tax_code_invalid", "currency_not_enabled", "customer_currency_mismatch"}
+        "unknown", "tax_code_unmapped", "tax_code_invalid", "currency_not_enabled", "customer_currency_mismatch",
+        "void_refused_payments", "deposited_transaction", "overpayment", "refund_account_missing"}
     for spec in ERROR_KINDS.values():
         assert spec["title"] and spec["fix"]
 

@@ -174,8 +174,8 @@ def test_models_match_their_migrations():
 
 def test_each_command_is_listed_once_and_the_hyphenated_spellings_work():
     listed = ManagementUtility(["ledgerlink"]).main_help_text().split("[cli]")[1].split("[")[0].split()
-    assert listed == ["backup", "connect", "create_api_token", "createsuperuser", "flush", "import_orders", "prune", "restore",
-                      "rotate_keys", "run_demo", "send_digests", "status", "sync", "worker"]
+    assert listed == ["backup", "connect", "create_api_token", "createsuperuser", "flush", "import_orders", "prune",
+                      "reconcile", "restore", "rotate_keys", "run_demo", "send_digests", "status", "sync", "worker"]
     commands = get_commands()
     assert commands["createsuperuser"] == commands["flush"] == "ledgerlink.cli"  # ours (NFKC names; audit triggers)
     for spelled in ("create-api-token", "import-orders", "rotate-keys", "send-digests", "run-demo"):

@@ -79,6 +79,7 @@ def ids(world, users):
     return {
         "delivery_reprocess": delivery.pk,
         "order_detail": pr.order_id,
+        "order_cancel": pr.order_id,
         "request_detail": pr.pk,
         "request_edit": pr.pk,
         "request_requeue": pr.pk,
@@ -574,7 +575,8 @@ def test_site_area_and_order_source_forms_save_through_the_routing_services(clie
     assert rows["site_area.create"].data == {
         "name": "Marketplace", "company": world["company"].pk, "push_method": "sales_receipt",
         "customer_policy": "match", "item_policy": "default", "default_item": "1", "shipping_item": "",
-        "discount_item": "", "default_customer": "", "income_account": ""}
+        "discount_item": "", "default_customer": "", "income_account": "", "deposit_account": "",
+        "refund_account": ""}
     secretless = {"kind": "api", "store_money": "shop", "has_webhook_secret": False, "previous_secret_until": None}
     assert rows["order_source.create"].data == {"name": "Etsy", "site_area": area.pk, **secretless}
     assert rows["order_source.update"].data == {

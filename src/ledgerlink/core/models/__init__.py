@@ -8,6 +8,7 @@ Every model is importable from here: ``from ledgerlink.core.models import PushRe
 from ledgerlink.core.models.accounts import ApiToken, UserProfile
 from ledgerlink.core.models.audit import AuditLog, AuditLogQuerySet
 from ledgerlink.core.models.companies import Company
+from ledgerlink.core.models.lifecycle import OrderPayment, OrderRefund, OrderVersion, PaymentMethod
 from ledgerlink.core.models.mirror import Customer, CustomerEmail, Item, SyncRequest, SyncState, WebhookEvent
 from ledgerlink.core.models.orders import AutomationRule, Order, OrderLine, OrderRuleLog
 from ledgerlink.core.models.outbox import Attempt, PushRequest, PushRevision, WorkerHeartbeat
@@ -27,8 +28,12 @@ __all__ = [
     "Item",
     "Order",
     "OrderLine",
+    "OrderPayment",
+    "OrderRefund",
     "OrderRuleLog",
     "OrderSource",
+    "OrderVersion",
+    "PaymentMethod",
     "PushRequest",
     "PushRevision",
     "SiteArea",

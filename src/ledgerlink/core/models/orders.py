@@ -49,6 +49,8 @@ class Order(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
     qbo_id = models.CharField(max_length=32, blank=True, default="")
     qbo_doc_number = models.CharField(max_length=32, blank=True, default="")
+    # What QBO says of the order's document when someone voided or deleted it there (webhook / CDC).
+    qbo_status = models.CharField(max_length=20, blank=True, default="")  # "" | voided_in_qbo | deleted_in_qbo
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -30,6 +30,14 @@ class PushRequest(models.Model):
         SALES_RECEIPT = "sales_receipt", "Sales Order (Sales Receipt)"
         CUSTOMER = "customer", "Customer"
         ITEM = "item", "Item"
+        # After the document (domain.lifecycle): each waits for the document as a document waits for
+        # its customer (waiting_on "request:<id>").
+        UPDATE = "update", "Update"
+        VOID = "void", "Void"
+        PAYMENT = "payment", "Payment"
+        CREDIT_MEMO = "credit_memo", "Credit Memo"
+        REFUND_RECEIPT = "refund_receipt", "Refund Receipt"
+        PAYMENT_METHOD = "payment_method", "Payment Method"
 
     PENDING_STATES = (State.QUEUED, State.SENDING, State.RETRYING)
     COMPLETED_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
@@ -84,6 +92,7 @@ class PushRequest(models.Model):
             models.Index(fields=["order"], name="push_order"),
             models.Index(fields=["completed_at"], name="push_completed_at"),
             models.Index(fields=["email", "id"], name="push_email_id"),
+            models.Index(fields=["waiting_on"], name="push_waiting_on"),
         ]
 
     def __str__(self) -> str:

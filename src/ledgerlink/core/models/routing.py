@@ -36,6 +36,10 @@ class SiteArea(models.Model):
     discount_item = models.CharField(max_length=32, blank=True, default="")
     default_customer = models.CharField(max_length=32, blank=True, default="")
     income_account = models.CharField(max_length=32, blank=True, default="")
+    # Payments: the account they are deposited to (QBO Id; empty: QBO's Undeposited Funds). Refund
+    # receipts: the bank or other current asset account the money is paid back from (required for them).
+    deposit_account = models.CharField(max_length=32, blank=True, default="")
+    refund_account = models.CharField(max_length=32, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

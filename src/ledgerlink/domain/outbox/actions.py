@@ -24,7 +24,7 @@ from ledgerlink.domain.outbox.transitions import (
     fail_preflight,
     label_of,
     lock_request,
-    set_order_status,
+    set_document_order_status,
 )
 from ledgerlink.domain.payloads.edit import apply_patch, validate_edited_payload
 from ledgerlink.domain.payloads.preflight import preflight_payload
@@ -105,7 +105,7 @@ def requeue_request(
         if error is not None:
             fail_preflight(pr, error)
         else:
-            set_order_status(pr.order, Order.Status.QUEUED)
+            set_document_order_status(pr, Order.Status.QUEUED)
         record_audit(
             "push_request.requeue",
             actor=actor,
@@ -195,6 +195,6 @@ def cancel_request(request_id: int, *, note: str = "", actor=None, actor_label: 
         pr.lease_owner = ""
         pr.lease_expires_at = None
         pr.save()
-        set_order_status(pr.order, Order.Status.CANCELLED)
+        set_document_order_status(pr, Order.Status.CANCELLED)
         record_audit("push_request.cancel", actor=actor, actor_label=label, obj=pr, from_state=previous, note=note)
     return pr

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from ledgerlink.core.models import Attempt, Order, PushRequest
 from ledgerlink.domain.companies.health import THROTTLE_PAUSE, mark_auth_refused, mark_success, mark_throttled
+from ledgerlink.domain.outbox.follow_ups import TARGET_KINDS, release_follow_ups
 from ledgerlink.domain.outbox.leases import Claimed, db_datetime
 from ledgerlink.quickbooks import wire
 from ledgerlink.quickbooks.errors import Classification
@@ -48,6 +49,7 @@ class Result:
     entity: dict | None = None
     unknown: bool = False  # QBO may have applied it
     applied_unknown_flag: bool | None = None  # new value of outcome_unknown (None: keep)
+    batched: bool | None = None  # sent inside a /batch (None: as the unit says)
 
 
 _PR_UPDATE = None
@@ -71,7 +73,7 @@ def _update_sql() -> tuple[str, str]:
             f"WHERE id = %s AND state = 'sending' AND lease_owner = %s"
         )
         _ORDER_UPDATE = (
-            f"UPDATE {order} SET status = %s, qbo_id = COALESCE(%s, qbo_id), "
+            f"UPDATE {order} SET status = CASE WHEN status = 'cancelled' THEN status ELSE %s END, qbo_id = COALESCE(%s, qbo_id), "
             f"qbo_doc_number = COALESCE(%s, qbo_doc_number), updated_at = %s WHERE id = %s"
         )
     return _PR_UPDATE, _ORDER_UPDATE
@@ -100,6 +102,7 @@ def record_delivery(company_id: int, owner: str, results: list[Result], *, batch
     throttled = False
     reconnect: Classification | None = None
     any_success = False
+    targets: list[int] = []  # succeeded requests other requests may wait on
     for res in results:
         req = res.request
         fault = res.fault
@@ -117,6 +120,8 @@ def record_delivery(company_id: int, owner: str, results: list[Result], *, batch
             errors = ("", "", "", "", "", "")
             if req.order_id and req.kind in wire.DOCUMENT_KINDS:
                 order_status = Order.Status.PUSHED
+            if req.kind in TARGET_KINDS:
+                targets.append(req.id)
         else:
             assert fault is not None
             errors = (fault.kind, fault.title[:200], fault.message, fault.detail, fault.code[:32], fault.element[:200])
@@ -148,7 +153,8 @@ def record_delivery(company_id: int, owner: str, results: list[Result], *, batch
             order_rows[req.id] = (order_status, qbo_id, doc, db_now, req.order_id)
         attempts.append(Attempt(
             push_request_id=req.id, company_id=company_id, revision=req.revision,
-            requestid=req.requestid, worker=worker_id, batched=batched, started_at=started,
+            requestid=req.requestid, worker=worker_id, batched=batched if res.batched is None else res.batched,
+            started_at=started,
             duration_ms=duration_ms, http_status=res.http_status, outcome=res.outcome,
             error_kind=fault.kind if fault else "", fault_code=(fault.code if fault else "")[:32],
             intuit_tid=tid[:100], response_body=(res.body or "")[:MAX_BODY],
@@ -166,6 +172,10 @@ def record_delivery(company_id: int, owner: str, results: list[Result], *, batch
                 if rows:
                     cur.executemany(order_sql, rows)
         Attempt.objects.bulk_create(attempts)
+        if targets:
+            # The follow-ups waiting on what just succeeded (payment, void, update of a document...),
+            # released in the same transaction: none is left waiting if the worker dies after commit.
+            release_follow_ups(targets)
         if throttled:
             mark_throttled(company_id, now)
         if reconnect is not None:

@@ -186,7 +186,7 @@ def recover_expired_leases(now: datetime | None = None, *, limit: int = 500) -> 
         qs = PushRequest.objects.filter(state=S.SENDING, lease_expires_at__lt=now).order_by("id")
         if is_postgres():
             qs = qs.select_for_update(skip_locked=True)
-        rows = list(qs.only("id", "company_id", "revision", "attempt_count", "lease_owner", "order_id")[:limit])
+        rows = list(qs.only("id", "company_id", "revision", "attempt_count", "lease_owner", "order_id", "kind")[:limit])
         attempts = []
         for r in rows:
             count = r.attempt_count + 1
@@ -204,7 +204,7 @@ def recover_expired_leases(now: datetime | None = None, *, limit: int = 500) -> 
             n = PushRequest.objects.filter(pk=r.pk, state=S.SENDING, lease_owner=r.lease_owner).update(**fields)
             if n:
                 recovered += 1
-                if fields["state"] == S.FAILED and r.order_id:
+                if fields["state"] == S.FAILED and r.order_id and r.kind in wire.DOCUMENT_KINDS:
                     Order.objects.filter(pk=r.order_id).update(status=Order.Status.FAILED, updated_at=now)
                 attempts.append(Attempt(
                     push_request_id=r.pk, company_id=r.company_id, revision=r.revision,

@@ -27,6 +27,7 @@ from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.mirror.match import normalize_email
 from ledgerlink.domain.outbox.selectors import current_payload, payload_email
 from ledgerlink.domain.payloads.preflight import PreflightError
+from ledgerlink.quickbooks import wire
 
 S = PushRequest.State
 REQUEUEABLE = (S.FAILED, S.CANCELLED, S.RETRYING)
@@ -66,6 +67,13 @@ def set_order_status(order: Order | None, status: str) -> None:
         order.save(update_fields=["status", "updated_at"])
 
 
+def set_document_order_status(pr: PushRequest, status: str) -> None:
+    """The order reads what became of its document: only a document request's state moves it (a
+    payment, refund, update or void request leaves the order's status alone)."""
+    if pr.kind in wire.DOCUMENT_KINDS:
+        set_order_status(pr.order, status)
+
+
 def lock_request(request_id: int, allowed_states, allowed: str, actor=None) -> PushRequest:
     """The push request, locked for the caller's transaction: 404 when it does not exist (or is of a
     company ``actor`` may not see), 409 unless its state is one of ``allowed_states`` (``allowed``
@@ -84,7 +92,7 @@ def fail_preflight(pr: PushRequest, error: PreflightError) -> None:
     preflight_attempt(pr, error, now).save()
     mark_preflight_failed(pr, error, now, current_payload(pr))
     pr.save()
-    set_order_status(pr.order, Order.Status.FAILED)
+    set_document_order_status(pr, Order.Status.FAILED)
 
 
 def preflight_attempt(pr: PushRequest, error: PreflightError, now) -> Attempt:

@@ -69,6 +69,15 @@ def is_valid_email(email: str) -> bool:
     return not (local.startswith(".") or local.endswith(".") or len(email) > 100)
 
 
+def refund_account_missing() -> PreflightError:
+    """A refund receipt without the account the money is paid back from (QBO: 2020)."""
+    return PreflightError(
+        kind="refund_account_missing", message=MSG_REQUIRED,
+        detail="Required parameter DepositToAccountRef is missing in the request", code="2020",
+        element="DepositToAccountRef",
+    )
+
+
 def preflight_payload(
     company: Company, kind: str, payload: dict, *, lookups: MirrorLookups | None = None
 ) -> PreflightError | None:
@@ -77,6 +86,9 @@ def preflight_payload(
     Order of checks follows the seed: a bad email shows first, then a missing customer. Batch
     ingest passes its mirror ``lookups`` (items asked once per batch).
     """
+    if kind == PushRequest.Kind.REFUND_RECEIPT:
+        ref = payload.get("DepositToAccountRef")
+        return None if isinstance(ref, dict) and ref.get("value") else refund_account_missing()
     if kind not in KIND_ENTITY:
         return None
     bill_email = payload.get("BillEmail")

@@ -13,7 +13,7 @@ from ledgerlink.domain.inputs import clean_text
 
 SITE_AREA_FIELDS = (
     "name", "company", "push_method", "customer_policy", "item_policy", "default_item", "shipping_item",
-    "discount_item", "default_customer", "income_account",
+    "discount_item", "default_customer", "income_account", "deposit_account", "refund_account",
 )
 
 
@@ -39,7 +39,8 @@ def _clean_site_area(changes: dict, *, creating: bool, actor=None) -> dict:
             if changes[key] not in choices:
                 raise ServiceError(f"must be one of {', '.join(choices)}", field=key)
             clean[key] = changes[key]
-    for key in ("default_item", "shipping_item", "discount_item", "default_customer", "income_account"):
+    for key in ("default_item", "shipping_item", "discount_item", "default_customer", "income_account",
+                "deposit_account", "refund_account"):
         if key in changes:
             clean[key] = clean_text(changes, key, max_len=32)
     return clean

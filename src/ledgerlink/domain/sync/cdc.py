@@ -21,6 +21,7 @@ from ledgerlink.domain.audit import record_audit
 from ledgerlink.domain.companies.tokens import client_for
 from ledgerlink.domain.mirror.store import MIRRORED, qbo_updated_at
 from ledgerlink.domain.sync.changes import apply_changes
+from ledgerlink.domain.sync.documents import DOCUMENT_ENTITIES, mark_documents_changed
 from ledgerlink.domain.sync.full import sync_company
 
 log = logging.getLogger("ledgerlink.freshness")
@@ -64,7 +65,9 @@ def cdc_sync_company(company: Company, *, client=None) -> dict[str, int]:
         # the rest comes from a query on MetaData.LastUpdatedTime, paged with STARTPOSITION, inactive
         # records included; the deletes (only CDC reports them) are applied from the CDC answer.
         for _ in range(CDC_MAX_PASSES):
-            response = client.cdc(CDC_ENTITIES, start).raise_for_fault()
+            response = client.cdc((*CDC_ENTITIES, *DOCUMENT_ENTITIES), start).raise_for_fault()
+            for entity in DOCUMENT_ENTITIES:  # an order's document voided / deleted inside QBO
+                mark_documents_changed(company, entity, _records_by_entity(response, (entity,)).get(entity, []))
             answered = _records_by_entity(response)
             full = {entity for entity, records in answered.items() if len(records) >= CDC_PAGE}
             newest = None
@@ -96,11 +99,11 @@ def cdc_sync_company(company: Company, *, client=None) -> dict[str, int]:
             client.close()
 
 
-def _records_by_entity(response) -> dict[str, list[dict]]:
+def _records_by_entity(response, entities=CDC_ENTITIES) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for block in (response.data or {}).get("CDCResponse") or []:
         for query_response in block.get("QueryResponse") or []:
-            for entity in CDC_ENTITIES:
+            for entity in entities:
                 records = query_response.get(entity) or []
                 if records:
                     out.setdefault(entity, []).extend(records)

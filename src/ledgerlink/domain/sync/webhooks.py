@@ -28,6 +28,7 @@ from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.inputs import check_json, has_surrogate
 from ledgerlink.domain.mirror.store import MIRRORED
 from ledgerlink.domain.sync.changes import apply_changes
+from ledgerlink.domain.sync.documents import mark_documents_changed
 from ledgerlink.quickbooks import wire
 from ledgerlink.quickbooks.client import QBOClient
 
@@ -326,3 +327,5 @@ def _process_event(company: Company, event: WebhookEvent, client) -> None:
         kind = next(k for k, name in wire.ENTITY_FOR_KIND.items() if name == entity)
         for pr in PushRequest.objects.filter(company=company, kind=kind, qbo_id=event.entity_id):
             record_audit(f"qbo.{entity.lower()}.{op.lower()}", obj=pr, qbo_id=event.entity_id)
+        record = {"Id": event.entity_id, "status": "Deleted" if op == "Delete" else "Voided"}
+        mark_documents_changed(company, entity, [record])

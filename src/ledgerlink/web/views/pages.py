@@ -17,7 +17,12 @@ from ledgerlink.core.models import (
     SyncState,
 )
 from ledgerlink.core.roles import limit_to_companies, visible_company_ids
+from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.lifecycle.cancel import cancel_order
+from ledgerlink.domain.lifecycle.documents import open_balance
+from ledgerlink.domain.lifecycle.timeline import order_timeline
 from ledgerlink.domain.paging import keyset_page, parse_int
+from ledgerlink.domain.payloads.build import push_kind
 from ledgerlink.domain.sync.full import request_sync
 from ledgerlink.web import presentation as ui
 from ledgerlink.web.access import role_required
@@ -71,8 +76,23 @@ def order_detail(request, pk: int):
             "lines": list(order.lines.all()),
             "rule_log": list(order.rule_log.all()),
             "requests": list(PushRequest.objects.filter(order=order).order_by("-id")[:20]),
+            "timeline": order_timeline(order),
+            "balance": open_balance(order) if order.qbo_id and push_kind(order) == "invoice" else None,
         },
     )
+
+
+@role_required(read=None, write="operator")
+def order_cancel(request, pk: int):
+    """Cancel the order (``lifecycle.cancel_order``): unsent, nothing reaches QBO; posted, a void request."""
+    try:
+        order, void = cancel_order(pk, reason=(request.POST.get("reason") or "")[:500], actor=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Order {order.number} cancelled" + (
+            f"; void request #{void.pk} queued." if void is not None else "; nothing had reached QuickBooks."))
+    return redirect("web:order_detail", pk=pk)
 
 
 @role_required("viewer", write="operator")

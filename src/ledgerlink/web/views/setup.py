@@ -26,7 +26,8 @@ class SiteAreaForm(forms.ModelForm):
         model = SiteArea
         fields = [
             "name", "company", "push_method", "customer_policy", "item_policy", "default_item",
-            "shipping_item", "discount_item", "default_customer", "income_account",
+            "shipping_item", "discount_item", "default_customer", "income_account", "deposit_account",
+            "refund_account",
         ]
         labels = {
             "default_item": "Default item (QBO Id)",
@@ -34,6 +35,8 @@ class SiteAreaForm(forms.ModelForm):
             "discount_item": "Discount item (QBO Id)",
             "default_customer": "Default customer (QBO Id)",
             "income_account": "Income account (QBO Id)",
+            "deposit_account": "Deposit account for payments (QBO Id; empty: Undeposited Funds)",
+            "refund_account": "Refund account for refund receipts (QBO Id of a Bank / Other Current Asset account)",
         }
 
 

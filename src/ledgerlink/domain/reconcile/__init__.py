@@ -1,0 +1,1 @@
+"""Reconciliation: per order in range, what QBO holds against what it should (``orders``)."""

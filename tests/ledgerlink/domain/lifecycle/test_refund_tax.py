@@ -1,0 +1,49 @@
+"""A refund's tax follows the tax work (issue 14): a Canadian invoice with HST and GST per line;
+the credit memo's lines carry the same tax codes and the refunded lines' tax."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ledgerlink.domain.healing.tax import save_tax_mapping
+from ledgerlink.domain.sync.full import sync_company
+
+
+def test_partial_refund_of_a_canadian_invoice_carries_the_lines_tax_codes_and_tax(
+        qbo, company_factory, site_area_factory, order_source_factory, customer_factory, order_factory, api,
+        run_worker_until_idle):
+    company = company_factory(name="Maple Wholesale", country="CA")
+    shipping = qbo.create_item(company.realm_id, "Shipping")
+    sync_company(company)
+    save_tax_mapping(company.pk, {"rates": [], "exempt_tax_code": "5"}, actor_label="test")
+    source = order_source_factory(site_area_factory(company, "Wholesale", "invoice", shipping_item=shipping["Id"]),
+                                  "Wholesale Portal")
+    customer_factory(company, "Acme Tools", "name2@example.com")
+    order, doc = order_factory(
+        source, email="name2@example.com", number="CA-2001",
+        lines=[
+            {"sku": "W", "description": "Widget", "quantity": 2, "unit_price": "50.00", "tax_rate": "13",
+             "tax": "13.00"},
+            {"sku": "G", "description": "Gadget", "quantity": 1, "unit_price": "40.00", "tax_rate": "5", "tax": "2.00"},
+        ],
+        shipping="10.00", shipping_tax="1.30", shipping_tax_rate="13",
+    )
+    assert order.total == Decimal("166.30")
+    run_worker_until_idle(timeout=20)
+    doc.refresh_from_db()
+    assert doc.state == "succeeded"
+    # One widget and the shipping back: 50 + 10 + HST 6.50 + 1.30 = 67.80
+    r = api.post(f"/orders/{order.pk}/refunds", {"external_id": "r1", "lines": [{"sku": "W", "quantity": 1}],
+                                                 "shipping": "10.00"})
+    assert r.status_code == 201, r.content
+    assert r.json()["amount"] == "67.80"
+    run_worker_until_idle(timeout=30)
+    (memo,) = qbo.entities(company.realm_id, "CreditMemo")
+    sales = [ln for ln in memo["Line"] if ln["DetailType"] == "SalesItemLineDetail"]
+    assert [(ln["Description"], ln["Amount"], ln["SalesItemLineDetail"]["TaxCodeRef"]["value"]) for ln in sales] == [
+        ("Widget", 50, "7"), ("Shipping", 10, "7")]
+    assert memo["GlobalTaxCalculation"] == "TaxExcluded"
+    assert (Decimal(str(memo["TxnTaxDetail"]["TotalTax"])), Decimal(str(memo["TotalAmt"]))) == (
+        Decimal("7.80"), Decimal("67.80"))
+    (invoice,) = qbo.entities(company.realm_id, "Invoice")
+    assert Decimal(str(invoice["Balance"])) == Decimal("98.50")  # 166.30 - 67.80, applied by a Payment of 0
