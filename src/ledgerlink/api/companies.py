@@ -109,17 +109,17 @@ class TaxMappingIn(Schema):
     exempt_tax_code: str | None = None
 
 
-def _company(company_id: int) -> Company:
+def _company(company_id: int, user=None) -> Company:
     if not 0 < company_id < 2**63:
         raise ServiceError(f"company {company_id} does not exist", field="id", status=404)
-    return get_or_404(Company, company_id, "company")
+    return get_or_404(Company, company_id, "company", user=user, company_field="id")
 
 
 @router.get("/companies/{company_id}/tax-mapping", response={200: TaxMappingOut, **ERRORS}, tags=["companies"])
 def get_tax_mapping(request, company_id: int):
     """The Company's tax mapping: saved rates, suggestions (a rate equal to exactly one active code's
     total), the exempt code, and the requests waiting on an unmapped rate."""
-    return tax_mapping_view(_company(company_id))
+    return tax_mapping_view(_company(company_id, request.auth))
 
 
 @router.put("/companies/{company_id}/tax-mapping", response={200: TaxMappingOut, **ERRORS}, tags=["companies"])
@@ -127,7 +127,7 @@ def put_tax_mapping(request, company_id: int, payload: TaxMappingIn):
     """Replace the mapping; every request that waited on a rate now mapped is rebuilt and re-queued
     (``requeued``)."""
     user = need(request, "admin")
-    _company(company_id)
+    _company(company_id, user)
     data = payload.dict(exclude_unset=True)
     company, requeued = save_tax_mapping(company_id, data, actor=user, actor_label=label(user))
     return {**tax_mapping_view(company), "requeued": requeued}

@@ -133,7 +133,7 @@ def list_tax_codes(request, company: int | None = None):
     """The mirrored QBO TaxCodes of a Company (``company``; all Companies without it), read at every
     sync: Id, name, active, the sales rates with their percent, and the total percent an order's rate
     is compared with."""
-    qs = TaxCode.objects.all()
+    qs = limit_to_companies(TaxCode.objects.all(), request.auth)
     if company is not None:
         qs = qs.filter(company_id=company) if 0 < company < 2**63 else qs.none()
     return [

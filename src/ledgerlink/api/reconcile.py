@@ -59,8 +59,8 @@ def get_reconciliation(request, company: str | None = None, since: str | None = 
     Company): ok, missing, duplicate, amount_mismatch, voided_in_qbo, unposted, payments_mismatch,
     refunds_mismatch, with the fix (requeue, void_extra, accept). Reads QBO (a few queries per
     Company: ``queries``), so it needs the operator role."""
-    need(request, "operator")
-    report = reconcile(company=_company(company), since=parse_date(since, "since"))
+    user = need(request, "operator")
+    report = reconcile(company=_company(company), since=parse_date(since, "since"), actor=user)
     return {"rows": [r.as_dict() for r in report.rows], "errors": report.errors, "counts": report.counts,
             "ok": report.ok,
             "queries": report.queries}

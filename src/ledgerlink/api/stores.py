@@ -8,8 +8,9 @@ from datetime import datetime
 from ninja import Router, Schema
 
 from ledgerlink.api.auth import label, need
-from ledgerlink.api.errors import ERRORS
+from ledgerlink.api.errors import ERRORS, Id
 from ledgerlink.core.models import StoreDelivery
+from ledgerlink.core.roles import limit_to_companies
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.paging import keyset_page, page_size
 from ledgerlink.domain.stores.deliveries import reprocess_delivery
@@ -62,9 +63,9 @@ def _detail(d: StoreDelivery) -> dict:
 
 
 @router.get("/store-deliveries", response={200: DeliveryPage, **ERRORS}, tags=["store deliveries"])
-def list_store_deliveries(request, order_source: int | None = None, outcome: str | None = None,
-                          after: int | None = None, limit: int | None = None):
-    qs = StoreDelivery.objects.defer("body")
+def list_store_deliveries(request, order_source: Id | None = None, outcome: str | None = None,
+                          after: Id | None = None, limit: int | None = None):
+    qs = limit_to_companies(StoreDelivery.objects.defer("body"), request.auth, "order_source__site_area__company_id")
     if order_source:
         qs = qs.filter(order_source_id=order_source)
     if outcome:
@@ -77,7 +78,8 @@ def list_store_deliveries(request, order_source: int | None = None, outcome: str
 
 @router.get("/store-deliveries/{delivery_id}", response={200: DeliveryDetail, **ERRORS}, tags=["store deliveries"])
 def get_store_delivery(request, delivery_id: int):
-    delivery = StoreDelivery.objects.filter(pk=delivery_id).first()
+    delivery = limit_to_companies(StoreDelivery.objects.filter(pk=delivery_id), request.auth,
+                                  "order_source__site_area__company_id").first()
     if delivery is None:
         raise ServiceError(f"store delivery {delivery_id} does not exist", field="id", status=404)
     return _detail(delivery)
@@ -87,4 +89,7 @@ def get_store_delivery(request, delivery_id: int):
              tags=["store deliveries"])
 def reprocess_store_delivery(request, delivery_id: int):
     user = need(request, "operator")
+    if not limit_to_companies(StoreDelivery.objects.filter(pk=delivery_id), user,
+                              "order_source__site_area__company_id").exists():
+        raise ServiceError(f"store delivery {delivery_id} does not exist", field="id", status=404)
     return _out(reprocess_delivery(delivery_id, actor=user, actor_label=label(user)))

@@ -258,3 +258,16 @@ def test_a_rule_preview_counts_only_the_users_companies_orders():
     for client, expected in ((limited_op, 1), (everyone, 2)):
         r = client.post("/api/v1/automation-rules/preview", data=body, content_type="application/json")
         assert r.json() == {"would_change": expected, "last_n": 1000}
+
+
+def test_a_limited_admin_cannot_change_another_companys_limits():
+    a, b, _pr_a, _pr_b = two_worlds()
+    admin = api(limited("ada", "admin", a["company"]))
+    before = Company.objects.get(pk=b["company"].pk).max_in_flight
+    r = admin.patch(f"/api/v1/companies/{b['company'].pk}/limits", data=json.dumps({"max_in_flight": 1}),
+                    content_type="application/json")
+    assert r.status_code == 404
+    assert Company.objects.get(pk=b["company"].pk).max_in_flight == before
+    r = admin.patch(f"/api/v1/companies/{a['company'].pk}/limits", data=json.dumps({"max_in_flight": 1}),
+                    content_type="application/json")
+    assert (r.status_code, Company.objects.get(pk=a["company"].pk).max_in_flight) == (200, 1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from ledgerlink.core.models import Company
+from ledgerlink.core.roles import can_see_company
 from ledgerlink.domain.audit import record_audit
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.quickbooks.wire import QBO_LIMITS
@@ -56,7 +57,7 @@ def set_company_limits(company_id: int, *, actor=None, actor_label: str | None =
         clean["use_batch"] = changes["use_batch"]
     with transaction.atomic():
         company = Company.objects.select_for_update().filter(pk=company_id).first()
-        if company is None:
+        if company is None or not can_see_company(actor, company.pk):
             raise ServiceError(f"company {company_id} does not exist", field="id", status=404)
         before = {field: getattr(company, field) for field in clean}
         for field, value in clean.items():

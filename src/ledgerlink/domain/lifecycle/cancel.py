@@ -32,7 +32,7 @@ def cancel_order(order_id: int, *, reason: str = "", actor=None, actor_label: st
     """Cancel the order. Returns (order, the void request or None when nothing had reached QBO)."""
     label = label_of(actor, actor_label)
     with transaction.atomic():
-        order = lock_order(order_id)
+        order = lock_order(order_id, actor)
         refuse_cancelled(order, "it cannot be cancelled again")
         doc = document_request(order)
         withdrawn = []

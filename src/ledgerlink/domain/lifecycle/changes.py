@@ -85,7 +85,7 @@ def change_order(order_id: int, data, *, actor=None, actor_label: str | None = N
         if key not in FIELDS:
             raise ServiceError(f"is not an order field (known: {', '.join(FIELDS)})", field=key)
     with transaction.atomic():
-        order = lock_order(order_id)
+        order = lock_order(order_id, actor)
         refuse_cancelled(order, "it cannot be changed")
         before = order_input(order)
         clean = validate_order_input({**before, **data})

@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db.models import Sum
 
 from ledgerlink.core.models import Order, OrderPayment, OrderRefund, PushRequest
+from ledgerlink.core.roles import visible_company_ids
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.quickbooks import wire
 
@@ -16,8 +17,9 @@ S = PushRequest.State
 ZERO = Decimal("0.00")
 
 
-def lock_order(order_id: int) -> Order:
-    """The order, locked for the caller's transaction; 404 when it does not exist."""
+def lock_order(order_id: int, actor=None) -> Order:
+    """The order, locked for the caller's transaction; 404 when it does not exist or belongs to a
+    Company ``actor`` may not see (``core.roles.visible_company_ids``)."""
     order = None
     if isinstance(order_id, int) and 0 < order_id < 2**63:
         order = (
@@ -26,7 +28,8 @@ def lock_order(order_id: int) -> Order:
             .filter(pk=order_id)
             .first()
         )
-    if order is None:
+    visible = visible_company_ids(actor)
+    if order is None or (visible is not None and order.order_source.site_area.company_id not in visible):
         raise ServiceError(f"order {order_id} does not exist", field="id", status=404)
     return order
 

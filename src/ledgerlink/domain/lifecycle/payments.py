@@ -51,7 +51,7 @@ def record_payment(order_id: int, data, *, actor=None, actor_label: str | None =
     invoice when it is not in QBO yet). A repeat of (order, external_id) returns the first one."""
     label = label_of(actor, actor_label)
     with transaction.atomic():
-        order = lock_order(order_id)
+        order = lock_order(order_id, actor)
         existing = OrderPayment.objects.filter(order=order, external_id=str((data or {}).get("external_id", "")).strip()
                                                ).first() if isinstance(data, dict) else None
         if existing is not None:

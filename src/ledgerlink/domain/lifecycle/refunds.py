@@ -139,7 +139,7 @@ def refund_body(order: Order, clean: dict) -> tuple[dict, Decimal]:
 def record_refund(order_id: int, data, *, actor=None, actor_label: str | None = None) -> RefundResult:
     label = label_of(actor, actor_label)
     with transaction.atomic():
-        order = lock_order(order_id)
+        order = lock_order(order_id, actor)
         if isinstance(data, dict):
             existing = OrderRefund.objects.filter(order=order, external_id=str(data.get("external_id", "")).strip()
                                                   ).first()

@@ -34,6 +34,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ledgerlink.core.models import AuditLog, Company, Order, OrderPayment, OrderRefund, PushRequest
+from ledgerlink.core.roles import limit_to_companies
 from ledgerlink.domain.audit import record_audit
 from ledgerlink.domain.companies.tokens import client_for
 from ledgerlink.domain.errors import ServiceError
@@ -143,14 +144,16 @@ def _intent_of(note: str) -> str:
     return tail.partition(":")[0]
 
 
-def reconcile(*, company: int | None = None, since: date | None = None, clients: dict | None = None) -> Report:
+def reconcile(*, company: int | None = None, since: date | None = None, clients: dict | None = None,
+              actor=None) -> Report:
     """Reconcile the orders created on or after ``since`` (all when None) of one Company (all active
-    when None)."""
+    when None), among those ``actor`` may see."""
     companies = Company.objects.filter(status=Company.Status.ACTIVE).order_by("id")
     if company is not None:
         companies = Company.objects.filter(pk=company)
-        if not companies.exists():
-            raise ServiceError(f"company {company} does not exist", field="company", status=404)
+    companies = limit_to_companies(companies, actor, "id")
+    if company is not None and not companies.exists():
+        raise ServiceError(f"company {company} does not exist", field="company", status=404)
     rows: list[Row] = []
     errors: list[dict] = []
     queries = 0
@@ -309,10 +312,11 @@ def fix_row(order_id: int, fix: str, *, since: date | None = None, actor=None, a
     label = label_of(actor, actor_label)
     order = Order.objects.select_related("order_source__site_area__company").filter(pk=order_id).first() if (
         isinstance(order_id, int) and 0 < order_id < 2**63) else None
-    if order is None:
+    if order is None or not limit_to_companies(Company.objects.filter(pk=order.order_source.site_area.company_id),
+                                               actor, "id").exists():
         raise ServiceError(f"order {order_id} does not exist", field="order", status=404)
     company = order.order_source.site_area.company
-    report = reconcile(company=company.pk, since=since, clients=clients)
+    report = reconcile(company=company.pk, since=since, clients=clients, actor=actor)
     row = next((r for r in report.rows if r.order_id == order.pk), None)
     if row is None or row.status == "ok":
         raise ServiceError(f"order {order.pk} reconciles; nothing to fix", field="order", status=409)

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from ledgerlink.core.models import Company
-from ledgerlink.core.roles import has_role
+from ledgerlink.core.roles import has_role, limit_to_companies
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.lifecycle.inputs import parse_date
 from ledgerlink.domain.paging import parse_int
@@ -22,7 +22,7 @@ from ledgerlink.web.access import role_required
 
 @role_required("viewer")
 def reconciliation(request):
-    companies = list(Company.objects.order_by("id"))
+    companies = list(limit_to_companies(Company.objects.order_by("id"), request.user, "id"))
     company = parse_int(request.GET.get("company"))
     since_text = (request.GET.get("since") or "").strip()
     report, error = None, ""
@@ -30,7 +30,7 @@ def reconciliation(request):
         error = "Running the reconciliation reads QuickBooks Online: it needs the operator role."
     elif request.GET.get("run"):
         try:
-            report = reconcile(company=company, since=parse_date(since_text, "since"))
+            report = reconcile(company=company, since=parse_date(since_text, "since"), actor=request.user)
         except ServiceError as exc:
             error = f"{exc.field}: {exc.message}" if exc.field else exc.message
         except (QBOError, httpx.HTTPError) as exc:

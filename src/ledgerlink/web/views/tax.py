@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 
 from ledgerlink.core.models import Company, PushRequest
-from ledgerlink.core.roles import has_role
+from ledgerlink.core.roles import has_role, limit_to_companies
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.healing.tax import save_tax_mapping
 from ledgerlink.domain.tax.mapping import company_world, tax_mapping_view
@@ -39,7 +39,7 @@ def _rows(view: dict, world, wanted: str) -> list[dict]:
 
 @role_required(read="viewer", write="admin")
 def tax_mapping(request, pk: int):
-    company = get_object_or_404(Company, pk=pk)
+    company = get_object_or_404(limit_to_companies(Company.objects.all(), request.user, "id"), pk=pk)
     if request.method == "POST":
         rates = []
         for index in range(int(request.POST.get("rows", "0") or 0) + NEW_ROWS):

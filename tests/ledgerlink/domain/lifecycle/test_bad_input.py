@@ -73,3 +73,29 @@ def test_payment_date_and_texts_are_checked(invoice_order, api):
         r = api.post(f"/orders/{order.pk}/payments", {"external_id": "x", "amount": "1.00", **body})
         assert (r.status_code, r.json()["field"]) == (422, field), body
     _nothing_stored(order)
+
+
+def test_an_operator_of_other_companies_does_not_see_the_order(invoice_order, db):
+    import json
+
+    from django.test import Client
+
+    from ledgerlink.domain.accounts.tokens import create_api_token
+    from tests.ledgerlink.factories import make_user
+
+    order, doc = invoice_order
+    user = make_user("olaf", "operator")
+    user.profile.all_companies = False
+    user.profile.save()
+    c = Client(HTTP_AUTHORIZATION=f"Bearer {create_api_token(user, 't')}")
+    for path, body in (("payments", {"external_id": "x", "amount": "1.00"}), ("refunds", {"external_id": "x",
+                                                                                         "amount": "1.00"}),
+                       ("cancel", {})):
+        r = c.post(f"/api/v1/orders/{order.pk}/{path}", data=json.dumps(body), content_type="application/json")
+        assert (r.status_code, r.json()["field"]) == (404, "id"), path
+    r = c.patch(f"/api/v1/orders/{order.pk}", data=json.dumps({"email": "x@example.com"}),
+                content_type="application/json")
+    assert r.status_code == 404
+    _nothing_stored(order)
+    order.refresh_from_db()
+    assert order.status == "queued"
