@@ -182,10 +182,23 @@ class Runner:
 
     def stores(self) -> dict:
         p = self.sizes["stores"]
+        # LEDGERLINK_BENCH_STORES_DBS=postgresql (or sqlite): only that database (a shorter run);
+        # LEDGERLINK_BENCH_STORES_WEB: gunicorn processes (default 2, as the http case and make run);
+        # LEDGERLINK_BENCH_STORES_SECONDS: the queued run's length.
+        dbs = os.environ.get("LEDGERLINK_BENCH_STORES_DBS", "sqlite,postgresql").split(",")
+        p = dict(p)
+        if os.environ.get("LEDGERLINK_BENCH_STORES_WEB"):
+            p["web_processes"] = int(os.environ["LEDGERLINK_BENCH_STORES_WEB"])
+        if os.environ.get("LEDGERLINK_BENCH_STORES_SECONDS"):
+            seconds = float(os.environ["LEDGERLINK_BENCH_STORES_SECONDS"])
+            p["modes"] = [{**m, "seconds": seconds if m["mode"] == "queued" else m["seconds"]} for m in p["modes"]]
         modes = ", ".join(f"{m['mode']} {m['seconds']} s" for m in p["modes"])
-        say(f"stores: signed Shopify deliveries at {p['rate']}/s to gunicorn (2 processes) + a worker, SQLite ({modes})")
-        out = {"sqlite": self.with_sandbox("stores", p, self.sqlite.fresh("stores"))}
-        if self.pg is not None:
+        say(f"stores: signed Shopify deliveries at {p['rate']}/s to gunicorn ({p.get('web_processes', 2)} processes)"
+            f" + a worker ({modes}; {', '.join(dbs)})")
+        out = {}
+        if "sqlite" in dbs:
+            out["sqlite"] = self.with_sandbox("stores", p, self.sqlite.fresh("stores"))
+        if self.pg is not None and "postgresql" in dbs:
             pg_modes = [m for m in p["modes"] if m["mode"] == "queued"]
             say(f"stores: the same on PostgreSQL (queued {pg_modes[0]['seconds']} s)")
             out["postgresql"] = self.pg_retry("stores on PostgreSQL", lambda: self.with_sandbox(

@@ -11,3 +11,6 @@ GOAL_BATCH_STATEMENTS = 3  # per order, amortised
 GOAL_POST_OVER_GET = 2  # CPU of one POST /orders at most twice a GET /orders
 GOAL_BATCH_MS_PER_ORDER = 1.0  # a batch of 500 over HTTP
 GOAL_CSV_PEAK_MB = 300  # a million-row import
+# Issue 16: store webhooks
+GOAL_STORE_RATE = 200  # deliveries a second, for a minute, through gunicorn
+GOAL_STORE_ANSWER_MS = 5000  # Shopify's limit for an answer

@@ -16,6 +16,8 @@ from ledgerlink.bench.goals import (
     GOAL_POST_OVER_GET,
     GOAL_SHARE,
     GOAL_SINGLE_STATEMENTS,
+    GOAL_STORE_ANSWER_MS,
+    GOAL_STORE_RATE,
 )
 
 
@@ -102,6 +104,17 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
         st = h["statements"]
         out.append(("5 http", "SQL statements: POST /orders / GET /orders / batch per order",
                     f"{st['post_orders']} / {st['get_orders']} / {st['batch_per_order']:.2f}", "", ""))
+    st_all = results.get("stores")
+    if isinstance(st_all, dict) and "error" not in st_all:
+        for db, res in st_all.items():
+            for r in (res or {}).get("runs", []) if isinstance(res, dict) else []:
+                ok = r["over_5s"] == 0 and r["lost"] == 0 and r["achieved_rate"] >= 0.95 * r["rate"]
+                out.append(("7 stores", f"{r['mode']}, {db}: {r['deliveries']:,} signed deliveries at {r['rate']:g}/s:"
+                            " sent/s, p50 / p99 / max ms, over 5 s, lost",
+                            f"{r['achieved_rate']:.0f}/s, {r['p50_ms']:.0f} / {r['p99_ms']:.0f} / {r['max_ms']:.0f},"
+                            f" {r['over_5s']:,}, {r['lost']}",
+                            f"{GOAL_STORE_RATE}/s, none over {GOAL_STORE_ANSWER_MS // 1000} s, 0 lost",
+                            "met" if ok and r["rate"] >= GOAL_STORE_RATE else "NOT met"))
     c = results.get("csv")
     if c and "error" not in c:
         ok = c["created"] == c["expected_created"]
@@ -124,7 +137,7 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
             out.append(("4 admin", f"{pg['page']} ({a['requests_stored']:,} stored): p50 / p95, queries",
                         f"{pg['p50_ms']:.1f} / {pg['p95_ms']:.1f} ms, {pg['queries']}", "",
                         "" if pg["status"] == 200 else f"HTTP {pg['status']}"))
-    for name in ("ceiling", "overhead", "mirror", "admin", "http", "csv", "profile"):
+    for name in ("ceiling", "overhead", "mirror", "admin", "http", "stores", "csv", "profile"):
         if isinstance(results.get(name), dict) and "error" in results[name]:
             out.append((name, "FAILED", results[name]["error"][:80], "", "FAILED"))
     return out

@@ -107,12 +107,35 @@ def demo_shopify_order() -> dict:
     }
 
 
+def demo_shopify_refund() -> dict:
+    """A Shopify ``refunds/create`` body (REST Refund shape): one Widget returned, 12.50 + 0.75 tax."""
+    return {
+        "id": 509562969, "order_id": 820982911946154508, "created_at": "2026-01-20T09:00:00-05:00",
+        "note": "Widget returned", "restock": True, "order_adjustments": [], "refund_shipping_lines": [],
+        "refund_line_items": [{
+            "id": 104689, "line_item_id": 866550311766439020, "quantity": 1, "subtotal": 12.5, "total_tax": 0.75,
+            "line_item": {"id": 866550311766439020, "sku": "W-100", "title": "Widget", "name": "Widget",
+                          "quantity": 2, "price": "12.50", "taxable": True, "gift_card": False},
+        }],
+        "transactions": [{"id": 179259969, "order_id": 820982911946154508, "kind": "refund",
+                          "gateway": "shopify_payments", "status": "success", "amount": "13.25", "currency": "USD"}],
+    }
+
+
 def send_demo_shopify_order(source: OrderSource) -> dict:
     """Sign the demo store's order as Shopify does and hand it to the webhook service (the web
     server is not up yet while the demo loads); returns the answer the endpoint would give."""
     body = json.dumps(demo_shopify_order()).encode()
     headers = signatures.shopify_headers(body, DEMO_SHOPIFY_SECRET, topic="orders/create",
                                          webhook_id="demo-orders-create-1001", shop_domain="demo-store.myshopify.com")
+    return receive_store_delivery(source.pk, "shopify", body, headers).body
+
+
+def send_demo_shopify_refund(source: OrderSource) -> dict:
+    """The demo store's refund of one Widget, signed and handed to the webhook service."""
+    body = json.dumps(demo_shopify_refund()).encode()
+    headers = signatures.shopify_headers(body, DEMO_SHOPIFY_SECRET, topic="refunds/create",
+                                         webhook_id="demo-refunds-create-1", shop_domain="demo-store.myshopify.com")
     return receive_store_delivery(source.pk, "shopify", body, headers).body
 
 
@@ -168,7 +191,7 @@ def load_demo(base_url: str, *, password: str | None = None, progress=print) -> 
         wholesale = _site_area(company, "Wholesale", push_method="invoice", customer_policy="match",
                                default_item=services_item.qbo_id, shipping_item=shipping_item.qbo_id)
         web = _site_area(company, "Web Store", push_method="sales_receipt", customer_policy="match",
-                         default_item=services_item.qbo_id, shipping_item=shipping_item.qbo_id)
+                         refund_account="35", default_item=services_item.qbo_id, shipping_item=shipping_item.qbo_id)
         _order_source("Wholesale Portal", wholesale)
         trade = _order_source("Trade Show", wholesale)
         _order_source("Web Shop", web)
@@ -201,6 +224,9 @@ def load_demo(base_url: str, *, password: str | None = None, progress=print) -> 
     load_canada(base_url, progress=progress)
     answer = send_demo_shopify_order(shop)
     progress(f"the demo Shopify store sent a signed orders/create to /webhooks/shopify/{shop.pk}: {answer['outcome']}")
+    run_until_idle(timeout=60)
+    answer = send_demo_shopify_refund(shop)
+    progress(f"the demo Shopify store sent a signed refunds/create (one Widget): {answer['outcome']}")
     run_until_idle(timeout=60)
 
     # The seed's third error: 003202 until the retries are exhausted.

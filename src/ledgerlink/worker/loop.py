@@ -70,6 +70,7 @@ RECOVER_EVERY = 5.0
 WEBHOOKS_EVERY = 1.0
 SYNC_REQUESTS_EVERY = 1.0  # "Sync now" requests start within a second
 CDC_CHECK_EVERY = 30.0
+STORE_APPLY_EVERY = 0.25  # seconds between two batches of received store deliveries (queued mode)
 DB_RETRY_PAUSE = 1.0  # seconds between tries while the database is unavailable
 DB_ERRORS = (DatabaseError, InterfaceError)
 
@@ -98,6 +99,8 @@ class Worker:
         self._last_webhooks = 0.0
         self._last_cdc = 0.0
         self._last_sync_requests = 0.0
+        self._last_store_apply = 0.0
+        self.store_apply_every = STORE_APPLY_EVERY
         self.units_done = 0
         self._due: list[int] = []
         self._due_at = 0.0
@@ -156,9 +159,15 @@ class Worker:
             run_due_cdc(clients=self._clients)
 
     def apply_store_deliveries(self) -> int:
-        """Store deliveries received in queued mode, applied in batches (``domain.stores``)."""
+        """Store deliveries received in queued mode, applied in batches (``domain.stores``), at most
+        every ``store_apply_every`` seconds: between two batches the web processes storing new
+        deliveries get the database (SQLite's one writer) instead of waiting behind batch after batch."""
         if settings.LEDGERLINK_STORE_WEBHOOKS != "queued":
             return 0
+        now = time.monotonic()
+        if now - self._last_store_apply < self.store_apply_every:
+            return 0
+        self._last_store_apply = now
         try:
             # SQLite has one writer: smaller batches hold its lock for less time, so the web processes
             # storing new deliveries wait less.
@@ -370,5 +379,6 @@ def run_until_idle(timeout: float = 60, *, concurrency: int = 0, worker_id: str 
     ``timeout`` seconds). ``concurrency=0`` sends inline in the calling thread."""
     worker = Worker(worker_id or f"inline-{uuid.uuid4().hex[:8]}", concurrency=concurrency,
                     poll_interval=0.05, company_ids=company_ids)
+    worker.store_apply_every = 0.0  # until idle: apply received store deliveries without a pause
     worker.run(until_idle=True, timeout=timeout)
     return worker

@@ -21,8 +21,9 @@ def test_run_demo_load_only_on_a_fresh_database(tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "demo loaded: requests 8 succeeded, 4 failed" in result.stdout
+    assert "demo loaded: requests 9 succeeded, 4 failed" in result.stdout
     assert "the demo Shopify store sent a signed orders/create to /webhooks/shopify/4: applied" in result.stdout
+    assert "the demo Shopify store sent a signed refunds/create (one Widget): applied" in result.stdout
     db = sqlite3.connect(tmp_path / "ledgerlink.sqlite3")
     rows = db.execute(
         "SELECT o.number, p.state, p.error_kind FROM core_pushrequest p JOIN core_order o ON o.id = p.order_id "
@@ -30,6 +31,7 @@ def test_run_demo_load_only_on_a_fresh_database(tmp_path):
     ).fetchall()
     assert rows == [
         ("1001", "succeeded", ""),  # the demo Shopify store's order, by its signed webhook
+        ("1001", "succeeded", ""),  # and its refund (a Refund Receipt), by the next one
         # the Canadian company: HST and GST invoices, one order waiting on an unmapped rate (6 %)
         ("CA-1001", "succeeded", ""),
         ("CA-1002", "succeeded", ""),
@@ -48,8 +50,11 @@ def test_run_demo_load_only_on_a_fresh_database(tmp_path):
     assert db.execute("SELECT total, tax FROM core_order WHERE number = 'CA-1001'").fetchone() == (197.75, 22.75)
     assert db.execute(
         "SELECT d.topic, d.outcome, o.external_id, p.kind, p.qbo_id != '' FROM core_storedelivery d"
-        " JOIN core_order o ON o.id = d.order_id JOIN core_pushrequest p ON p.order_id = o.id"
-    ).fetchall() == [("orders/create", "applied", "820982911946154508", "sales_receipt", 1)]
+        " JOIN core_order o ON o.id = d.order_id JOIN core_pushrequest p ON p.order_id = o.id ORDER BY d.id, p.id"
+    ).fetchall() == [("orders/create", "applied", "820982911946154508", "sales_receipt", 1),
+                     ("orders/create", "applied", "820982911946154508", "refund_receipt", 1),
+                     ("refunds/create", "applied", "820982911946154508", "sales_receipt", 1),
+                     ("refunds/create", "applied", "820982911946154508", "refund_receipt", 1)]
     # The Trade Show rule put that order on the one account's email.
     assert db.execute("SELECT email FROM core_order WHERE number = 'TS-2001'").fetchone() == ("tradeshow@example.com",)
     roles = db.execute(

@@ -40,7 +40,6 @@ from ledgerlink.domain.stores.apply import (
     apply_intent,
     ingest_outcome,
     order_input,
-    order_refusal,
     overall,
 )
 from ledgerlink.stores import MappingError, MappingOptions, shopify, signatures, woocommerce
@@ -159,7 +158,7 @@ def apply_received_deliveries(limit: int = MAX_BATCH) -> int:
                     intent = shopify.route(delivery.topic, shopify.parse_body(bytes(delivery.body)), _options(source))
                 except MappingError:
                     intent = None  # _process records the error
-                if intent is not None and intent.kind == "order" and order_refusal(intent.data) is None:
+                if intent is not None and intent.kind == "order":
                     delivery.external_id = (intent.order_external_id or "")[:200]
                     batch.append((delivery, intent))
                     continue

@@ -13,7 +13,7 @@ from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.ingest.csv_import import ImportReport
 from ledgerlink.domain.ingest.orders import MAX_BATCH, ingest_orders
 from ledgerlink.domain.routing.order_sources import resolve_order_source
-from ledgerlink.domain.stores.apply import order_input, order_refusal
+from ledgerlink.domain.stores.apply import order_input
 from ledgerlink.stores import MappingError, MappingOptions, shopify_csv
 
 
@@ -76,11 +76,6 @@ def import_shopify_orders(
                 break
             if item.field != "header":
                 tick()
-            continue
-        refusal = order_refusal(item)
-        if refusal is not None:
-            report.errors.append((line_no, f"{refusal[1]}: {refusal[0]}"))
-            tick()
             continue
         pending.append((order_input(order_source, item), line_no))
         if len(pending) >= chunk:

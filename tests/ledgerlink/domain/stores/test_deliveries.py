@@ -4,7 +4,6 @@ exact QBO documents read back from qbo_sandbox. Negative tests prove nothing was
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import timedelta
 
@@ -22,8 +21,10 @@ from ledgerlink.core.models import (
     StoreOrderSnapshot,
 )
 from ledgerlink.domain.errors import ServiceError
+from ledgerlink.domain.healing.tax import save_tax_mapping
 from ledgerlink.domain.routing.order_sources import accepted_secrets, create_order_source, update_order_source
 from ledgerlink.domain.stores.deliveries import MAX_BODY, reprocess_delivery
+from ledgerlink.domain.sync.full import sync_company
 from ledgerlink.stores import signatures
 from tests.ledgerlink.stores.conftest import load, raw
 
@@ -306,44 +307,114 @@ def test_a_failed_delivery_is_reprocessed_after_its_cause_is_fixed(company, qbo,
     assert post_shopify(source, dumps(body)).json()["outcome"] == "duplicate"
 
 
-def test_tax_inclusive_orders_wait_for_the_tax_issue(company, qbo, receipts):
-    r = post_shopify(receipts, raw("shopify_order_eu_inclusive.json"))
-    delivery = StoreDelivery.objects.get(pk=r.json()["delivery"])
-    assert (delivery.outcome, delivery.field, delivery.reason) == (
-        "failed", "prices_include_tax", "not applied yet: an order whose prices include tax (the tax issue, 14)")
-    assert Order.objects.count() == 0
+def test_a_tax_inclusive_woocommerce_order_in_a_canadian_company(qbo, company_factory, site_area_factory,
+                                                                   run_worker_until_idle):
+    """WooCommerce Quebec, prices including GST and QST, to a Canadian company: QBO's TaxInclusive."""
+    company = company_factory(name="Maple Web", country="CA")
+    shipping = qbo.create_item(company.realm_id, "Shipping")
+    sync_company(company)
+    save_tax_mapping(company.pk, {"exempt_tax_code": "5"}, actor_label="test")
+    area = site_area_factory(company, "Web Store", "sales_receipt", shipping_item=shipping["Id"])
+    source = create_order_source(name="Woo QC", site_area=area.pk, kind="woocommerce", webhook_secret=WOO_SECRET)
+    r = post_woo(source, raw("woo_order_quebec_inclusive.json"))
+    order = Order.objects.get(order_source=source)
+    assert (r.json()["outcome"], str(order.total), str(order.tax), order.prices_include_tax) == (
+        "applied", "471.40", "61.40", True)
+    run_worker_until_idle(timeout=20)
+    (doc,) = qbo.entities(company.realm_id, "SalesReceipt")
+    assert doc["GlobalTaxCalculation"] == "TaxInclusive"
+    assert (doc["DocNumber"], doc["TotalAmt"], doc["TxnTaxDetail"]["TotalTax"], doc["CurrencyRef"]["value"]) == (
+        "901", 471.4, 61.4, "CAD")
+    # TaxInclusive: QBO keeps each line's net Amount and the gross as TaxInclusiveAmt.
+    assert [(line.get("Description"), line["Amount"], line["SalesItemLineDetail"].get("TaxInclusiveAmt"))
+            for line in doc["Line"] if line["DetailType"] == "SalesItemLineDetail"] == [
+        ("Sirop d'érable, caisse de 12", 400, 459.9), ("Shipping", 10, 11.5)]
 
 
-# --- lifecycle topics (issue 15 not on main yet) ------------------------------------------------------
+# --- lifecycle topics (issue 15's services) -----------------------------------------------------------
 
 
-def test_lifecycle_topics_are_kept_until_they_can_be_applied(company, qbo, invoices, receipts):
-    order_body = load("shopify_order_us.json")
-    refund = raw("shopify_refund_partial.json")
-    # A refund before its order: failed, saying so.
-    r = post_shopify(invoices, refund, topic="refunds/create", webhook_id="rf-1")
-    delivery = StoreDelivery.objects.get(pk=r.json()["delivery"])
-    assert (delivery.outcome, delivery.field) == ("failed", "order")
-    assert delivery.reason.startswith("order 5678901234 is not in Ledgerlink yet")
-    post_shopify(invoices, dumps(order_body), webhook_id="oc-1")
+def _changed_us_order() -> dict:
+    """The US order with the leather case's quantity 2 -> 3 (its tax and the totals to match)."""
+    body = load("shopify_order_us.json")
+    body["updated_at"] = "2024-03-02T10:00:00-05:00"
+    case = body["line_items"][1]
+    case["quantity"] = 3
+    case["tax_lines"][0]["price"] = "2.70"
+    body.update(total_tax="15.00", total_price="264.99")
+    return body
+
+
+def test_an_invoice_order_paid_then_partly_refunded(company, qbo, invoices, customer_factory,
+                                                    run_worker_until_idle):
+    customer_factory(company, "Norman Supplies", "bob.norman@example.com")
+    # A refund before its order: failed, saying so; re-processed once the order is there.
+    r = post_shopify(invoices, raw("shopify_refund_partial.json"), topic="refunds/create", webhook_id="rf-1")
+    early = StoreDelivery.objects.get(pk=r.json()["delivery"])
+    assert (early.outcome, early.field) == ("failed", "order")
+    assert early.reason.startswith("order 5678901234 is not in Ledgerlink yet")
+    assert post_shopify(invoices, raw("shopify_order_us.json"), webhook_id="oc-1").json()["outcome"] == "applied"
     order = Order.objects.get(order_source=invoices)
-    delivery = reprocess_delivery(delivery.pk)
-    assert (delivery.outcome, delivery.reason, delivery.order_id) == ("failed", "not applied yet: refund", order.pk)
-    for topic, kind in (("orders/updated", "change"), ("orders/paid", "payment"), ("orders/cancelled", "cancel")):
-        body = copy.deepcopy(order_body)
-        body["updated_at"] = "2024-03-02T10:00:00-05:00"
-        if topic == "orders/cancelled":
-            body.update(cancelled_at="2024-03-02T10:00:00-05:00", cancel_reason="customer")
-        r = post_shopify(invoices, dumps(body), topic=topic, webhook_id=f"{kind}-1")
-        assert r.json()["outcome"] == "failed"
-        assert r.json()["reason"] == f"not applied yet: {kind}"
-    # A sales receipt is paid already: orders/paid has nothing to do there.
-    post_shopify(receipts, dumps(order_body), webhook_id="oc-2")
-    r = post_shopify(receipts, dumps(order_body), topic="orders/paid", webhook_id="paid-2")
+    run_worker_until_idle()
+    (invoice,) = qbo.entities(company.realm_id, "Invoice")
+    assert (invoice["TotalAmt"], invoice["Balance"]) == (249.09, 249.09)
+
+    r = post_shopify(invoices, raw("shopify_order_us.json"), topic="orders/paid", webhook_id="paid-1")
+    assert (r.json()["outcome"], r.json()["reason"]) == ("applied", "payment 5678901234:paid of 249.09 recorded")
+    again = post_shopify(invoices, raw("shopify_order_us.json"), topic="orders/paid", webhook_id="paid-2")
+    assert (again.json()["outcome"], again.json()["reason"]) == (
+        "duplicate", "payment 5678901234:paid is recorded already")
+    run_worker_until_idle()
+    (payment,) = qbo.entities(company.realm_id, "Payment")
+    assert payment["TotalAmt"] == 249.09
+    assert [link["TxnId"] for line in payment["Line"] for link in line["LinkedTxn"]] == [invoice["Id"]]
+    (invoice,) = qbo.entities(company.realm_id, "Invoice")
+    assert invoice["Balance"] == 0
+
+    early = reprocess_delivery(early.pk, actor_label="test")
+    assert (early.outcome, early.reason, early.order_id) == ("applied", "refund 929361001 recorded", order.pk)
+    run_worker_until_idle()
+    (memo,) = qbo.entities(company.realm_id, "CreditMemo")
+    assert [(line.get("Description"), line["Amount"]) for line in memo["Line"]
+            if line["DetailType"] == "SalesItemLineDetail"] == [("Leather case", 15), ("Shipping", 10)]
+    assert (memo["TxnTaxDetail"]["TotalTax"], memo["TotalAmt"]) == (1.5, 26.5)
+    assert len(qbo.entities(company.realm_id, "Invoice")) == 1
+
+
+def test_a_sales_receipt_order_changed_then_cancelled(company, qbo, receipts, run_worker_until_idle):
+    post_shopify(receipts, raw("shopify_order_us.json"), webhook_id="oc-1")
+    run_worker_until_idle()
+    (receipt,) = qbo.entities(company.realm_id, "SalesReceipt")
+    assert receipt["TotalAmt"] == 249.09
+    # orders/paid on a sales receipt: nothing to do. A fulfilment: nothing to do.
+    r = post_shopify(receipts, raw("shopify_order_us.json"), topic="orders/paid", webhook_id="paid-1")
     assert (r.json()["outcome"], r.json()["reason"]) == ("applied", "nothing to do: a sales receipt is paid already")
-    # Fulfilment topics are harmless.
-    r = post_shopify(receipts, dumps(order_body), topic="orders/fulfilled", webhook_id="f-1")
+    r = post_shopify(receipts, raw("shopify_order_us.json"), topic="orders/fulfilled", webhook_id="f-1")
     assert r.json()["outcome"] == "applied" and r.json()["reason"].startswith("nothing to do: orders/fulfilled")
+    # orders/updated with the same order: nothing kept changed.
+    r = post_shopify(receipts, raw("shopify_order_us.json"), topic="orders/updated", webhook_id="up-0")
+    assert (r.json()["outcome"], r.json()["reason"]) == (
+        "applied", "nothing to do: nothing Ledgerlink keeps of the order changed")
+    # A quantity change: the same Sales Receipt, new total.
+    r = post_shopify(receipts, dumps(_changed_us_order()), topic="orders/updated", webhook_id="up-1")
+    assert r.json()["outcome"] == "applied"
+    assert r.json()["reason"].startswith("order ") and "changed (version 1" in r.json()["reason"]
+    run_worker_until_idle()
+    (receipt,) = qbo.entities(company.realm_id, "SalesReceipt")
+    assert (receipt["TotalAmt"], receipt["TxnTaxDetail"]["TotalTax"], receipt["SyncToken"]) == (264.99, 15, "1")
+    assert [line["SalesItemLineDetail"]["Qty"] for line in receipt["Line"]
+            if line["DetailType"] == "SalesItemLineDetail" and "Qty" in line["SalesItemLineDetail"]] == [1, 3]
+    # orders/cancelled: the Sales Receipt is voided; a second cancel is a duplicate.
+    cancelled = _changed_us_order()
+    cancelled.update(cancelled_at="2024-03-03T10:00:00-05:00", cancel_reason="customer")
+    r = post_shopify(receipts, dumps(cancelled), topic="orders/cancelled", webhook_id="cx-1")
+    assert r.json()["outcome"] == "applied" and "cancelled (void request" in r.json()["reason"]
+    r = post_shopify(receipts, dumps(cancelled), topic="orders/cancelled", webhook_id="cx-2")
+    assert r.json()["outcome"] == "duplicate"
+    run_worker_until_idle()
+    (receipt,) = qbo.entities(company.realm_id, "SalesReceipt")
+    assert receipt["TotalAmt"] == 0 and "Voided" in (receipt.get("PrivateNote") or "")
+    assert Order.objects.get(order_source=receipts).status == "cancelled"
 
 
 # --- WooCommerce ---------------------------------------------------------------------------------------
@@ -395,18 +466,21 @@ def test_woocommerce_order_becomes_a_sales_receipt_and_a_same_version_redelivery
     again = post_woo(woo, body, topic="order.updated", delivery_id="d-2")
     assert (again.json()["outcome"], again.json()["reason"]) == (
         "duplicate", "the order's version was applied already (a re-delivery)")
-    # A cancel: kept until the lifecycle services apply it.
+    # A cancel (status cancelled): the posted Sales Receipt is voided.
     cancelled = load("woo_order_us.json")
     cancelled.update(status="cancelled", date_modified_gmt="2024-05-02T09:00:00")
     r = post_woo(woo, dumps(cancelled), topic="order.updated", delivery_id="d-3")
-    assert (r.json()["outcome"], r.json()["reason"]) == ("failed", "not applied yet: cancel")
+    assert r.json()["outcome"] == "applied"
+    assert r.json()["reason"].startswith(f"order {order.pk} cancelled (void request")
     delivery = StoreDelivery.objects.get(pk=r.json()["delivery"])
     assert delivery.previous_snapshot == snapshot  # what a re-process compares with again
     assert StoreOrderSnapshot.objects.get(order_source=woo, external_id="727").snapshot["status"] == "cancelled"
     run_worker_until_idle()
     assert Order.objects.count() == 1
-    assert len(qbo.entities(company.realm_id, "SalesReceipt")) == 1
-    assert PushRequest.objects.count() == 1
+    (receipt,) = qbo.entities(company.realm_id, "SalesReceipt")
+    assert receipt["TotalAmt"] == 0  # voided
+    assert list(PushRequest.objects.order_by("id").values_list("kind", "state")) == [
+        ("sales_receipt", "succeeded"), ("void", "succeeded")]
     assert order.deliveries.count() == 2
 
 
