@@ -681,9 +681,19 @@ def insert_rows(model, columns: list[str], rows, *, chunk: int = 20000) -> int:
     from django.db import transaction
 
     table = model._meta.db_table
+    # Columns the case does not name get their field's default, so a new column with a default (added by
+    # a later migration) does not break the seeding's plain INSERTs.
+    extra_columns, extra_values = [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field.column in columns or field.attname in columns or not field.has_default():
+            continue
+        extra_columns.append(field.column)
+        extra_values.append(field.get_db_prep_save(field.get_default(), connection))
+    columns = [*columns, *extra_columns]
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
     n = 0
     batch: list = []
+    rows = (tuple(row) + tuple(extra_values) for row in rows) if extra_columns else rows
 
     def flush():
         with transaction.atomic(), connection.cursor() as cur:
