@@ -8,6 +8,7 @@ import re
 import pytest
 
 from ledgerlink.core.models import Attempt, PushRequest, PushRevision
+from ledgerlink.domain.sync.full import run_requested_syncs
 from tests.ledgerlink.factories import PASSWORD, make_login_user
 
 from .conftest import sign_in
@@ -54,7 +55,9 @@ def test_sandbox_story_customer_ref_required(operator, shots, wholesale, company
     page.get_by_role("link", name="Customers").click()
     assert page.get_by_role("cell", name="New Co").count() == 0
     page.get_by_role("button", name="Sync now").click()
-    assert "synced" in page.locator(".messages").inner_text()
+    assert "queued" in page.locator(".messages").inner_text()
+    assert run_requested_syncs(worker_id="test") == 1  # the worker's part of "Sync now"
+    page.reload()
     new_row = page.locator("tr", has=page.get_by_role("cell", name="New Co", exact=True))
     assert new_row.locator("td").first.inner_text() == created["Id"]
     shots.take(page, "customers-synced")
@@ -90,6 +93,7 @@ def test_sandbox_customer_with_the_orders_email_heals_the_request_on_sync(
     customer_factory(company, "New Co", "buyer@newco.example", sync=False)
     page.goto("/customers/")
     page.get_by_role("button", name="Sync now").click()
+    assert run_requested_syncs(worker_id="test") == 1  # the worker's part of "Sync now"
     page.goto(f"/requests/{pr.pk}/")
     assert page.locator("h1 .state").inner_text() == "Queued"
     assert "by system" in page.locator(".revision").first.inner_text()
