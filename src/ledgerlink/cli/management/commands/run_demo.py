@@ -79,9 +79,11 @@ class Command(BaseCommand):
             for child in reversed(children):
                 if child.poll() is None:
                     _signal_group(child, signal.SIGTERM)
+            # One deadline for all of them (not 10 s each): whoever is still there after it is killed.
+            deadline = time.monotonic() + 8
             for child in children:
                 try:
-                    child.wait(timeout=10)
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     pass
                 _signal_group(child, signal.SIGKILL)
