@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -70,5 +71,23 @@ def test_run_demo_serves_through_gunicorn_and_its_logins_work(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    with pytest.raises(httpx.HTTPError):
-        httpx.get(url, timeout=2)  # everything stopped with it
+    # Everything stopped with it: no process it started (gunicorn's master and workers, the worker, the
+    # sandbox; all run in tmp_path) is left. Checked by process, not by probing the port, which another
+    # test's server may have taken by the time it is probed.
+    deadline = time.monotonic() + 10  # SIGKILLed grandchildren may take a moment to be gone
+    while _processes_in(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_in(tmp_path) == []
+
+
+def _processes_in(directory) -> list[str]:
+    left = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if Path(os.readlink(entry / "cwd")) == Path(directory):
+                left.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue  # gone, or not ours to read
+    return left
