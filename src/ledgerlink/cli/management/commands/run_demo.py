@@ -119,6 +119,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"  login: {username} / {password}")
             self.stdout.write(f"  qbo_sandbox: {sandbox_url}   logs: {logs}/   (Ctrl-C stops everything)")
             signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+            # Ctrl-C stops everything even when the demo was started with SIGINT ignored (an ignored
+            # signal is inherited: a background job, a test runner's worker), which Python then keeps.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
             raise CommandError(f"a demo process stopped; see its log in {logs}/")
