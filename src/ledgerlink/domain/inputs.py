@@ -10,7 +10,11 @@ SalesItemLineDetail > ItemRef), and deeper ones would exhaust Python's recursion
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
 from ledgerlink.domain.errors import ServiceError
+
+MAX_AMOUNT = Decimal("1000000000")  # 10^9: well inside max_digits=14
 
 # Levels of objects and lists in a JSON document a service takes (the document itself is level 1).
 MAX_JSON_DEPTH = 32
@@ -80,3 +84,30 @@ def clean_text(data: dict, key: str, *, field_name: str | None = None, required:
     if len(value) > max_len:
         raise ServiceError(f"must be at most {max_len} characters (got {len(value)})", field=name)
     return value
+
+
+def parse_number(value, name: str, *, places: int, positive: bool = False, default: Decimal | None = None) -> Decimal:
+    """A decimal input (JSON number or string) with at most ``places`` decimals, >= 0 (> 0 when
+    ``positive``), below MAX_AMOUNT; absent: ``default``, else "is required". Refusals name the field."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if default is not None:
+            return default
+        raise ServiceError("is required", field=name)
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ServiceError("must be a number", field=name)
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise ServiceError(f"must be a number (got {str(value)[:40]!r})", field=name) from exc
+    if not number.is_finite():
+        raise ServiceError("must be a finite number", field=name)
+    if positive and number <= 0:
+        raise ServiceError("must be a number greater than 0", field=name)
+    if number < 0:
+        raise ServiceError("must be a number of at least 0", field=name)
+    if number >= MAX_AMOUNT:
+        raise ServiceError(f"must be less than {MAX_AMOUNT:,}", field=name)
+    quantum = Decimal(1).scaleb(-places)
+    if number != number.quantize(quantum, rounding=ROUND_HALF_UP):
+        raise ServiceError(f"must have at most {places} decimal places", field=name)
+    return number.quantize(quantum)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F, FilteredRelation, Q
@@ -34,7 +34,8 @@ from ledgerlink.domain.audit import actor_label_for, audit_row
 from ledgerlink.domain.errors import ServiceError
 from ledgerlink.domain.healing.policies import defer_for_missing, may_defer_for_missing
 from ledgerlink.domain.ingest.automation import apply_rules, enabled_rules
-from ledgerlink.domain.inputs import clean_text, has_surrogate
+from ledgerlink.domain.inputs import MAX_AMOUNT, clean_text, has_surrogate
+from ledgerlink.domain.inputs import parse_number as _number
 from ledgerlink.domain.mirror.lookups import MirrorLookups
 from ledgerlink.domain.outbox.create import (
     PlannedRequest,
@@ -47,36 +48,12 @@ from ledgerlink.domain.routing.order_sources import OrderSourceIndex, resolve_or
 
 ADDRESS_KEYS = ("line1", "line2", "city", "region", "postal_code", "country")
 MAX_LINES = 1000
-MAX_AMOUNT = Decimal("1000000000")  # 10^9: well inside max_digits=14
 CENT = Decimal("0.01")
 
 
 # --- input validation -------------------------------------------------------------------------------
 
 
-def _number(value, name: str, *, places: int, positive: bool = False, default: Decimal | None = None) -> Decimal:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if default is not None:
-            return default
-        raise ServiceError("is required", field=name)
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise ServiceError("must be a number", field=name)
-    try:
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError) as exc:
-        raise ServiceError(f"must be a number (got {str(value)[:40]!r})", field=name) from exc
-    if not number.is_finite():
-        raise ServiceError("must be a finite number", field=name)
-    if positive and number <= 0:
-        raise ServiceError("must be a number greater than 0", field=name)
-    if number < 0:
-        raise ServiceError("must be a number of at least 0", field=name)
-    if number >= MAX_AMOUNT:
-        raise ServiceError(f"must be less than {MAX_AMOUNT:,}", field=name)
-    quantum = Decimal(1).scaleb(-places)
-    if number != number.quantize(quantum, rounding=ROUND_HALF_UP):
-        raise ServiceError(f"must have at most {places} decimal places", field=name)
-    return number.quantize(quantum)
 
 
 def _absent(value) -> bool:
