@@ -8,6 +8,8 @@ from the environment as well (see docs/deploy.md).
 import multiprocessing
 import os
 
+from gunicorn.glogging import Logger
+
 wsgi_app = "ledgerlink.wsgi:application"
 bind = os.environ.get("LEDGERLINK_BIND", "127.0.0.1:8000").split(",")
 # Sync workers: each request holds one DB connection for its duration; 2 x cores + 1 by default.
@@ -37,6 +39,18 @@ if not control_socket:
 # with the same redaction (a query string's code=/token= never reaches a line).
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+
+
+class LedgerlinkLogger(Logger):
+    """Gunicorn's logger, with the access log really off when GUNICORN_ACCESSLOG is empty: with a
+    logconfig_dict gunicorn builds every request's log record whatever `accesslog` says."""
+
+    def access(self, resp, req, environ, request_time):
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = LedgerlinkLogger
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 logconfig_dict = {
     "version": 1,
@@ -54,7 +68,9 @@ logconfig_dict = {
     "root": {"level": "WARNING", "handlers": ["stderr"]},
     "loggers": {
         "gunicorn.error": {"level": loglevel.upper(), "handlers": ["stderr"], "propagate": False},
-        "gunicorn.access": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        # GUNICORN_ACCESSLOG= (empty) turns the access log off: with a logconfig_dict gunicorn logs
+        # every request whatever `accesslog` says, so the logger's level does it.
+        "gunicorn.access": {"level": "INFO" if accesslog else "WARNING", "handlers": ["stderr"], "propagate": False},
     },
 }
 
