@@ -38,6 +38,18 @@ def decrypt(ciphertext: str) -> str:
     return fernet().decrypt(ciphertext.encode()).decode()
 
 
+def decrypt_cached(ciphertext: str) -> str:
+    """``decrypt`` remembered in this process per (keys, ciphertext) (a store webhook checks its
+    source's secret on every delivery: 0.1 ms each). A changed secret is a new ciphertext and changed
+    keys a new entry, so nothing goes stale."""
+    return _decrypt_with(tuple(settings.LEDGERLINK_ENCRYPTION_KEYS), ciphertext) if ciphertext else ""
+
+
+@lru_cache(maxsize=256)
+def _decrypt_with(keys: tuple[str, ...], ciphertext: str) -> str:
+    return _fernet(keys).decrypt(ciphertext.encode()).decode()
+
+
 def rotate(ciphertext: str) -> str:
     """Re-encrypt under the newest key."""
     if not ciphertext:

@@ -151,9 +151,9 @@ def _set_secret(source: OrderSource, secret: str, now) -> bool:
 def accepted_secrets(source: OrderSource, now=None) -> list[str]:
     """The secrets a delivery may be signed with: the current one, and the previous one until its time is up."""
     now = now or timezone.now()
-    secrets = [crypto.decrypt(source.webhook_secret_enc)] if source.webhook_secret_enc else []
+    secrets = [crypto.decrypt_cached(source.webhook_secret_enc)] if source.webhook_secret_enc else []
     if source.previous_webhook_secret_enc and source.previous_secret_until and now < source.previous_secret_until:
-        secrets.append(crypto.decrypt(source.previous_webhook_secret_enc))
+        secrets.append(crypto.decrypt_cached(source.previous_webhook_secret_enc))
     return [secret for secret in secrets if secret]
 
 

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from ledgerlink.core import fastsql
 from ledgerlink.core.models import OrderSource, StoreDelivery, StoreOrderSnapshot
 from ledgerlink.domain.audit import record_audit
 from ledgerlink.domain.errors import ServiceError
@@ -67,8 +68,13 @@ def _options(source: OrderSource) -> MappingOptions:
     return MappingOptions(money=source.store_money)
 
 
+# What receiving reads of the source (the rest loads on first use, for an inline delivery's effect).
+_SOURCE_FIELDS = ("id", "site_area", "kind", "webhook_secret_enc", "previous_webhook_secret_enc",
+                  "previous_secret_until", "store_money")
+
+
 def _source(order_source_id: int, kind: str) -> OrderSource:
-    source = OrderSource.objects.filter(pk=order_source_id, kind=kind).first()
+    source = fastsql.get_one(OrderSource, _SOURCE_FIELDS, id=order_source_id, kind=kind)
     if source is None:
         raise ServiceError(f"no {kind} order source {order_source_id}", field="order_source", status=404)
     return source
@@ -129,7 +135,7 @@ def receive_store_delivery(order_source_id: int, kind: str, body: bytes, headers
                 outcomes = []
             else:
                 outcomes = _process(source, delivery)
-            delivery.save()
+            fastsql.insert(delivery)  # the one INSERT of a delivery, without the ORM's query building
     except IntegrityError:
         # A concurrent copy of the same delivery won the unique index: this one made nothing.
         if kind == SHOPIFY and delivery_id and _seen(source, delivery_id):
