@@ -99,7 +99,8 @@ class Worker:
         self._last_webhooks = 0.0
         self._last_cdc = 0.0
         self._last_sync_requests = 0.0
-        self._last_store_apply = 0.0
+        self._next_store_apply = 0.0
+        self.store_apply_yield = 2.0  # SQLite: pause this many times a batch's duration after it
         self.store_apply_every = STORE_APPLY_EVERY
         self.units_done = 0
         self._due: list[int] = []
@@ -160,23 +161,26 @@ class Worker:
 
     def apply_store_deliveries(self) -> int:
         """Store deliveries received in queued mode, applied in batches (``domain.stores``), at most
-        every ``store_apply_every`` seconds: between two batches the web processes storing new
-        deliveries get the database (SQLite's one writer) instead of waiting behind batch after batch."""
+        every ``store_apply_every`` seconds. On SQLite (one writer) the pause after a batch is at least
+        as long as the batch took: SQLite does not queue writers (a waiting one polls, up to 100 ms
+        apart), so batch after batch would keep the web processes storing new deliveries waiting."""
         if settings.LEDGERLINK_STORE_WEBHOOKS != "queued":
             return 0
         now = time.monotonic()
-        if now - self._last_store_apply < self.store_apply_every:
+        if now < self._next_store_apply:
             return 0
-        self._last_store_apply = now
+        sqlite = connection.vendor == "sqlite"
         try:
-            # SQLite has one writer: smaller batches hold its lock for less time, so the web processes
-            # storing new deliveries wait less.
-            return apply_received_deliveries(limit=50 if connection.vendor == "sqlite" else 500)
+            # SQLite: smaller batches hold its lock for less time, so the web processes wait less.
+            return apply_received_deliveries(limit=50 if sqlite else 500)
         except DB_ERRORS:
             raise
         except Exception:  # noqa: BLE001 - they stay received and are tried again
             log.exception("worker %s: applying store deliveries failed", self.worker_id)
             return 0
+        finally:
+            took = time.monotonic() - now
+            self._next_store_apply = now + max(self.store_apply_every, self.store_apply_yield * took if sqlite else 0.0)
 
     def maybe_recover(self, *, force: bool = False) -> int:
         t = time.monotonic()
@@ -380,5 +384,6 @@ def run_until_idle(timeout: float = 60, *, concurrency: int = 0, worker_id: str 
     worker = Worker(worker_id or f"inline-{uuid.uuid4().hex[:8]}", concurrency=concurrency,
                     poll_interval=0.05, company_ids=company_ids)
     worker.store_apply_every = 0.0  # until idle: apply received store deliveries without a pause
+    worker.store_apply_yield = 0.0
     worker.run(until_idle=True, timeout=timeout)
     return worker
