@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +17,17 @@ import httpx
 from django.db import connection
 from django.db.models import Count
 
-from ledgerlink.bench.common import VENV_BIN, Sandbox, free_port, percentile, proc_cpu, self_cpu, wait_cpu
+from ledgerlink.bench import loadgen
+from ledgerlink.bench.common import (
+    VENV_BIN,
+    Sandbox,
+    free_port,
+    percentile,
+    proc_cpu,
+    reaped_cpu,
+    self_cpu,
+    wait_cpu,
+)
 from ledgerlink.core.models import (
     Attempt,
     Customer,
@@ -292,11 +301,14 @@ def ingest(jobs: list[tuple[int, str]], n: int, *, label: str, processes: int = 
             "orders_per_s": n / wall}
 
 
-def start_worker(worker_id: str, concurrency: int, *extra: str) -> subprocess.Popen:
+def start_worker(worker_id: str, concurrency: int, *extra: str, nice: int = 0) -> subprocess.Popen:
+    """``ledgerlink worker`` in a child process; ``nice`` > 0 lowers its CPU priority (as
+    deploy/systemd's ``Nice=`` does) so the web processes answering a burst come first."""
     logf = open(Path.cwd() / f"{worker_id}.log", "ab")  # noqa: SIM115 - the child owns it
     return subprocess.Popen(
         [str(VENV_BIN / "ledgerlink"), "worker", "--concurrency", str(concurrency), "--worker-id", worker_id, *extra],
         stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        preexec_fn=(lambda: os.nice(nice)) if nice else None,  # noqa: PLW1509 - no threads in this process yet
     )
 
 
@@ -1080,8 +1092,9 @@ def _children(pid: int) -> list[int]:
 
 
 def _web_cpu(master: int) -> float:
-    """CPU seconds of gunicorn's worker processes (the web app's own cost)."""
-    return sum(proc_cpu(pid) for pid in _children(master))
+    """CPU seconds of gunicorn's worker processes (the web app's own cost): the live ones, and those
+    gunicorn recycled (``max_requests``), which the master's children times hold once it reaped them."""
+    return sum(proc_cpu(pid) for pid in _children(master)) + reaped_cpu(master)
 
 
 def case_http(p: dict) -> dict:
@@ -1294,29 +1307,11 @@ def _stores_run(p: dict, ctl: Control, mode: str, seconds: float) -> dict:
     web_log = open(Path.cwd() / f"stores-{mode}-gunicorn.log", "ab")  # noqa: SIM115 - the child owns it
     web = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", str(conf)], env=env, stdout=web_log,
                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    worker = start_worker(f"bench-stores-{mode}", 4) if p.get("worker", True) else None
+    worker = start_worker(f"bench-stores-{mode}", 4, nice=int(p.get("worker_nice", 10))) if p.get("worker", True) else None
     base = f"http://127.0.0.1:{port}"
     path = f"/webhooks/shopify/{source.pk}"
-    results: list = [None] * n
-    threads = int(p.get("client_threads", 64))
-    # One client for every thread (httpx.Client is thread-safe), made before the clock starts: a client
-    # per thread would spend the first second building TLS contexts under the GIL.
-    http = httpx.Client(base_url=base, timeout=30, limits=httpx.Limits(max_connections=threads,
-                                                                         max_keepalive_connections=threads))
-
-    def send(i: int, due: float) -> None:
-        delay = due - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        _, body, headers = deliveries[i]
-        sent = time.perf_counter()
-        try:
-            r = http.post(path, content=body, headers=headers)
-            status, outcome = r.status_code, (r.json().get("outcome") if r.status_code == 200 else r.text[:200])
-        except httpx.HTTPError as exc:
-            status, outcome = 0, f"{type(exc).__name__}: {exc}"
-        done = time.perf_counter()
-        results[i] = (status, outcome, (done - due) * 1000, (done - sent) * 1000, (sent - due) * 1000)
+    wire = [loadgen.http_request("127.0.0.1", port, path, body, headers) for _, body, headers in deliveries]
+    results: list = []
 
     try:
         deadline = time.monotonic() + 60
@@ -1336,14 +1331,11 @@ def _stores_run(p: dict, ctl: Control, mode: str, seconds: float) -> dict:
                 body, STORE_SECRET, topic="orders/create", webhook_id=f"warm-{i}"), timeout=60)
             assert r.status_code == 200 and r.json()["outcome"] in ("applied", "received"), r.text[:300]
         log(f"stores ({mode}): {n} deliveries at {rate:g}/s ({unique} distinct, {n - unique} Shopify retries)")
-        cpu0 = _web_cpu(web.pid)
-        t0 = time.perf_counter() + 0.5
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            for i in range(n):
-                pool.submit(send, i, t0 + i / rate)
-        wall = time.perf_counter() - t0
-        web_cpu = _web_cpu(web.pid) - cpu0
-        http.close()
+        cpu0, client0 = _web_cpu(web.pid), self_cpu()
+        answers, wall = loadgen.open_loop("127.0.0.1", port, wire, rate)
+        web_cpu, client_cpu = _web_cpu(web.pid) - cpu0, self_cpu() - client0
+        results = [(a.status, (a.body or {}).get("outcome") if a.status == 200 and isinstance(a.body, dict)
+                    else a.error or str(a.body)[:200], a.total_ms, a.server_ms, a.late_ms) for a in answers]
     except BaseException:
         if worker is not None:
             worker.send_signal(signal.SIGTERM)
@@ -1389,6 +1381,7 @@ def _stores_run(p: dict, ctl: Control, mode: str, seconds: float) -> dict:
         "over_5s": sum(1 for ms in total_ms if ms > 5000), "statuses": statuses, "answers": outcomes,
         "stored": stored, "orders": orders, "lost": unique - orders,
         "web_cpu_ms_per_delivery": web_cpu * 1000 / n if n else 0.0,
+        "client_cpu_ms_per_delivery": client_cpu * 1000 / n if n else 0.0,
         "requests_succeeded": PushRequest.objects.filter(order__order_source=source,
                                                          state=PushRequest.State.SUCCEEDED).count(),
         "drained_after_s": drained_at,

@@ -40,6 +40,17 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def reaped_cpu(pid: int) -> float:
+    """CPU seconds of a live process's children that exited and were waited for (cutime + cstime)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[13]) + int(fields[14])) / CLK_TCK
+
+
 def self_cpu() -> float:
     t = os.times()
     return t.user + t.system
