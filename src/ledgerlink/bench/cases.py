@@ -27,6 +27,7 @@ from ledgerlink.bench.common import (
     reaped_cpu,
     self_cpu,
     wait_cpu,
+    wait_http,
 )
 from ledgerlink.core.models import (
     Attempt,
@@ -1144,16 +1145,7 @@ def case_http(p: dict) -> dict:
     worker = start_worker("bench-http", 4)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not answer within 60 s")
-            time.sleep(0.2)
+        wait_http(base + "/healthz", 60, what="gunicorn")
         http = httpx.Client(base_url=base, headers=headers, timeout=120)
         for i in range(20):  # warm-up: both processes, imports, connections
             http.get("/api/v1/orders")
@@ -1314,16 +1306,7 @@ def _stores_run(p: dict, ctl: Control, mode: str, seconds: float) -> dict:
     results: list = []
 
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not answer within 60 s")
-            time.sleep(0.2)
+        wait_http(base + "/healthz", 60, what="gunicorn")
         warm = int(p.get("warmup", 20))
         for i in range(warm):  # warm-up: both processes, imports, connections (their orders are not counted)
             body = json.dumps(shopify_order_body(900_000 + i)).encode()

@@ -73,6 +73,20 @@ def wait_cpu(proc: subprocess.Popen, timeout: float) -> float:
         time.sleep(0.05)
 
 
+def wait_http(url: str, timeout: float, *, what: str = "the server") -> None:
+    """Until ``url`` answers 200 (a server just started); RuntimeError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not answer {url} within {timeout:g} s")
+        time.sleep(0.2)
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return 0.0
