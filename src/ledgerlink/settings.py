@@ -222,6 +222,11 @@ LEDGERLINK_BASE_URL = os.environ.get("LEDGERLINK_BASE_URL", "http://127.0.0.1:80
 LEDGERLINK_STORE_WEBHOOKS = os.environ.get("LEDGERLINK_STORE_WEBHOOKS", "inline").strip().lower()
 if LEDGERLINK_STORE_WEBHOOKS not in ("inline", "queued"):
     raise RuntimeError("LEDGERLINK_STORE_WEBHOOKS must be inline or queued")
+# Queued mode: while at least this many deliveries a second arrive, the worker leaves the CPU and the
+# database to the web processes answering them (each within the store's 5 s), for at most
+# ..._MAX_WAIT seconds of the oldest one's wait; 0 turns it off (docs/stores.md).
+LEDGERLINK_STORE_BURST_RATE = int(os.environ.get("LEDGERLINK_STORE_BURST_RATE", "50"))
+LEDGERLINK_STORE_BURST_MAX_WAIT = float(os.environ.get("LEDGERLINK_STORE_BURST_MAX_WAIT", "120"))
 # Email when a Company's failed requests of one error kind reach at least this many and grow.
 LEDGERLINK_DIGEST_MIN_FAILURES = int(os.environ.get("LEDGERLINK_DIGEST_MIN_FAILURES", "1"))
 # Email when a Company's oldest pending request is older than this (seconds).

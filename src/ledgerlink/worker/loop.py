@@ -52,7 +52,7 @@ from ledgerlink.core.models import Company, PushRequest, SyncRequest, WorkerHear
 from ledgerlink.domain.companies.tokens import client_for
 from ledgerlink.domain.outbox.follow_ups import release_follow_ups
 from ledgerlink.domain.outbox.leases import extend_leases
-from ledgerlink.domain.stores.deliveries import apply_received_deliveries
+from ledgerlink.domain.stores.deliveries import apply_received_deliveries, applying_can_wait
 from ledgerlink.domain.sync.cdc import run_due_cdc
 from ledgerlink.domain.sync.full import run_requested_syncs
 from ledgerlink.domain.sync.webhooks import process_webhook_events
@@ -101,6 +101,7 @@ class Worker:
         self._last_sync_requests = 0.0
         self._next_store_apply = 0.0
         self.store_apply_yield = 2.0  # SQLite: pause this many times a batch's duration after it
+        self.store_defer_bursts = True  # apply nothing while a burst arrives (deliveries.applying_can_wait)
         self.store_apply_every = STORE_APPLY_EVERY
         self.units_done = 0
         self._due: list[int] = []
@@ -170,6 +171,9 @@ class Worker:
         if now < self._next_store_apply:
             return 0
         sqlite = connection.vendor == "sqlite"
+        if self.store_defer_bursts and applying_can_wait():
+            self._next_store_apply = now + self.store_apply_every
+            return 0
         try:
             # SQLite: smaller batches hold its lock for less time, so the web processes wait less.
             return apply_received_deliveries(limit=50 if sqlite else 500)
@@ -385,5 +389,6 @@ def run_until_idle(timeout: float = 60, *, concurrency: int = 0, worker_id: str 
                     poll_interval=0.05, company_ids=company_ids)
     worker.store_apply_every = 0.0  # until idle: apply received store deliveries without a pause
     worker.store_apply_yield = 0.0
+    worker.store_defer_bursts = False
     worker.run(until_idle=True, timeout=timeout)
     return worker

@@ -33,9 +33,11 @@ from ledgerlink.domain.payloads.build import build_payload
 FIELDS = (
     "number", "email", "customer_name", "customer_company", "bill_address", "ship_address", "currency", "txn_date",
     "shipping", "discount", "tax", "lines",
+    # Tax as the store gave it (docs/tax.md): kept through a change, changed when a change says so.
+    "prices_include_tax", "shipping_tax", "shipping_tax_rate", "exchange_rate",
 )
 FIXED = ("order_source", "external_id")
-LINE_KEYS = ("sku", "description", "quantity", "unit_price")
+LINE_KEYS = ("sku", "description", "quantity", "unit_price", "tax", "tax_rate", "taxable")
 
 
 def order_input(order: Order) -> dict:
@@ -55,16 +57,28 @@ def order_input(order: Order) -> dict:
         "discount": order.discount,
         "tax": order.tax,
         "lines": [{k: getattr(line, k) for k in LINE_KEYS} for line in order.lines.order_by("position", "id")],
+        "prices_include_tax": order.prices_include_tax,
+        # Not itemized: no shipping tax was given (an absent one, not 0, so the order stays not itemized).
+        "shipping_tax": order.shipping_tax if order.itemized_tax else None,
+        "shipping_tax_rate": order.shipping_tax_rate,
+        "exchange_rate": order.exchange_rate,
     }
+
+
+def _amount(value) -> str | None:
+    return None if value is None else str(Decimal(value).normalize())
 
 
 def _comparable(key: str, value):
     if key == "lines":
         return [
-            {"sku": ln["sku"], "description": ln["description"], "quantity": str(Decimal(ln["quantity"]).normalize()),
-             "unit_price": str(Decimal(ln["unit_price"]).normalize())}
+            {"sku": ln["sku"], "description": ln["description"], "quantity": _amount(ln["quantity"]),
+             "unit_price": _amount(ln["unit_price"]), "tax": _amount(ln.get("tax")),
+             "tax_rate": _amount(ln.get("tax_rate")), "taxable": bool(ln.get("taxable"))}
             for ln in value
         ]
+    if key in ("shipping_tax_rate", "exchange_rate"):
+        return _amount(value)
     if isinstance(value, Decimal):
         return str(value.quantize(Decimal("0.01")))
     if hasattr(value, "isoformat"):
@@ -89,9 +103,10 @@ def change_order(order_id: int, data, *, actor=None, actor_label: str | None = N
         refuse_cancelled(order, "it cannot be changed")
         before = order_input(order)
         clean = validate_order_input({**before, **data})
+        stored = {**before, "shipping_tax": order.shipping_tax}  # what is compared: the order as stored
         changes = {}
         for key in FIELDS:
-            old, new = _comparable(key, before[key]), _comparable(key, clean[key])
+            old, new = _comparable(key, stored[key]), _comparable(key, clean[key])
             if old != new:
                 changes[key] = {"old": old, "new": new}
         if not changes:
@@ -100,6 +115,7 @@ def change_order(order_id: int, data, *, actor=None, actor_label: str | None = N
             if key != "lines":
                 setattr(order, key, clean[key])
         order.subtotal, order.total = clean["subtotal"], clean["total"]
+        order.itemized_tax = clean["itemized_tax"]
         order.updated_at = timezone.now()
         order.save()
         if "lines" in changes:

@@ -90,12 +90,11 @@ def apply_intent(source: OrderSource, intent: Intent, *, actor=None, actor_label
 
 
 def _change_data(order: dict) -> dict:
-    """The fields of a mapped store order that ``change_order`` takes (addresses None -> none). Its
-    lines take sku, description, quantity and unit price only (``lifecycle.changes.LINE_KEYS``): the
-    order's tax is the change's ``tax``; per-line tax is not carried by a change (yet)."""
+    """The fields of a mapped store order that ``change_order`` takes (addresses None -> none), its
+    lines with their tax as the store gave it (``lifecycle.changes.LINE_KEYS``)."""
     data = {key: order[key] for key in CHANGE_FIELDS if key in order}
     if "lines" in data:
-        data["lines"] = [{key: line[key] for key in CHANGE_LINE_KEYS} for line in data["lines"]]
+        data["lines"] = [{key: line[key] for key in CHANGE_LINE_KEYS if key in line} for line in data["lines"]]
     for key in ("bill_address", "ship_address"):
         if key in data and data[key] is None:
             data[key] = {}
