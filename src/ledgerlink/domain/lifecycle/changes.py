@@ -66,7 +66,8 @@ def order_input(order: Order) -> dict:
 
 
 def _amount(value) -> str | None:
-    return None if value is None else str(Decimal(value).normalize())
+    """A number as the version shows it: no trailing zeros, never an exponent (50, not 5E+1)."""
+    return None if value is None else format(Decimal(value).normalize(), "f")
 
 
 def _comparable(key: str, value):
