@@ -1352,8 +1352,15 @@ def _stores_run(p: dict, ctl: Control, mode: str, seconds: float) -> dict:
             outcomes[r[1]] = outcomes.get(r[1], 0) + 1
     measured = StoreDelivery.objects.filter(order_source=source, delivery_id__startswith="bench-")
     stored = dict(measured.values_list("outcome").annotate(n=Count("id")).order_by())
-    orders = Order.objects.filter(order_source=source, external_id__in=[
-        str(json.loads(body)["id"]) for _, body, _ in deliveries]).count()
+    order_of = {wid: str(json.loads(body)["id"]) for wid, body, _ in deliveries}
+    have = set(Order.objects.filter(order_source=source, external_id__in=set(order_of.values()))
+               .values_list("external_id", flat=True))
+    orders = len(have)
+    # Lost: answered 200 (stored, the store will not send it again) but no order afterwards. A delivery
+    # never answered 200 is not lost: the store retries it (Shopify for 48 hours); it is counted apart.
+    acknowledged = {deliveries[i][0] for i, r in enumerate(results) if r and r[0] == 200}
+    lost = sum(1 for wid in acknowledged if order_of[wid] not in have)
+    unanswered = len({d[0] for d in deliveries} - acknowledged)
     return {
         "mode": mode, "db": connection.vendor, "web_processes": int(p.get("web_processes", 2)), "worker": worker is not None,
         "rate": rate, "seconds": seconds, "deliveries": n, "distinct": unique, "sent_wall_s": wall,
@@ -1362,7 +1369,7 @@ def _stores_run(p: dict, ctl: Control, mode: str, seconds: float) -> dict:
         "max_ms": max(total_ms, default=0.0), "server_p50_ms": percentile(server_ms, 50),
         "server_p99_ms": percentile(server_ms, 99), "client_late_p99_ms": percentile(late_ms, 99),
         "over_5s": sum(1 for ms in total_ms if ms > 5000), "statuses": statuses, "answers": outcomes,
-        "stored": stored, "orders": orders, "lost": unique - orders,
+        "stored": stored, "orders": orders, "lost": lost, "unanswered": unanswered,
         "web_cpu_ms_per_delivery": web_cpu * 1000 / n if n else 0.0,
         "client_cpu_ms_per_delivery": client_cpu * 1000 / n if n else 0.0,
         "requests_succeeded": PushRequest.objects.filter(order__order_source=source,
