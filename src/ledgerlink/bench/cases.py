@@ -1374,5 +1374,5 @@ def _stores_run(p: dict, ctl: Control, mode: str, seconds: float) -> dict:
         "client_cpu_ms_per_delivery": client_cpu * 1000 / n if n else 0.0,
         "requests_succeeded": PushRequest.objects.filter(order__order_source=source,
                                                          state=PushRequest.State.SUCCEEDED).count(),
-        "drained_after_s": drained_at,
+        "drained_after_s": drained_at, "drain_s": pushed_wait,
     }
