@@ -19,12 +19,24 @@ threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
-# Recycle workers now and then (bounded memory growth), staggered.
+# Recycle workers now and then (bounded memory growth), staggered widely: processes sharing a burst
+# evenly reach max_requests together, and a new one costs about a second of CPU, so five recycled at
+# once stalled every answer for seconds (store webhooks at 200/s, docs/benchmarks.md section 7).
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
-max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "200"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", str(max_requests // 2)))
 # GUNICORN_PRELOAD=1 loads the app in the master first (less memory; a broken setting fails once).
 # Django opens no database connection at import, so forked workers share none.
 preload_app = os.environ.get("GUNICORN_PRELOAD", "0") == "1"
+
+
+def post_worker_init(worker):
+    """Import the URLconf (and every view module) before the worker takes requests: Django does it on the
+    first request otherwise, which then waits about a second, on every recycled worker."""
+    from django.urls import get_resolver
+
+    len(get_resolver().url_patterns)  # the property imports them
+
+
 # Trust X-Forwarded-* only from the reverse proxy in front (loopback by default).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 proxy_allow_ips = forwarded_allow_ips

@@ -201,8 +201,11 @@ class Runner:
         if self.pg is not None and "postgresql" in dbs:
             pg_modes = [m for m in p["modes"] if m["mode"] == "queued"]
             say(f"stores: the same on PostgreSQL (queued {pg_modes[0]['seconds']} s)")
+            # PostgreSQL: gunicorn.conf.py's own default on 2 cores (2 x cores + 1), as deployed; the wait
+            # for each commit's WAL flush leaves a process idle, which more processes fill.
+            pg_web = int(os.environ.get("LEDGERLINK_BENCH_STORES_WEB") or 2 * (os.cpu_count() or 1) + 1)
             out["postgresql"] = self.pg_retry("stores on PostgreSQL", lambda: self.with_sandbox(
-                "stores", {**p, "modes": pg_modes}, self.pg.fresh()))
+                "stores", {**p, "modes": pg_modes, "web_processes": pg_web}, self.pg.fresh()))
         return out
 
     def csv(self) -> dict:

@@ -281,7 +281,7 @@ def _stores(st: dict | None) -> str:
 a discount; every 20th one a Shopify retry with an earlier delivery's `X-Shopify-Webhook-Id`) posted open loop
 (each at its scheduled time, whatever the answers before it, each on its own connection, from `bench.loadgen`: one
 asyncio thread, requests built before the clock starts) to `/webhooks/shopify/<id>` on gunicorn
-(`deploy/gunicorn.conf.py`, 2 sync processes) with a `ledgerlink worker` running at nice 10 (as
+(`deploy/gunicorn.conf.py`, sync processes: 2 on SQLite, its default 2 x cores + 1 on PostgreSQL) with a `ledgerlink worker` running at nice 10 (as
 `deploy/systemd/ledgerlink-worker@.service` runs it), once per mode (`LEDGERLINK_STORE_WEBHOOKS`): `queued` (stored
 and answered, the worker applies them in batches and pushes the Sales Receipts) and `inline` (applied in the
 request). Latency is from each delivery's scheduled time to its answer (a late client counts against us); Shopify's
