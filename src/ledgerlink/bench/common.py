@@ -29,26 +29,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of a live process (0.0 when it is gone)."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (None when the process is gone)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             stat = f.read()
     except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return None
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process (0.0 when it is gone)."""
+    fields = _stat_fields(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def reaped_cpu(pid: int) -> float:
     """CPU seconds of a live process's children that exited and were waited for (cutime + cstime)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[13]) + int(fields[14])) / CLK_TCK
+    fields = _stat_fields(pid)
+    return 0.0 if fields is None else (int(fields[13]) + int(fields[14])) / CLK_TCK
 
 
 def self_cpu() -> float:
