@@ -80,9 +80,7 @@ logconfig_dict = {
     "root": {"level": "WARNING", "handlers": ["stderr"]},
     "loggers": {
         "gunicorn.error": {"level": loglevel.upper(), "handlers": ["stderr"], "propagate": False},
-        # GUNICORN_ACCESSLOG= (empty) turns the access log off: with a logconfig_dict gunicorn logs
-        # every request whatever `accesslog` says, so the logger's level does it.
-        "gunicorn.access": {"level": "INFO" if accesslog else "WARNING", "handlers": ["stderr"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
     },
 }
 
