@@ -162,9 +162,10 @@ class Worker:
 
     def apply_store_deliveries(self) -> int:
         """Store deliveries received in queued mode, applied in batches (``domain.stores``), at most
-        every ``store_apply_every`` seconds. On SQLite (one writer) the pause after a batch is at least
-        as long as the batch took: SQLite does not queue writers (a waiting one polls, up to 100 ms
-        apart), so batch after batch would keep the web processes storing new deliveries waiting."""
+        every ``store_apply_every`` seconds, and none while a burst arrives (``applying_can_wait``). On
+        SQLite (one writer) the pause after a batch is ``store_apply_yield`` (2) times what it took:
+        SQLite does not queue writers (a waiting one polls, up to 100 ms apart), so batch after batch
+        would keep the web processes storing new deliveries waiting."""
         if settings.LEDGERLINK_STORE_WEBHOOKS != "queued":
             return 0
         now = time.monotonic()
