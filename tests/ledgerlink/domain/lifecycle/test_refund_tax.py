@@ -9,16 +9,24 @@ from ledgerlink.domain.healing.tax import save_tax_mapping
 from ledgerlink.domain.sync.full import sync_company
 
 
-def test_partial_refund_of_a_canadian_invoice_carries_the_lines_tax_codes_and_tax(
-        qbo, company_factory, site_area_factory, order_source_factory, customer_factory, order_factory, api,
-        run_worker_until_idle):
-    company = company_factory(name="Maple Wholesale", country="CA")
+def _canadian_wholesale(qbo, company_factory, site_area_factory, order_source_factory, customer_factory, name):
+    """A Canadian company (its tax codes synced, 5 the exempt code), an invoice site area shipping on a
+    Shipping item, and a source whose buyer name2@example.com is the QBO customer Acme Tools."""
+    company = company_factory(name=name, country="CA")
     shipping = qbo.create_item(company.realm_id, "Shipping")
     sync_company(company)
     save_tax_mapping(company.pk, {"rates": [], "exempt_tax_code": "5"}, actor_label="test")
     source = order_source_factory(site_area_factory(company, "Wholesale", "invoice", shipping_item=shipping["Id"]),
                                   "Wholesale Portal")
     customer_factory(company, "Acme Tools", "name2@example.com")
+    return company, source
+
+
+def test_partial_refund_of_a_canadian_invoice_carries_the_lines_tax_codes_and_tax(
+        qbo, company_factory, site_area_factory, order_source_factory, customer_factory, order_factory, api,
+        run_worker_until_idle):
+    company, source = _canadian_wholesale(qbo, company_factory, site_area_factory, order_source_factory,
+                                          customer_factory, "Maple Wholesale")
     order, doc = order_factory(
         source, email="name2@example.com", number="CA-2001",
         lines=[
@@ -55,13 +63,8 @@ def test_a_change_keeps_the_lines_tax_and_a_changed_line_carries_its_new_tax(
     """A change of a Canadian invoice with tax per line: changing the email keeps every tax field
     (total, lines' tax, shipping tax, the version names only the email); changing a line's quantity
     with its new tax updates the posted invoice with the same tax codes and the new tax to the cent."""
-    company = company_factory(name="Maple Changes", country="CA")
-    shipping = qbo.create_item(company.realm_id, "Shipping")
-    sync_company(company)
-    save_tax_mapping(company.pk, {"rates": [], "exempt_tax_code": "5"}, actor_label="test")
-    source = order_source_factory(site_area_factory(company, "Wholesale", "invoice", shipping_item=shipping["Id"]),
-                                  "Wholesale Portal")
-    customer_factory(company, "Acme Tools", "name2@example.com")
+    company, source = _canadian_wholesale(qbo, company_factory, site_area_factory, order_source_factory,
+                                          customer_factory, "Maple Changes")
     customer_factory(company, "Birch Supply", "name3@example.com")
     widget = {"sku": "W", "description": "Widget", "quantity": 2, "unit_price": "50.00", "tax_rate": "13",
               "tax": "13.00"}
