@@ -243,6 +243,9 @@ LEDGERLINK_LEASE_SECONDS = int(os.environ.get("LEDGERLINK_LEASE_SECONDS", "120")
 # The chaos suite only (tests/chaos): a directory where a file named after a worker makes that worker
 # stop itself (SIGSTOP) between its lease check and its /batch send, the window a freeze opens.
 LEDGERLINK_CHAOS_STALL_DIR = os.environ.get("LEDGERLINK_CHAOS_STALL_DIR", "")
+# Seconds added to the limiter's minute (worker/limiter.py): QBO counts a request when it arrives, the
+# limiter when it left; the margin keeps a request at the minute's edge inside QBO's count.
+LEDGERLINK_LIMIT_WINDOW_MARGIN = float(os.environ.get("LEDGERLINK_LIMIT_WINDOW_MARGIN", "2"))
 LEDGERLINK_MAX_ATTEMPTS = int(os.environ.get("LEDGERLINK_MAX_ATTEMPTS", "8"))
 LEDGERLINK_BACKOFF_BASE = float(os.environ.get("LEDGERLINK_BACKOFF_BASE", "2.0"))
 LEDGERLINK_BACKOFF_CAP = float(os.environ.get("LEDGERLINK_BACKOFF_CAP", "300"))

@@ -473,8 +473,10 @@ matter (`DEBUG=0`). A tiny version of every case runs in `make test`
   Issues 13 to 18 (the sandbox's tax, currencies and lifecycle; requestid stamping; per-company limits;
   the lifecycle's follow-ups) all landed in between; which costs what is not profiled yet. The worker's and the
   sandbox's profiles below are where to start. The ceiling met one 429 in this run (1,658 documents a
-  minute, 0 in the earlier run): the limiter and the sandbox count a minute the same way, so one answer
-  at the window's edge is a clock-boundary case worth a test.
+  minute, 0 in the earlier run): the limiter counted a request from when it left, the sandbox (like QBO) from
+  when it arrived, so a request sent at the minute's edge that travelled longer than the next one was
+  still in the sandbox's minute. Since then the limiter's minute is 62 s (`LEDGERLINK_LIMIT_WINDOW_MARGIN`,
+  test_per_minute_limit_counts_the_minute_a_little_long); the figure above is from before that change.
 * **qbo_sandbox's DisplayName uniqueness check scans every name-list record** (`entities._name_taken`),
   so creating n customers through its API costs O(n²): 10,000 took 87 s here, 100,000 would take hours.
   The bench writes them into a `--state` file instead. A per-realm name index would fix it.

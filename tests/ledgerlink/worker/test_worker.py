@@ -258,6 +258,27 @@ def test_per_minute_limit(wholesale, order_factory, company, qbo):
     assert len(qbo.entities(company.realm_id, "Invoice")) == 5
 
 
+@pytest.mark.parametrize(("left_seconds_ago", "sent"), [(61.0, 0), (63.0, 2)])
+def test_per_minute_limit_counts_the_minute_a_little_long(wholesale, order_factory, company, qbo, settings,
+                                                          left_seconds_ago, sent):
+    """QBO counts a request when it arrives, the limiter from when it left: five requests that left 61 s
+    ago may have arrived within QBO's last minute, so with 5 a minute nothing more goes (2 s margin);
+    63 s ago they are out of both counts."""
+    settings.LEDGERLINK_LIMIT_WINDOW_MARGIN = 2.0
+    Company.objects.filter(pk=company.pk).update(max_per_minute=5, use_batch=False)
+    _order, old = order_factory(wholesale, email="name2@example.com")
+    left = timezone.now() - timedelta(seconds=left_seconds_ago)
+    Attempt.objects.bulk_create([Attempt(push_request=old, company=company, revision=1, requestid=f"ll-old-{i}",
+                                         started_at=left, outcome="transient") for i in range(5)])
+    PushRequest.objects.filter(pk=old.pk).update(state="succeeded")
+    for _ in range(2):
+        order_factory(wholesale, email="name2@example.com")
+    Worker("w-minute-edge", concurrency=0).run(once=True)
+    assert PushRequest.objects.filter(state="succeeded").exclude(pk=old.pk).count() == sent
+    assert PushRequest.objects.filter(state="queued").count() == 2 - sent
+    assert len(qbo.entities(company.realm_id, "Invoice")) == sent
+
+
 def test_backoff_is_exponential_with_full_jitter_and_cap(settings):
     settings.LEDGERLINK_BACKOFF_BASE = 2.0
     settings.LEDGERLINK_BACKOFF_CAP = 10.0
