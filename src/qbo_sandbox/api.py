@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from urllib.parse import parse_qs
 
@@ -42,8 +43,13 @@ class Result:
         return None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# A surrogate reaches a parsed body only through a JSON escape (\uD800-\uDFFF): strict UTF-8 cannot encode one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def _lone_surrogate(text: str) -> bool:
-    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+    return _SURROGATE.search(text) is not None
 
 
 def refuse_unstorable(value, path: str = "") -> None:
@@ -95,7 +101,8 @@ class Request:
         if not self.body.strip():
             return None
         value = json.loads(self.body.decode("utf-8"))
-        refuse_unstorable(value)
+        if _SURROGATE_ESCAPE.search(self.body):  # else no string of it can hold one: nothing to walk
+            refuse_unstorable(value)
         return value
 
     @property

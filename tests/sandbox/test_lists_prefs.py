@@ -158,6 +158,10 @@ def test_unstorable_text_is_refused_and_never_poisons_the_realm(realm):
     assert fault(realm.http.post(realm.path("invoice"), content=raw, headers=headers), "2010")
     raw = b'{"BatchItemRequest": [{"bId": "1", "operation": "create", "Customer": {"DisplayName": "\\ud83d"}}]}'
     assert fault(realm.http.post(realm.path("batch"), content=raw, headers=headers), "2010")
+    # upper-case hex, deep in a list, beside a proper pair: still found (the body is walked when it has any
+    # surrogate escape at all)
+    raw = b'{"BatchItemRequest": [{"bId": "1", "operation": "create", "Customer": {"DisplayName": "ok \\ud83d\\ude00", "Notes": "\\uDFFF"}}]}'
+    assert fault(realm.http.post(realm.path("batch"), content=raw, headers=headers), "2010")
     assert fault(realm.http.post(realm.path("customer"), content=b'{"DisplayName": "bad \\x escape"}',
                                  headers=headers), "2010")
     r = realm.http.post("/_sandbox/realms", content=b'{"customers": [{"DisplayName": "\\ud800"}]}',
