@@ -79,6 +79,10 @@ FIXES = [
      "the full run's whole minute at 200/s: PostgreSQL 148/s answered, p50 11.1 s, 8,273 over 5 s; SQLite 111/s, "
      "p50 16.7 s, 1,910 not answered within 60 s",
      "nothing applied while 50 or more arrive a second (at most 120 s): section 7"),
+    ("qbo_sandbox `api.refuse_unstorable` (issue 18's lone-surrogate check)",
+     "every string of every request body walked character by character in Python (59 % of the sandbox's CPU)",
+     "2,000 orders pushed in-process: sandbox 0.43 ms CPU per order; overhead case, SQLite: 0.44 ms",
+     "only a body holding a \\uD800-\\uDFFF escape is walked, by a regex: 0.24 ms in-process; overhead case 0.28 ms"),
 ]
 
 
@@ -467,19 +471,23 @@ matter (`DEBUG=0`). A tiny version of every case runs in `make test`
 * **The worker is now the larger cost per order** (section 2): with batch ingest, claiming, sending and
   recording each document through the ORM costs more CPU than ingesting it; the end-to-end goal needs the
   worker's record step batched the way ingest now is (see its profile below).
-* **The push path is slower than in the run of 25 November 2026** (2 AMD EPYC CPUs and Python 3.11.7 both times; load 6.4 then, 0.8 now): push
-  orders/s on SQLite 1,012 then, 422 now; worker CPU per order on PostgreSQL (4 workers) 1.23 then, 2.82 now;
-  sandbox CPU per order 0.30 then, 1.27 now; the mirror's full sync of 100,001 customers 40.9 s then, 82 s now.
-  Issues 13 to 18 (the sandbox's tax, currencies and lifecycle; requestid stamping; per-company limits;
-  the lifecycle's follow-ups) all landed in between; which costs what is not profiled yet. The worker's and the
-  sandbox's profiles below are where to start. The ceiling met one 429 in this run (1,658 documents a
+* **The push path measured slower in this run than on 25 November 2026** (push orders/s on SQLite 1,012 then,
+  422 here; sandbox CPU per order 0.30 then, 1.27 here; the mirror's full sync 40.9 s then, 82 s here). Re-run
+  alone on 4 December on a quiet machine (load 0.0; `--only overhead --no-postgres`, the same 20,000 orders
+  and 20 companies): push 1,252 orders/s, worker 0.79 ms and sandbox 0.44 ms CPU per order, so most of the
+  gap was this run's machine, not the code. The sandbox's profile then showed its lone-surrogate check
+  (issue 18) walking every character of every batch body, 59 % of its CPU; it now walks only a body holding
+  a surrogate escape: push 1,156 orders/s, sandbox 0.28 ms per order in the next run (the push rate is within
+  the runs' noise; the CPU is not).
+* **The ceiling met one 429 in this run** (1,658 documents a
   minute, 0 in the earlier run): the limiter counted a request from when it left, the sandbox (like QBO) from
   when it arrived, so a request sent at the minute's edge that travelled longer than the next one was
   still in the sandbox's minute. Since then the limiter's minute is 62 s (`LEDGERLINK_LIMIT_WINDOW_MARGIN`,
   test_per_minute_limit_counts_the_minute_a_little_long); the figure above is from before that change.
-* **qbo_sandbox's DisplayName uniqueness check scans every name-list record** (`entities._name_taken`),
-  so creating n customers through its API costs O(n²): 10,000 took 87 s here, 100,000 would take hours.
-  The bench writes them into a `--state` file instead. A per-realm name index would fix it.
+* **qbo_sandbox's DisplayName and DocNumber checks are indexed per realm** (`Realm.name_index`,
+  `doc_index`): creating 10,000 customers through its API took 9.4 s on 4 December (2,500 every 2.3–2.4 s,
+  linear), where an earlier scan of every record took 87 s. The mirror case still writes its 100,001
+  customers into a `--state` file, which is faster than any API.
 
 ## Fixes made from the profiles
 
