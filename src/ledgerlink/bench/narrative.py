@@ -309,7 +309,11 @@ lost in any run (every delivery is stored before its 200, every retry recognised
 database connections (a connection per request had been two thirds of a delivery's CPU), the source read and the
 INSERT written out (`core.fastsql`; Django's query building was a third of what was left), gunicorn's access log
 really off, and a client that does not take the server's CPU (httpx from 64 threads spent about 2 ms a request).
-Inline costs the web process the whole ingest (about 20 ms a delivery): 200 a second would need 4 cores."""
+Inline costs the web process the whole ingest (about 20 ms a delivery): 200 a second would need 4 cores.
+The documents follow at QuickBooks' pace, not the worker's: the case's one Company keeps QBO's limits (40
+batches of 30 and 500 requests a minute, about 1,660 documents a minute), so 11,400 Sales Receipts take about
+7 minutes whatever the machine; the 4,548 to 4,957 pushed within 3 minutes of the burst's end are that rate.
+A shop that sells faster than that for long has its documents queue, visibly, in order, and none is lost."""
 
 
 def _mirror(m: dict) -> str:
