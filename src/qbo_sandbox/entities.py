@@ -5,7 +5,8 @@ is reported before the missing CustomerRef):
   2010 unknown property -> 2210 email syntax -> 2020 required fields -> 2050 lengths ->
   2500/610 references -> 6070 amounts -> 6240/6140 duplicates -> 5010 SyncToken.
 
-Sales forms live in sales.py (with tax.py and currency.py), payments in payments.py, simple lists in lists.py.
+Sales forms live in sales.py (with tax.py and currency.py), payments in payments.py, deposits in deposits.py, simple
+lists in lists.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import copy
 import re
 from decimal import Decimal
 
-from . import currency, lists, payments, sales, schema, tax
+from . import currency, deposits, lists, payments, sales, schema, tax
 from . import faults as F
 from .store import STATUS_ACTIVE, STATUS_DELETED, STATUS_INACTIVE, STATUS_VOIDED, Realm
 from .util import meta_time, money, now_ts, num, to_decimal
@@ -32,6 +33,7 @@ READ_ONLY = {
     "CreditMemo": _RO_SALES | {"RemainingCredit"},
     "RefundReceipt": _RO_SALES,
     "Payment": _RO_COMMON | {"UnappliedAmt", "HomeTotalAmt"},
+    "Deposit": _RO_COMMON | {"TotalAmt", "HomeTotalAmt"},
     "Term": _RO_COMMON | {"Type"},
     "PaymentMethod": _RO_COMMON,
     "Account": _RO_COMMON | {"FullyQualifiedName", "Classification", "SubAccount", "CurrentBalance",
@@ -419,6 +421,7 @@ def adjust_customer_balance(realm: Realm, old: dict | None, new: dict | None, et
 FINALIZERS = {
     "Item": lambda realm, d, existing: _finalize_item(realm, d, existing),
     "Payment": payments.finalize_payment,
+    "Deposit": deposits.finalize_deposit,
     "Term": lists.finalize_term,
     "PaymentMethod": lists.finalize_payment_method,
     "Account": lists.finalize_account,
@@ -534,6 +537,7 @@ def update(realm: Realm, etype: str, body) -> tuple[dict, Event]:
         d["UnappliedAmt"] = 0
     else:
         d = _finalize(realm, etype, d, existing)
+        deposits.refuse_deposited_change(realm, etype, existing, d)
     ts = now_ts()
     data = _envelope_fields(d, existing["Id"], int(existing["SyncToken"]) + 1, ts,
                             existing["MetaData"]["CreateTime"])
@@ -560,6 +564,7 @@ def delete(realm: Realm, etype: str, body) -> tuple[dict, Event]:
     cleaned = clean(normalize_types(body)) if isinstance(body, dict) else {}
     rec, existing = _existing_for_write(realm, etype, cleaned)
     payments.refuse_if_paid(realm, etype, existing, "delete")
+    deposits.refuse_if_deposited(realm, etype, existing)
     ts = now_ts()
     realm.put(etype, existing, STATUS_DELETED, ts)["deleted_time"] = meta_time(ts)
     adjust_customer_balance(realm, existing, None, etype)
@@ -574,6 +579,7 @@ def void(realm: Realm, etype: str, body) -> tuple[dict, Event]:
     cleaned = clean(normalize_types(body)) if isinstance(body, dict) else {}
     rec, existing = _existing_for_write(realm, etype, cleaned)
     payments.refuse_if_paid(realm, etype, existing, "void")
+    deposits.refuse_if_deposited(realm, etype, existing)
     ts = now_ts()
     data = copy.deepcopy(existing)
     data = payments.void_data(data) if etype == "Payment" else _zero_for_void(data)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 # Entities whose records the sandbox stores and serves.
 WRITABLE = ("Customer", "Item", "Invoice", "SalesReceipt", "Vendor", "Employee", "Payment", "CreditMemo",
-            "RefundReceipt", "Term", "PaymentMethod", "Account", "TaxAgency", "CompanyCurrency")
+            "RefundReceipt", "Deposit", "Term", "PaymentMethod", "Account", "TaxAgency", "CompanyCurrency")
 READ_ONLY = ("TaxCode", "TaxRate", "CompanyInfo", "Preferences", "ExchangeRate")
 STORED = WRITABLE + READ_ONLY
 NAME_LISTS = ("Customer", "Vendor", "Employee")
 # Sales forms share one code path (lines, tax, currency): sales.py
 SALES_FORMS = ("Invoice", "SalesReceipt", "CreditMemo", "RefundReceipt")
-TRANSACTIONS = SALES_FORMS + ("Payment",)
+TRANSACTIONS = SALES_FORMS + ("Payment", "Deposit")
 VOIDABLE = ("Invoice", "SalesReceipt", "Payment")
 # Simple named lists: created and updated through lists.py / tax.py / currency.py
 SIMPLE_LISTS = ("Term", "PaymentMethod", "Account", "TaxAgency", "CompanyCurrency")
@@ -36,7 +36,7 @@ NO_WEBHOOK = ("TaxAgency", "TaxCode", "TaxRate", "ExchangeRate", "CompanyInfo")
 # Every QBO v3 entity name a query may name. Valid but not stored -> empty QueryResponse.
 QUERYABLE = set(STORED) | {
     "Attachable", "Bill", "BillPayment", "Budget", "Class", "CreditCardPayment",
-    "CustomerType", "Department", "Deposit", "Estimate", "JournalCode",
+    "CustomerType", "Department", "Estimate", "JournalCode",
     "JournalEntry", "Purchase", "PurchaseOrder", "RecurringTransaction",
     "TimeActivity", "Transfer", "VendorCredit",
 }
@@ -47,6 +47,7 @@ CANON["taxservice"] = "TaxService"
 SEQ_GROUP = {
     "Customer": "name", "Vendor": "name", "Employee": "name",
     "Invoice": "txn", "SalesReceipt": "txn", "Payment": "txn", "CreditMemo": "txn", "RefundReceipt": "txn",
+    "Deposit": "txn",
     "Item": "item", "Account": "account", "TaxCode": "taxcode", "TaxRate": "taxrate", "TaxAgency": "taxagency",
     "Term": "term", "PaymentMethod": "paymentmethod", "CompanyCurrency": "currency",
 }
@@ -126,6 +127,12 @@ KNOWN_PROPERTIES["Payment"] = _COMMON | {
     "TxnStatus", "ProcessPayment", "PaymentRefNum", "PaymentMethodRef", "DepositToAccountRef", "ARAccountRef",
     "CreditCardPayment", "TaxExemptionRef", "Line", "LinkedTxn", "TransactionLocationType", "DepartmentRef",
     "ProjectRef", "PaymentEx", "DocNumber", "HomeTotalAmt",
+}
+# MIRROR api-reference/deposit.md's attributes and python-quickbooks' Deposit object; CashBack and TxnTaxDetail are
+# not implemented (2010), see docs/sandbox.md "Deposits".
+KNOWN_PROPERTIES["Deposit"] = _COMMON | {
+    "DepositToAccountRef", "Line", "TxnDate", "PrivateNote", "TotalAmt", "HomeTotalAmt", "CurrencyRef", "ExchangeRate",
+    "DepartmentRef", "GlobalTaxCalculation", "DocNumber", "TxnStatus", "TxnSource", "TransactionLocationType",
 }
 KNOWN_PROPERTIES["Term"] = _COMMON | {"Name", "Active", "Type", "DiscountPercent", "DueDays", "DiscountDays",
                                       "DayOfMonthDue", "DueNextMonthDays", "DiscountDayOfMonth", "AttachableRef"}

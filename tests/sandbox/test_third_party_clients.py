@@ -25,6 +25,7 @@ from quickbooks.objects.base import Address, EmailAddress, Ref
 from quickbooks.objects.companycurrency import CompanyCurrency
 from quickbooks.objects.creditmemo import CreditMemo
 from quickbooks.objects.customer import Customer
+from quickbooks.objects.deposit import Deposit, DepositLine
 from quickbooks.objects.detailline import SalesItemLine, SalesItemLineDetail
 from quickbooks.objects.exchangerate import ExchangeRate
 from quickbooks.objects.invoice import Invoice
@@ -308,6 +309,29 @@ def test_python_quickbooks_payment_apply_and_void(qb):
     assert (voided["Payment"]["TotalAmt"], voided["Payment"]["PrivateNote"]) == (0, "Voided")
     assert Invoice.get(invoice.Id, qb=qb).Balance == 100
     assert Payment.get(saved.Id, qb=qb).TotalAmt == 0
+
+
+def test_python_quickbooks_deposit_blocks_the_void_until_deleted(qb):
+    item = _item(qb, "Takings")
+    receipt = SalesReceipt()
+    receipt.Line.append(_line(item, 35.5, 1, 35.5))
+    sr = receipt.save(qb=qb)
+    deposit = Deposit()
+    deposit.DepositToAccountRef = Ref()
+    deposit.DepositToAccountRef.value = "35"
+    dline = DepositLine()  # python-quickbooks sends DetailType "DepositLineDetail" next to LinkedTxn
+    dline.Amount = 35.5
+    dline.LinkedTxn.append(sr.to_linked_txn())
+    deposit.Line.append(dline)
+    saved = deposit.save(qb=qb)
+    assert (saved.TotalAmt, saved.DepositToAccountRef.name, saved.Line[0].LinkedTxn[0].TxnId) == (35.5, "Checking",
+                                                                                                sr.Id)
+    with pytest.raises(QuickbooksException) as exc:
+        sr.void(qb=qb)
+    assert (exc.value.error_code, exc.value.message) == (6540, "Deposited Transaction cannot be changed")
+    assert SalesReceipt.get(sr.Id, qb=qb).TotalAmt == 35.5
+    Deposit.get(saved.Id, qb=qb).delete(qb=qb)
+    assert SalesReceipt.get(sr.Id, qb=qb).void(qb=qb)["SalesReceipt"]["TotalAmt"] == 0
 
 
 def test_python_quickbooks_credit_memo_and_refund_receipt(qb):
