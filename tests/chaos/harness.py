@@ -56,6 +56,8 @@ from . import lifecycle
 ROOT = Path(__file__).resolve().parents[2]
 MARKER_RE = re.compile(r"ledgerlink-order:(\d+)")
 FAULT_KINDS = ("500", "429", "003202", "timeout", "drop_after_commit")
+# How long a scheduled pause waits (armed) for a worker to reach a /batch send before a plain SIGSTOP.
+STALL_ARMED_S = 45.0
 NOT_BUSINESS = {"connection_003202", "throttled", "server_error", "network", "unknown", "auth_reconnect", ""}
 
 
@@ -273,6 +275,7 @@ class WorkerPool:
         self.generation = Counter()
         self.history: list[dict] = []  # every process: id, pid, start, end, how it ended
         self.lock = threading.Lock()
+        self.armed: dict[str, tuple[dict, Path]] = {}  # worker id -> (its record, its stall trigger)
 
     def env(self) -> dict:
         return dict(
@@ -368,45 +371,64 @@ class WorkerPool:
         except OSError:
             return False
 
-    def stall_in_window(self, slot: int, *, wait: float = 20.0) -> dict | None:
-        """Make a live worker stop itself between its lease check and its /batch send (the worker's
-        chaos hook, LEDGERLINK_CHAOS_STALL_DIR): a file named after each live worker (the first to
-        reach the window takes its file and stops; the other files are removed), then wait until one
-        has stopped. None when none got there within ``wait`` seconds."""
-        live = self.live_slots()
-        if not live:
-            return None
-        recs = [self.slots[n] for n in live]
-        triggers = {rec["worker_id"]: self.stall_dir / rec["worker_id"] for rec in recs}
-        for trigger in triggers.values():
-            trigger.write_text("stall")
+    def arm_stall(self) -> None:
+        """Make the next live worker that reaches a /batch send stop itself between its lease check and
+        the send (the worker's chaos hook, LEDGERLINK_CHAOS_STALL_DIR): a file named after each live
+        worker; the first to get there takes its file and stops. ``poll_stall`` tells when one has."""
+        self.disarm_stall()
+        self._arm_new()
 
-        def stopped_one() -> dict | None:
-            for rec in recs:
-                if not triggers[rec["worker_id"]].exists() and self._stopped(rec["pid"]):
-                    return rec
-            return None
+    def _arm_new(self) -> None:
+        for n in self.live_slots():
+            rec = self.slots[n]
+            if rec["worker_id"] not in self.armed:
+                path = self.stall_dir / rec["worker_id"]
+                path.write_text("stall")
+                self.armed[rec["worker_id"]] = (rec, path)
 
-        deadline = time.monotonic() + wait
-        found = None
-        while time.monotonic() < deadline and found is None:
-            found = stopped_one()
-            if found is None:
-                time.sleep(0.01)
-        for trigger in triggers.values():
-            trigger.unlink(missing_ok=True)
+    def disarm_stall(self) -> None:
+        for _rec, path in self.armed.values():
+            path.unlink(missing_ok=True)
+        self.armed = {}
+
+    def poll_stall(self) -> dict | None:
+        """The worker that stopped itself in the window since ``arm_stall``, else None (workers started
+        since are armed too, ended ones dropped). Only one stall per arming: should two have stopped at
+        once, the others go on at once."""
+        for wid, (rec, path) in list(self.armed.items()):
+            if rec["proc"].poll() is not None:
+                path.unlink(missing_ok=True)
+                del self.armed[wid]
+        self._arm_new()
+        if not any(not path.exists() and self._stopped(rec["pid"]) for rec, path in self.armed.values()):
+            return None
+        recs = [(rec, path) for rec, path in self.armed.values()]
+        self.disarm_stall()
         time.sleep(0.3)  # a worker that took its file at the last moment stops now
-        stopped = [rec for rec in recs if not triggers[rec["worker_id"]].exists() and self._stopped(rec["pid"])]
+        stopped = [rec for rec, path in recs if not path.exists() and self._stopped(rec["pid"])]
         with self.lock:
             for rec in stopped:  # each gets its SIGCONT from the caller's schedule (the first) or here
                 rec["paused"] = True
                 rec["leases_at_pause"] = self.holds_leases(rec["worker_id"])
                 rec["in_window"] = True
-        if not stopped:
-            return None
         for extra in stopped[1:]:
-            self.resume(extra)  # only one stall per action: the others go on at once
-        return stopped[0]
+            self.resume(extra)
+        return stopped[0] if stopped else None
+
+    def stall_in_window(self, slot: int, *, wait: float = 20.0) -> dict | None:
+        """``arm_stall`` and wait up to ``wait`` seconds for a worker to stop in the window; None when
+        none got there (the triggers are removed)."""
+        if not self.live_slots():
+            return None
+        self.arm_stall()
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            found = self.poll_stall()
+            if found is not None:
+                return found
+            time.sleep(0.01)
+        self.disarm_stall()
+        return None
 
     def pause(self, slot: int, *, in_flight_wait: float = 10.0) -> dict | None:
         """SIGSTOP the slot's process while it holds a lease; ``resume`` sends SIGCONT."""
@@ -522,6 +544,7 @@ class ChaosRun:
         self.plant: Plant | None = None
         self.errors: list[str] = []
         self.pg_thread: threading.Thread | None = None
+        self.pauses: list[dict] = []  # scheduled pauses not yet placed (tend_pauses)
 
     def event(self, kind: str, **data) -> None:
         self.events.append({"t": round(time.time() - self.t0, 2), "kind": kind, **data})
@@ -533,8 +556,13 @@ class ChaosRun:
         for _ in range(cfg.kills):
             plan.append((rng.uniform(0.5, cfg.kill_window or cfg.window), "kill", {"slot": rng.randrange(cfg.workers),
                                                                  "restart_after": rng.uniform(0.2, 2.0)}))
-        for _ in range(cfg.pauses):
-            plan.append((rng.uniform(0.5, cfg.window), "pause", {"slot": rng.randrange(cfg.workers)}))
+        for k in range(cfg.pauses):
+            at = rng.uniform(0.5, cfg.window)
+            # The first is armed as the window opens: /batch requests go out while the preloaded backlog
+            # lasts (the batch Company's 40 a minute are spent in seconds); afterwards its orders arrive one
+            # by one and three eager workers claim each alone, so a batch is rare (0 of 4 armed for 45 s on
+            # PostgreSQL, 4 December 2026).
+            plan.append((0.0 if k == 0 else at, "pause", {"slot": rng.randrange(cfg.workers)}))
         for kind in FAULT_KINDS:
             for n in range(cfg.faults_per_kind):
                 spec: dict = {"count": {"500": rng.randint(1, 3), "429": rng.randint(3, 8),
@@ -630,8 +658,9 @@ class ChaosRun:
             lifecycle_done.set()
         restarts: list[tuple[float, int]] = []
         t_chaos = time.monotonic()
-        while plan or restarts or (self.pg_thread is not None and self.pg_thread.is_alive()):
+        while plan or restarts or self.pauses or (self.pg_thread is not None and self.pg_thread.is_alive()):
             now = time.monotonic() - t_chaos
+            self.tend_pauses(restarts, now)
             for item in [r for r in restarts if r[0] <= now]:
                 restarts.remove(item)
                 if item[1] == "resume":
@@ -649,6 +678,7 @@ class ChaosRun:
                 self.act(what, data, restarts, now)
                 continue
             time.sleep(0.05)
+        self.pool.disarm_stall()
         if cfg.faults_up_front:  # let every injected fault fire before the rest is cleared
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and any(self.control.faults(c["realm_id"]) for c in self.plant.companies):
@@ -696,6 +726,37 @@ class ChaosRun:
         )
         return summary
 
+    def _paused(self, rec: dict, restarts: list, now: float) -> None:
+        stall = self.cfg.lease_seconds + 7  # the lease expires and recovery (every 5 s) takes it
+        self.event("sigstop", worker=rec["worker_id"], leases=rec["leases_at_pause"], seconds=stall,
+                   in_window=rec.get("in_window", False))
+        where = "between its lease check and its /batch send" if rec.get("in_window") else "holding a lease"
+        log(f"SIGSTOP {rec['worker_id']} {where} for {stall} s")
+        restarts.append((now + stall, "resume", rec))
+
+    def tend_pauses(self, restarts: list, now: float) -> None:
+        """The pause at the head of the line: armed when it comes up; a worker that stopped in the window
+        gets its SIGCONT scheduled; past STALL_ARMED_S without one, a plain SIGSTOP instead."""
+        if not self.pauses:
+            return
+        head = self.pauses[0]
+        if "armed_at" not in head:
+            if not self.pool.live_slots():
+                return
+            self.pool.arm_stall()
+            head["armed_at"] = now
+            return
+        rec = self.pool.poll_stall()
+        if rec is None and now - head["armed_at"] < STALL_ARMED_S:
+            return
+        self.pauses.pop(0)
+        if rec is None:
+            self.pool.disarm_stall()
+            log(f"no worker reached a /batch send within {STALL_ARMED_S:.0f} s; a plain SIGSTOP instead")
+            rec = self.pool.pause(head["slot"])
+        if rec is not None:
+            self._paused(rec, restarts, now)
+
     def act(self, what: str, data: dict, restarts: list, now: float) -> None:
         if what == "kill":
             rec = self.pool.kill(data["slot"])
@@ -704,14 +765,10 @@ class ChaosRun:
                 log(f"SIGKILL {rec['worker_id']} holding {rec['leases_at_kill']} lease(s)")
                 restarts.append((now + data["restart_after"], rec["slot"]))  # the slot kill() chose
         elif what == "pause":
-            # Between a lease check and a /batch send when a worker gets there, else while it holds a lease.
-            rec = self.pool.stall_in_window(data["slot"]) or self.pool.pause(data["slot"])
-            if rec is not None:
-                stall = self.cfg.lease_seconds + 7  # the lease expires and recovery (every 5 s) takes it
-                self.event("sigstop", worker=rec["worker_id"], leases=rec["leases_at_pause"], seconds=stall,
-                           in_window=rec.get("in_window", False))
-                log(f"SIGSTOP {rec['worker_id']} for {stall} s")
-                restarts.append((now + stall, "resume", rec))
+            # Between a lease check and a /batch send when a worker gets there (the triggers stay armed up
+            # to STALL_ARMED_S: a Company whose batch budget for the minute is spent sends none meanwhile),
+            # else while it holds a lease. One armed at a time; the others wait their turn.
+            self.pauses.append(dict(data))
         elif what == "fault":
             f = self.control.add_fault(data["realm"], data["kind"], **data["spec"])
             self.event("fault", realm=data["realm"], fault=data["kind"], count=f.get("count"),
@@ -891,6 +948,7 @@ def check_history(control: Control, plant: Plant, workers: list[dict], events: l
             "replayed": sum(1 for e in log_entries if e.get("replayed")),
             "auth_401": sum(1 for e in log_entries if e.get("status") == 401),
             "throttled_by_limits": sum(1 for e in log_entries if e.get("throttled")),
+            "throttled_by_limit_kind": dict(Counter(e["throttled"] for e in log_entries if e.get("throttled"))),
             "faults_fired": dict(injected),
             "unmatched_batches_covered_by_recovery": len(unmatched_batches),
             "unmatched_batches": unmatched_batches,  # each copy: (started, status, a dead worker could have sent it)
