@@ -19,8 +19,12 @@ from django.db import connection
 from ledgerlink.core.models import Attempt, PushRequest
 from ledgerlink.domain.outbox.leases import db_datetime
 
+# Every exchange that was or may have been on the wire. ABANDONED: a lease that ran out (its worker died or
+# froze), maybe after the request left; counted from its recovery (make chaos met the sandbox's per-minute
+# 429 when those were not). PREFLIGHT never leaves.
 COUNTED_OUTCOMES = (
     Attempt.Outcome.SUCCEEDED, Attempt.Outcome.TRANSIENT, Attempt.Outcome.FAILED, Attempt.Outcome.UNKNOWN,
+    Attempt.Outcome.ABANDONED,
 )
 
 

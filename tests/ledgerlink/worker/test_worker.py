@@ -279,6 +279,22 @@ def test_per_minute_limit_counts_the_minute_a_little_long(wholesale, order_facto
     assert len(qbo.entities(company.realm_id, "Invoice")) == sent
 
 
+@pytest.mark.parametrize(("outcome", "sent"), [("abandoned", 0), ("preflight", 2)])
+def test_per_minute_limit_counts_abandoned_exchanges(wholesale, order_factory, company, qbo, outcome, sent):
+    """An exchange whose lease ran out may have reached QBO: it counts against the minute; a request
+    caught before sending does not."""
+    Company.objects.filter(pk=company.pk).update(max_per_minute=5, use_batch=False)
+    _order, old = order_factory(wholesale, email="name2@example.com")
+    Attempt.objects.bulk_create([Attempt(push_request=old, company=company, revision=1, requestid=f"ll-old-{i}",
+                                         outcome=outcome) for i in range(5)])
+    PushRequest.objects.filter(pk=old.pk).update(state="succeeded")
+    for _ in range(2):
+        order_factory(wholesale, email="name2@example.com")
+    Worker("w-minute-abandoned", concurrency=0).run(once=True)
+    assert PushRequest.objects.filter(state="succeeded").exclude(pk=old.pk).count() == sent
+    assert len(qbo.entities(company.realm_id, "Invoice")) == sent
+
+
 def test_backoff_is_exponential_with_full_jitter_and_cap(settings):
     settings.LEDGERLINK_BACKOFF_BASE = 2.0
     settings.LEDGERLINK_BACKOFF_CAP = 10.0
