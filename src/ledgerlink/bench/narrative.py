@@ -483,11 +483,15 @@ matter (`DEBUG=0`). A tiny version of every case runs in `make test`
   (issue 18) walking every character of every batch body, 59 % of its CPU; it now walks only a body holding
   a surrogate escape: push 1,156 orders/s, sandbox 0.28 ms per order in the next run (the push rate is within
   the runs' noise; the CPU is not).
-* **The ceiling met one 429 in this run** (1,658 documents a
-  minute, 0 in the earlier run): the limiter counted a request from when it left, the sandbox (like QBO) from
-  when it arrived, so a request sent at the minute's edge that travelled longer than the next one was
-  still in the sandbox's minute. Since then the limiter's minute is 62 s (`LEDGERLINK_LIMIT_WINDOW_MARGIN`,
-  test_per_minute_limit_counts_the_minute_a_little_long); the figure above is from before that change.
+* **The ceiling met one 429 in this run** (1,658 documents a minute, 0 in the earlier run). Re-run alone on
+  4 December (`--only ceiling`): 1,658 a minute and 2 answers 429 (`per_minute`), and the sandbox's log says why:
+  in the window it answered 458 creates, 40 batches and **2 reads**, 500 requests. The reads are the connect's
+  CompanyInfo and Preferences; the limiter counts push attempts only, so it let 2 requests too many go.
+  Every API request a Company makes (connect, mirror syncs, look-ups before a re-send, reconciliation)
+  counts in QBO's 500 a minute; counting them needs a per-Company record of those calls (not built yet).
+  Two related changes landed: the limiter's minute is 62 s (`LEDGERLINK_LIMIT_WINDOW_MARGIN`: QBO counts a
+  request when it arrives, the limiter from when it left) and abandoned exchanges count (`make chaos` met the
+  sandbox's per-minute 429 three to five times a run before); neither removes the 2 reads.
 * **qbo_sandbox's DisplayName and DocNumber checks are indexed per realm** (`Realm.name_index`,
   `doc_index`): creating 10,000 customers through its API took 9.4 s on 4 December (2,500 every 2.3–2.4 s,
   linear), where an earlier scan of every record took 87 s. The mirror case still writes its 100,001

@@ -6,7 +6,11 @@ while ``throttled_until`` is in the future (60 s after a 429) nor unless the Com
 The minute is counted a little long (``LEDGERLINK_LIMIT_WINDOW_MARGIN`` seconds more, default 2): an
 exchange's ``started_at`` is the worker's clock before it sends, QBO counts it when it arrives, so a
 request that left at the window's edge and travelled longer than the next one would still be in
-QBO's minute when the limiter had let it go (the one 429 the ceiling benchmark met at a minute's edge).
+QBO's minute when the limiter had let it go.
+
+Not counted yet: requests that are not push attempts (the connect's CompanyInfo and Preferences reads,
+mirror syncs, look-ups before a re-send, reconciliation queries). QBO counts them in the same 500 a
+minute: the ceiling benchmark's 429s (458 creates + 40 batches + 2 reads = 500 in its minute) are those.
 """
 
 from __future__ import annotations
