@@ -15,8 +15,8 @@ from decimal import Decimal
 
 from . import currency, lists
 from . import faults as F
-from .payments import DETAIL_610_GONE, _txn_date, business
-from .store import STATUS_ACTIVE, STATUS_DELETED, STATUS_VOIDED, Realm
+from .payments import _txn_date, business, resolve_link
+from .store import STATUS_ACTIVE, STATUS_VOIDED, Realm
 from .util import money, num, to_decimal
 
 # The transactions a deposit line may link that the sandbox stores (Intuit also names Transfer and JournalEntry).
@@ -111,16 +111,7 @@ def _linked_line(realm: Realm, line: dict, amount: Decimal, code: str, me: str |
     if len(links) != 1:
         raise business("A deposit line links exactly one transaction.", "Line.LinkedTxn")
     link = links[0]
-    ttype = str(link.get("TxnType") or "")
-    tid = str(link.get("TxnId") or "").strip()
-    if ttype not in DEPOSITABLE:
-        raise F.QBOFault([F.err(2170, "Invalid Enumeration", f"Invalid Enumeration : TxnType {ttype}",
-                                "Line.LinkedTxn.TxnType")])
-    if not tid:
-        raise F.required("Line.LinkedTxn.TxnId")
-    rec = realm.get(ttype, tid)
-    if rec is None or rec["status"] == STATUS_DELETED:
-        raise F.QBOFault([F.err(610, "Object Not Found", DETAIL_610_GONE, "Line.LinkedTxn.TxnId")])
+    ttype, tid, rec = resolve_link(realm, link, DEPOSITABLE)
     target = rec["data"]
     name = f"{LABEL[ttype]} {target.get('DocNumber') or tid}"
     if rec["status"] == STATUS_VOIDED:

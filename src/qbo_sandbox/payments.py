@@ -61,6 +61,23 @@ def links_to(realm: Realm, etype: str, id_: str) -> list[dict]:
     return out
 
 
+def resolve_link(realm: Realm, link: dict, allowed) -> tuple[str, str, dict]:
+    """(TxnType, TxnId, record) of a line's LinkedTxn: a type in ``allowed`` (2170), an Id (2020), a stored,
+    undeleted record (610)."""
+    ttype = str(link.get("TxnType") or "")
+    tid = str(link.get("TxnId") or "").strip()
+    if ttype not in allowed:
+        raise F.QBOFault([F.err(2170, "Invalid Enumeration", f"Invalid Enumeration : TxnType {ttype}",
+                                "Line.LinkedTxn.TxnType")])
+    if not tid:
+        raise F.required("Line.LinkedTxn.TxnId")
+    rec = realm.get(ttype, tid)
+    if rec is None or rec["status"] == STATUS_DELETED:
+        # the TxnId must be the transaction's Id, not its DocNumber (ruckus/quickbooks-ruby#277, tcl §3.3)
+        raise F.QBOFault([F.err(610, "Object Not Found", DETAIL_610_GONE, "Line.LinkedTxn.TxnId")])
+    return ttype, tid, rec
+
+
 def refuse_if_paid(realm: Realm, etype: str, data: dict, action: str) -> None:
     """Voiding or deleting an invoice (or credit memo) that a payment is applied to is refused: Intuit's Invoice page
     says "You must unlink any linked transactions associated with the invoice object before deleting it", and
@@ -127,17 +144,7 @@ def finalize_payment(realm: Realm, d: dict, existing: dict | None) -> dict:
             raise F.required("Line.LinkedTxn")
         out_links = []
         for link in links:
-            ttype = str(link.get("TxnType") or "")
-            tid = str(link.get("TxnId") or "").strip()
-            if ttype not in LINKABLE:
-                raise F.QBOFault([F.err(2170, "Invalid Enumeration", f"Invalid Enumeration : TxnType {ttype}",
-                                        "Line.LinkedTxn.TxnType")])
-            if not tid:
-                raise F.required("Line.LinkedTxn.TxnId")
-            rec = realm.get(ttype, tid)
-            if rec is None or rec["status"] == STATUS_DELETED:
-                # the TxnId must be the transaction's Id, not its DocNumber (ruckus/quickbooks-ruby#277, tcl §3.3)
-                raise F.QBOFault([F.err(610, "Object Not Found", DETAIL_610_GONE, "Line.LinkedTxn.TxnId")])
+            ttype, tid, rec = resolve_link(realm, link, LINKABLE)
             target = rec["data"]
             if rec["status"] == STATUS_VOIDED:
                 raise business(f"{ttype} {target.get('DocNumber') or tid} is voided; a payment can't be applied to "
